@@ -1,0 +1,199 @@
+import CDNNL
+import Foundation
+
+/// A oneDNN memory descriptor describing how a tensor's storage is laid out when it is not plain row-major
+/// (e.g. `nChw16c`, chosen by a convolution with `format_tag_any`).
+public final class BlockedLayout: @unchecked Sendable {
+    public let desc: dnnl_memory_desc_t
+    init(_ desc: dnnl_memory_desc_t) { self.desc = desc }
+    /// Storage size in Float32 elements (padded blocks can exceed the logical count).
+    public var elementCount: Int { dnnl_memory_desc_get_size([desc]) / 4 }
+}
+
+/// A oneDNN primitive descriptor and its primitive, destroyed together.
+public final class DNNLPrimitive: @unchecked Sendable {
+    public let pd: dnnl_primitive_desc_t
+    public let primitive: dnnl_primitive_t
+    init(pd: dnnl_primitive_desc_t) {
+        self.pd = pd
+        var p: dnnl_primitive_t?
+        DNNL.check(dnnl_primitive_create(&p, pd), "primitive_create")
+        self.primitive = p!
+    }
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        dnnl_primitive_desc_destroy(pd)
+    }
+    /// The memory descriptor the primitive wants for `what` (e.g. `dnnl_query_src_md`).
+    public func md(_ what: dnnl_query_t, _ index: Int32 = 0) -> dnnl_memory_desc_t {
+        dnnl_primitive_desc_query_md(pd, what, index)!.pointee
+    }
+    /// Runs the primitive on `args` (argument id → pointer with its descriptor).
+    public func execute(_ args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) {
+        var mems: [dnnl_memory_t?] = []
+        mems.reserveCapacity(args.count)
+        var execArgs: [dnnl_exec_arg_t] = []
+        for (arg, desc, ptr) in args {
+            var m: dnnl_memory_t?
+            var d = desc
+            DNNL.check(dnnl_memory_create(&m, &d, DNNL.engine, ptr), "memory_create")
+            mems.append(m)
+            execArgs.append(dnnl_exec_arg_t(arg: arg, memory: m))
+        }
+        DNNL.check(dnnl_primitive_execute(primitive, DNNL.stream, Int32(execArgs.count), execArgs), "primitive_execute")
+        DNNL.check(dnnl_stream_wait(DNNL.stream), "stream_wait")
+        for m in mems { dnnl_memory_destroy(m) }
+    }
+}
+
+/// The oneDNN CPU engine, stream and a per-shape cache of primitives.
+public enum DNNL {
+    private final class Context: @unchecked Sendable {
+        let engine: dnnl_engine_t
+        let stream: dnnl_stream_t
+        var cache: [String: DNNLPrimitive] = [:]
+        let lock = NSLock()
+        init() {
+            _ = Threads.count  // apply the thread setting before oneDNN spins up OpenMP
+            var e: dnnl_engine_t?
+            DNNL.check(dnnl_engine_create(&e, dnnl_cpu, 0), "engine_create")
+            var s: dnnl_stream_t?
+            DNNL.check(dnnl_stream_create(&s, e, dnnl_stream_default_flags.rawValue), "stream_create")
+            engine = e!
+            stream = s!
+        }
+    }
+    private static let context = Context()
+    public static var engine: dnnl_engine_t { context.engine }
+    public static var stream: dnnl_stream_t { context.stream }
+
+    /// Stops with a message naming the oneDNN call when it fails (these are programmer errors: bad shapes).
+    public static func check(_ status: dnnl_status_t, _ what: String) {
+        precondition(status == dnnl_success, "oneDNN \(what) failed with status \(status.rawValue)")
+    }
+
+    /// The cached primitive for `key`, created by `make` (which returns a primitive descriptor) on first use.
+    public static func primitive(_ key: String, _ make: () -> dnnl_primitive_desc_t) -> DNNLPrimitive {
+        context.lock.lock()
+        if let p = context.cache[key] { context.lock.unlock(); return p }
+        context.lock.unlock()
+        let p = DNNLPrimitive(pd: make())
+        context.lock.lock()
+        context.cache[key] = p
+        context.lock.unlock()
+        return p
+    }
+
+    /// Creates a primitive descriptor from an operation descriptor (oneDNN 2.x API).
+    public static func makePD<Op>(_ op: inout Op, attr: dnnl_primitive_attr_t? = nil, hint: dnnl_primitive_desc_t? = nil,
+                                  _ what: String) -> dnnl_primitive_desc_t {
+        var pd: dnnl_primitive_desc_t?
+        withUnsafeMutablePointer(to: &op) { p in
+            check(dnnl_primitive_desc_create(&pd, UnsafeRawPointer(p), attr, engine, hint), what)
+        }
+        return pd!
+    }
+
+    /// A memory descriptor with explicit dims and a format tag (`dnnl_format_tag_any` lets the primitive choose).
+    public static func desc(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+        var d = dnnl_memory_desc_t()
+        let dd = dims.map(Int64.init) + [Int64](repeating: 0, count: 12 - dims.count)
+        check(dnnl_memory_desc_init_by_tag(&d, Int32(dims.count), dd, dnnl_f32, tag), "memory_desc_init_by_tag \(dims)")
+        return d
+    }
+
+    /// The plain row-major tag for a rank.
+    public static func plainTag(_ rank: Int) -> dnnl_format_tag_t {
+        switch rank {
+        case 1: return dnnl_a
+        case 2: return dnnl_ab
+        case 3: return dnnl_abc
+        case 4: return dnnl_abcd
+        case 5: return dnnl_abcde
+        case 6: return dnnl_abcdef
+        default: preconditionFailure("oneDNN: rank \(rank) not supported")
+        }
+    }
+
+    public static func plainDesc(_ shape: Shape) -> dnnl_memory_desc_t {
+        desc(shape.rank == 0 ? [1] : shape.dims, plainTag(Swift.max(shape.rank, 1)))
+    }
+
+    public static func equal(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t) -> Bool {
+        dnnl_memory_desc_equal([a], [b]) != 0
+    }
+
+    /// A short, stable text form of a descriptor for cache keys.
+    public static func key(_ d: dnnl_memory_desc_t) -> String {
+        var copy = d
+        return withUnsafeBytes(of: &copy) { raw in
+            var h = Hasher()
+            h.combine(bytes: raw)
+            return String(h.finalize(), radix: 36)
+        }
+    }
+
+    /// Reorders between two descriptors of the same logical shape.
+    public static func reorder(from src: dnnl_memory_desc_t, _ srcPtr: UnsafeMutableRawPointer,
+                               to dst: dnnl_memory_desc_t, _ dstPtr: UnsafeMutableRawPointer) {
+        let p = primitive("reorder|\(key(src))|\(key(dst))") {
+            var pd: dnnl_primitive_desc_t?
+            var s = src, d = dst
+            check(dnnl_reorder_primitive_desc_create(&pd, &s, engine, &d, engine, nil), "reorder")
+            return pd!
+        }
+        p.execute([(DNNL_ARG_FROM, src, srcPtr), (DNNL_ARG_TO, dst, dstPtr)])
+    }
+
+    static func reorderToPlain(_ t: Tensor, layout: BlockedLayout) -> Tensor {
+        let out = Tensor(uninitialized: t.shape)
+        reorder(from: layout.desc, UnsafeMutableRawPointer(t.storage.pointer),
+                to: plainDesc(t.shape), UnsafeMutableRawPointer(out.storage.pointer))
+        return out
+    }
+
+    /// `t`'s data in layout `want`: itself when it already matches, else a reordered tensor carrying `want`.
+    public static func asLayout(_ t: Tensor, _ want: dnnl_memory_desc_t) -> Tensor {
+        if let l = t.layout, equal(l.desc, want) { return t }
+        let src = t.layout == nil ? t.contiguous() : t
+        let srcDesc = src.layout?.desc ?? plainDesc(t.shape)
+        if equal(srcDesc, want) { return src }
+        let bl = BlockedLayout(want)
+        let out = Tensor(storage: TensorStorage(count: bl.elementCount), shape: t.shape, layout: bl)
+        reorder(from: srcDesc, UnsafeMutableRawPointer(src.storage.pointer + src.offset),
+                to: want, UnsafeMutableRawPointer(out.storage.pointer))
+        return out
+    }
+
+    /// The descriptor of `t`'s storage as it is (plain or blocked); `t` must be contiguous or blocked.
+    public static func descOf(_ t: Tensor) -> dnnl_memory_desc_t { t.layout?.desc ?? plainDesc(t.shape) }
+
+    /// A new tensor whose storage has layout `d` (plain when `d` equals the plain descriptor of `shape`).
+    public static func output(_ shape: Shape, _ d: dnnl_memory_desc_t) -> Tensor {
+        if equal(d, plainDesc(shape)) { return Tensor(uninitialized: shape) }
+        let bl = BlockedLayout(d)
+        return Tensor(storage: TensorStorage(count: bl.elementCount), shape: shape, layout: bl)
+    }
+
+    /// oneDNN's version and the CPU ISA it dispatches to, e.g. "2.6.3 (avx512_core_bf16)".
+    public static var versionDescription: String {
+        let v = dnnl_version()!.pointee
+        let isa = dnnl_get_effective_cpu_isa()
+        return "\(v.major).\(v.minor).\(v.patch) (\(isaName(isa)))"
+    }
+
+    static func isaName(_ isa: dnnl_cpu_isa_t) -> String {
+        switch isa {
+        case dnnl_cpu_isa_sse41: return "sse41"
+        case dnnl_cpu_isa_avx: return "avx"
+        case dnnl_cpu_isa_avx2: return "avx2"
+        case dnnl_cpu_isa_avx512_mic: return "avx512_mic"
+        case dnnl_cpu_isa_avx512_core: return "avx512_core"
+        case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni"
+        case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16"
+        case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx"
+        case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni"
+        default: return "isa 0x\(String(isa.rawValue, radix: 16))"
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import Tensors
+
+/// The `transfer` command-line tool.
+@main
+struct Transfer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transfer",
+        abstract: "Transfer learning in Swift: adapt pretrained models to your own data.",
+        version: TransferKitVersion.string,
+        subcommands: [Info.self])
+}
+
+/// `transfer info`: what this build runs on.
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the engine's libraries, CPU ISA and thread count.")
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        let facts: [(String, String)] = [
+            ("version", TransferKitVersion.string),
+            ("threads", String(Threads.count)),
+            ("onednn", DNNL.versionDescription),
+            ("openblas", BLASInfo.configuration),
+        ]
+        if json {
+            let obj = Dictionary(uniqueKeysWithValues: facts)
+            let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            for (k, v) in facts { print("\(k.padding(toLength: 10, withPad: " ", startingAt: 0)) \(v)") }
+        }
+    }
+}
