@@ -68,7 +68,7 @@ extension Tensor {
             for t in order.reversed() {
                 guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
                 guard let node = t.gradFn else {
-                    if t.requiresGrad { t.grad = t.grad.map { $0 + g } ?? g.contiguous() }
+                    if t.requiresGrad { t.grad = t.grad.map { $0 + g } ?? g.plainData() }
                     continue
                 }
                 guard let fn = node.backward else {

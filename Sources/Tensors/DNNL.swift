@@ -84,6 +84,13 @@ public enum DNNL {
         return p
     }
 
+    /// Whether a primitive for `key` has been created (tests use it to prove that a backward pass was skipped).
+    static func isCached(_ key: String) -> Bool {
+        context.lock.lock()
+        defer { context.lock.unlock() }
+        return context.cache[key] != nil
+    }
+
     /// Creates a primitive descriptor from an operation descriptor (oneDNN 2.x API).
     public static func makePD<Op>(_ op: inout Op, attr: dnnl_primitive_attr_t? = nil, hint: dnnl_primitive_desc_t? = nil,
                                   _ what: String) -> dnnl_primitive_desc_t {
@@ -155,7 +162,7 @@ public enum DNNL {
     /// `t`'s data in layout `want`: itself when it already matches, else a reordered tensor carrying `want`.
     public static func asLayout(_ t: Tensor, _ want: dnnl_memory_desc_t) -> Tensor {
         if let l = t.layout, equal(l.desc, want) { return t }
-        let src = t.layout == nil ? t.contiguous() : t
+        let src = t.layout == nil ? t.plainData() : t
         let srcDesc = src.layout?.desc ?? plainDesc(t.shape)
         if equal(srcDesc, want) { return src }
         let bl = BlockedLayout(want)

@@ -30,13 +30,13 @@ enum BinaryKernel: Int32 {
         guard let shape = Shape.broadcast(a0.shape, b0.shape) else {
             preconditionFailure("\(name): shapes \(a0.shape) and \(b0.shape) do not broadcast")
         }
-        var a = a0.layout == nil ? a0 : a0.contiguous()
-        var b = b0.layout == nil ? b0 : b0.contiguous()
+        var a = a0.layout == nil ? a0 : a0.plainData()
+        var b = b0.layout == nil ? b0 : b0.plainData()
         let out = Tensor(uninitialized: shape)
         if shape.count == 0 { return out }
         var sa = Self.broadcastStrides(a, to: shape), sb = Self.broadcastStrides(b, to: shape)
-        if let l = sa.last, l > 1 { a = a.contiguous(); sa = Self.broadcastStrides(a, to: shape) }
-        if let l = sb.last, l > 1 { b = b.contiguous(); sb = Self.broadcastStrides(b, to: shape) }
+        if let l = sa.last, l > 1 { a = a.plainData(); sa = Self.broadcastStrides(a, to: shape) }
+        if let l = sb.last, l > 1 { b = b.plainData(); sb = Self.broadcastStrides(b, to: shape) }
         // Coalesce dimensions that are contiguous for all three operands.
         var dims: [Int] = [], stA: [Int] = [], stB: [Int] = [], stO: [Int] = []
         let so = shape.contiguousStrides
@@ -130,7 +130,7 @@ extension Tensor {
 
     /// `x * scale + shift`, elementwise (one pass, no scalar tensor).
     public func affine(scale: Float, shift: Float) -> Tensor {
-        let x = contiguous()
+        let x = plainData()
         let out = Tensor(uninitialized: shape)
         let px = UncheckedBox(x.basePointer), po = UncheckedBox(out.storage.pointer)
         Threads.parallelFor(count) { s, e in tk_affine_f32(px.value + s, scale, shift, po.value + s, e - s) }
@@ -153,7 +153,7 @@ extension Tensor {
 extension Tensor {
     /// Runs a oneDNN eltwise algorithm forward; keeps a blocked layout if the input has one.
     static func eltwiseForward(_ alg: dnnl_alg_kind_t, _ alpha: Float, _ beta: Float, _ x0: Tensor) -> Tensor {
-        let x = x0.layout == nil ? x0.contiguous() : x0
+        let x = x0.layout == nil ? x0.plainData() : x0
         if x.count == 0 { return Tensor(uninitialized: x.shape) }
         let d = x.layout?.desc ?? DNNL.desc([x.count], dnnl_a)
         let p = DNNL.primitive("eltf|\(alg.rawValue)|\(alpha)|\(beta)|\(DNNL.key(d))") {
@@ -170,8 +170,8 @@ extension Tensor {
 
     /// oneDNN eltwise backward: `data` is the source (or the destination for `*_use_dst_for_bwd` algorithms).
     static func eltwiseBackward(_ alg: dnnl_alg_kind_t, _ alpha: Float, _ beta: Float, data: Tensor, diff g0: Tensor) -> Tensor {
-        let x = data.layout == nil ? data.contiguous() : data
-        let g = x.layout == nil ? g0.contiguous() : DNNL.asLayout(g0, x.layout!.desc)
+        let x = data.layout == nil ? data.plainData() : data
+        let g = x.layout == nil ? g0.plainData() : DNNL.asLayout(g0, x.layout!.desc)
         if x.count == 0 { return Tensor(uninitialized: x.shape) }
         let d = x.layout?.desc ?? DNNL.desc([x.count], dnnl_a)
         let key = "eltb|\(alg.rawValue)|\(alpha)|\(beta)|\(DNNL.key(d))"

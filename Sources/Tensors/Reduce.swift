@@ -23,7 +23,7 @@ extension Tensor {
         // Make the reduced axes one adjacent block by permuting them to the end when they are not.
         if let first = ax.first, ax.last! - first + 1 != ax.count {
             let keep = (0..<rank).filter { !ax.contains($0) }
-            x = x.permutedView(keep + ax).contiguous()
+            x = x.permutedView(keep + ax).plainData()
             ax = Array(keep.count..<rank)
         }
         let outShape = reducedShape(axes, keepDims: true)
@@ -58,7 +58,7 @@ extension Tensor {
         let kept = reduceKernel(ax, max: false)
         let out = keepDims ? kept : kept.reshapedView(reducedShape(ax, keepDims: false))
         let keptShape = kept.shape, inShape = shape
-        return out.recorded("sum", [self]) { g, _ in [g.reshaped(keptShape).expanded(to: inShape).contiguous()] }
+        return out.recorded("sum", [self]) { g, _ in [g.reshaped(keptShape).expanded(to: inShape).plainData()] }
     }
 
     public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }

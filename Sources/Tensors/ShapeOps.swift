@@ -17,8 +17,11 @@ extension Tensor {
     // MARK: Differentiable shape ops
 
     /// The same values with a new shape (one dimension may be -1). A view when the tensor is contiguous.
-    public func reshaped(_ newShape: Shape) -> Tensor {
-        var dims = newShape.dims
+    public func reshaped(_ newShape: Shape) -> Tensor { reshaped(dims: newShape.dims) }
+
+    /// Reshape to `dims`, where one entry may be -1 (inferred).
+    public func reshaped(dims newDims: [Int]) -> Tensor {
+        var dims = newDims
         if let i = dims.firstIndex(of: -1) {
             let known = dims.enumerated().filter { $0.offset != i }.reduce(1) { $0 * $1.element }
             precondition(known > 0 && count % known == 0, "reshape: cannot infer -1 in \(dims) for shape \(shape)")
@@ -32,7 +35,7 @@ extension Tensor {
         return out.recorded("reshape", [self]) { g, _ in [g.reshaped(inShape)] }
     }
 
-    public func reshaped(_ dims: Int...) -> Tensor { reshaped(Shape(dims)) }
+    public func reshaped(_ dims: Int...) -> Tensor { reshaped(dims: dims) }
 
     /// Flattens dimensions `start...` into one.
     public func flattened(from start: Int = 1) -> Tensor {
@@ -76,7 +79,7 @@ extension Tensor {
 
     /// Writes `src`'s values into the (strided) view `dst`.
     static func scatter(_ src: Tensor, into dst: Tensor, accumulate: Bool) {
-        let c = src.contiguous()
+        let c = src.plainData()
         let dims = dst.shape.dims, st = dst.strides
         dims.withUnsafeBufferPointer { d in
             st.withUnsafeBufferPointer { s in
@@ -140,7 +143,7 @@ extension Tensor {
             start += t.shape[a]
         }
         return out.recorded("concat", ts) { g, needs in
-            ts.indices.map { i in needs[i] ? g.sliced(axis: a, start: starts[i], end: starts[i] + ts[i].shape[a]).contiguous() : nil }
+            ts.indices.map { i in needs[i] ? g.sliced(axis: a, start: starts[i], end: starts[i] + ts[i].shape[a]).plainData() : nil }
         }
     }
 
@@ -172,7 +175,7 @@ extension Tensor {
         }
         let inShape = shape
         return out.recorded("indexSelect", [self]) { g0, _ in
-            let g = g0.contiguous()
+            let g = g0.plainData()
             let grad = Tensor.zeros(inShape)
             let gp = g.basePointer, dp = grad.storage.pointer
             for o in 0..<outer {
@@ -203,7 +206,7 @@ extension Tensor {
         }
         let inShape = shape
         return out.recorded("gather", [self]) { g0, _ in
-            let g = g0.contiguous()
+            let g = g0.plainData()
             let grad = Tensor.zeros(inShape)
             for o in 0..<outer {
                 for i in 0..<inner {

@@ -94,14 +94,23 @@ public final class Tensor: CustomStringConvertible {
     /// Pointer to the first element of a plain view (callers respect ``strides``).
     var basePointer: UnsafeMutablePointer<Float> { storage.pointer + offset }
 
-    /// This tensor as a plain, dense, row-major tensor (itself when it already is one). Not recorded on the tape:
-    /// use it inside kernels; it keeps gradient identity via the caller.
+    /// This tensor as a plain, dense, row-major tensor (itself when it already is one). Differentiable: the copy is
+    /// recorded with an identity backward.
     public func contiguous() -> Tensor {
+        if isContiguous { return self }
+        let p = plainData()
+        let out = Tensor(storage: p.storage, shape: shape)
+        return out.recorded("contiguous", [self]) { g, _ in [g] }
+    }
+
+    /// A plain copy of the values for kernels (not recorded). A blocked tensor keeps its plain copy cached.
+    func plainData() -> Tensor {
         if isContiguous { return self }
         if let cached = plainCache { return cached }
         let out: Tensor
         if let layout {
             out = DNNL.reorderToPlain(self, layout: layout)
+            plainCache = out
         } else {
             out = Tensor(uninitialized: shape)
             if count > 0 {
@@ -114,7 +123,6 @@ public final class Tensor: CustomStringConvertible {
                 }
             }
         }
-        if layout != nil { plainCache = out }
         return out
     }
 
@@ -162,7 +170,7 @@ public final class Tensor: CustomStringConvertible {
     /// Copies `source`'s values into this tensor in place (same shape).
     public func assign(_ source: Tensor) {
         precondition(source.shape == shape, "assign: shape \(source.shape) into \(shape)")
-        let src = source.contiguous()
+        let src = source.plainData()
         withMutableData { dst in dst.baseAddress!.update(from: src.basePointer, count: count) }
     }
 

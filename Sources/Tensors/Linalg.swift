@@ -1,0 +1,96 @@
+import CBLAS
+
+extension Tensor {
+    /// How a matrix view can be handed to `cblas_sgemm` without a copy: as is (row stride `ld`) or transposed.
+    struct GemmOperand {
+        let trans: Bool
+        let ld: Int
+    }
+
+    /// The GEMM view of the last two dims of a plain tensor, or nil if neither dim is unit-stride.
+    static func gemmOperand(_ t: Tensor) -> GemmOperand? {
+        let r = t.rank, rows = t.shape[r - 2], cols = t.shape[r - 1]
+        let sr = t.strides[r - 2], sc = t.strides[r - 1]
+        if sc == 1 || cols == 1 { return GemmOperand(trans: false, ld: Swift.max(sr, cols, 1)) }
+        if sr == 1 || rows == 1 { return GemmOperand(trans: true, ld: Swift.max(sc, rows, 1)) }
+        return nil
+    }
+
+    /// Matrix product over the last two dimensions with broadcast batch dimensions (`torch.matmul` for rank ≥ 2).
+    ///
+    /// Transposed views (from ``transposed(_:_:)``) are passed to `cblas_sgemm` as transposed operands, never
+    /// copied. When `b` is a single matrix and `a`'s rows are evenly strided, all of `a`'s batch is one GEMM.
+    public func matmul(_ other: Tensor) -> Tensor { Tensor.matmul(self, other) }
+
+    public static func matmul(_ a0: Tensor, _ b0: Tensor) -> Tensor {
+        precondition(a0.rank >= 2 && b0.rank >= 2, "matmul: needs rank ≥ 2, got \(a0.shape) and \(b0.shape)")
+        let m = a0.shape[a0.rank - 2], k = a0.shape[a0.rank - 1], n = b0.shape[b0.rank - 1]
+        precondition(b0.shape[b0.rank - 2] == k, "matmul: inner dimensions differ: \(a0.shape) × \(b0.shape)")
+        let batchA = Shape(Array(a0.shape.dims.dropLast(2))), batchB = Shape(Array(b0.shape.dims.dropLast(2)))
+        guard let batch = Shape.broadcast(batchA, batchB) else {
+            preconditionFailure("matmul: batch dimensions of \(a0.shape) and \(b0.shape) do not broadcast")
+        }
+        var a = a0.layout == nil ? a0 : a0.plainData()
+        var b = b0.layout == nil ? b0 : b0.plainData()
+        if gemmOperand(a) == nil { a = a.plainData() }
+        if gemmOperand(b) == nil { b = b.plainData() }
+        let out = Tensor(uninitialized: Shape(batch.dims + [m, n]))
+        let opA = gemmOperand(a)!, opB = gemmOperand(b)!
+
+        // One GEMM for the whole batch of `a` when b is a plain matrix and a's rows stack evenly.
+        let rowsStack = batchB.count == 1 && !opA.trans && a.strides[a.rank - 1] == 1 && batchA == batch
+            && a.isContiguousRows(rowStride: opA.ld)
+        if rowsStack {
+            gemm(opA, opB, m: batch.count * m, n: n, k: k, a.basePointer, b.basePointer, out.storage.pointer, ldc: n)
+        } else {
+            let sa = BinaryKernel.broadcastStrides(Tensor(storage: a.storage, shape: batchA, strides: Array(a.strides.dropLast(2))), to: batch)
+            let sb = BinaryKernel.broadcastStrides(Tensor(storage: b.storage, shape: batchB, strides: Array(b.strides.dropLast(2))), to: batch)
+            for i in 0..<batch.count {
+                var rem = i, offA = 0, offB = 0
+                for d in stride(from: batch.rank - 1, through: 0, by: -1) {
+                    let idx = rem % batch[d]
+                    rem /= batch[d]
+                    offA += idx * sa[d]
+                    offB += idx * sb[d]
+                }
+                gemm(opA, opB, m: m, n: n, k: k, a.basePointer + offA, b.basePointer + offB,
+                     out.storage.pointer + i * m * n, ldc: n)
+            }
+        }
+        withExtendedLifetime((a, b)) {}
+        return out.recorded("matmul", [a0, b0]) { g, needs in
+            let ga = needs[0] ? Tensor.matmul(g, b0.transposed(-2, -1)).sumTo(a0.shape) : nil
+            let gb = needs[1] ? Tensor.matmul(a0.transposed(-2, -1), g).sumTo(b0.shape) : nil
+            return [ga, gb]
+        }
+    }
+
+    /// True when all rows of all batch matrices lie at a single stride `rowStride` (so the batch flattens into rows).
+    func isContiguousRows(rowStride: Int) -> Bool {
+        var expected = rowStride
+        for d in stride(from: rank - 2, through: 0, by: -1) {
+            if shape[d] != 1 && strides[d] != expected { return false }
+            expected *= shape[d]
+        }
+        return true
+    }
+
+    static func gemm(_ opA: GemmOperand, _ opB: GemmOperand, m: Int, n: Int, k: Int,
+                     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        if k == 0 { c.initialize(repeating: 0, count: m * ldc); return }
+        cblas_sgemm(CblasRowMajor, opA.trans ? CblasTrans : CblasNoTrans, opB.trans ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), 1, a, Int32(opA.ld), b, Int32(opB.ld), 0, c, Int32(ldc))
+    }
+
+    /// `x · weightᵀ + bias` with PyTorch's weight layout `[out, in]` (the transpose is folded into the GEMM).
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        precondition(weight.rank == 2 && x.shape.last == weight.shape[1],
+                     "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
+        if let bias { precondition(bias.shape == [weight.shape[0]], "linear: bias \(bias.shape) for weight \(weight.shape)") }
+        let x2 = x.rank == 1 ? x.unsqueezed(0) : x
+        var y = matmul(x2, weight.transposed(0, 1))
+        if let bias { y = y + bias }
+        return x.rank == 1 ? y.squeezed(0) : y
+    }
+}
