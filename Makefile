@@ -12,7 +12,7 @@ build: setup
 
 test: setup
 	$(SWIFT) build --build-tests $(TEST_FLAGS)
-	$(SWIFT) test $(TEST_FLAGS)
+	$(SWIFT) test $(TEST_FLAGS) --no-parallel
 
 bench: setup
 	$(SWIFT) build -c release --product transfer-bench
