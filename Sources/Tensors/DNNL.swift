@@ -40,32 +40,41 @@ public final class DNNLPrimitive: @unchecked Sendable {
             mems.append(m)
             execArgs.append(dnnl_exec_arg_t(arg: arg, memory: m))
         }
-        DNNL.check(dnnl_primitive_execute(primitive, DNNL.stream, Int32(execArgs.count), execArgs), "primitive_execute")
-        DNNL.check(dnnl_stream_wait(DNNL.stream), "stream_wait")
+        let stream = DNNL.stream
+        DNNL.check(dnnl_primitive_execute(primitive, stream, Int32(execArgs.count), execArgs), "primitive_execute")
+        DNNL.check(dnnl_stream_wait(stream), "stream_wait")
         for m in mems { dnnl_memory_destroy(m) }
     }
 }
 
-/// The oneDNN CPU engine, stream and a per-shape cache of primitives.
+/// The oneDNN CPU engine, one stream per thread (a oneDNN stream must not be shared between threads that execute
+/// at the same time), and a per-shape cache of primitives (primitives may run concurrently).
 public enum DNNL {
     private final class Context: @unchecked Sendable {
         let engine: dnnl_engine_t
-        let stream: dnnl_stream_t
+        var streamKey = pthread_key_t()
         var cache: [String: DNNLPrimitive] = [:]
         let lock = NSLock()
         init() {
             _ = Threads.count  // apply the thread setting before oneDNN spins up OpenMP
             var e: dnnl_engine_t?
             DNNL.check(dnnl_engine_create(&e, dnnl_cpu, 0), "engine_create")
-            var s: dnnl_stream_t?
-            DNNL.check(dnnl_stream_create(&s, e, dnnl_stream_default_flags.rawValue), "stream_create")
             engine = e!
-            stream = s!
+            pthread_key_create(&streamKey) { raw in
+                dnnl_stream_destroy(OpaquePointer(raw))
+            }
         }
     }
     private static let context = Context()
     public static var engine: dnnl_engine_t { context.engine }
-    public static var stream: dnnl_stream_t { context.stream }
+    /// The calling thread's stream, created on first use.
+    public static var stream: dnnl_stream_t {
+        if let raw = pthread_getspecific(context.streamKey) { return OpaquePointer(raw) }
+        var s: dnnl_stream_t?
+        check(dnnl_stream_create(&s, context.engine, dnnl_stream_default_flags.rawValue), "stream_create")
+        pthread_setspecific(context.streamKey, UnsafeRawPointer(s!))
+        return s!
+    }
 
     /// Stops with a message naming the oneDNN call when it fails (these are programmer errors: bad shapes).
     public static func check(_ status: dnnl_status_t, _ what: String) {

@@ -1,0 +1,299 @@
+import CDNNL
+
+/// How a 2-D convolution or pooling window is padded at the borders of its input.
+public enum Padding: Sendable, Equatable {
+    /// `(padH, padW)` zeros on both sides of each spatial axis, as PyTorch's `padding=(padH, padW)`.
+    case symmetric(Int, Int)
+    /// Separate amounts for every border (asymmetric padding, e.g. what TensorFlow exports need).
+    case explicit(top: Int, bottom: Int, left: Int, right: Int)
+    /// TensorFlow `"SAME"`: the output has `ceil(in / stride)` positions. Along each axis the total padding is
+    /// `max((ceil(in / stride) − 1) · stride + (k − 1) · dilation + 1 − in, 0)`; top/left get `total / 2` and
+    /// bottom/right the rest (so it is asymmetric, e.g. for stride 2 with an even input).
+    case same
+
+    /// The padding of each border, `(top, bottom, left, right)`, for a window of `kernel` with `stride` and
+    /// PyTorch-style `dilation` (1 = dense) over an input of spatial size `input`.
+    public func amounts(input: (Int, Int), kernel: (Int, Int), stride: (Int, Int),
+                        dilation: (Int, Int) = (1, 1)) -> (top: Int, bottom: Int, left: Int, right: Int) {
+        switch self {
+        case let .symmetric(h, w):
+            return (h, h, w, w)
+        case let .explicit(top, bottom, left, right):
+            return (top, bottom, left, right)
+        case .same:
+            func total(_ size: Int, _ k: Int, _ s: Int, _ d: Int) -> Int {
+                let out = (size + s - 1) / s
+                return Swift.max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+            }
+            let th = total(input.0, kernel.0, stride.0, dilation.0)
+            let tw = total(input.1, kernel.1, stride.1, dilation.1)
+            return (th / 2, th - th / 2, tw / 2, tw - tw / 2)
+        }
+    }
+}
+
+extension Tensor {
+    /// The address oneDNN reads or writes for this tensor: the first element of a plain view, or the start of a
+    /// blocked buffer (blocked tensors have offset 0).
+    var dnnlData: UnsafeMutableRawPointer { UnsafeMutableRawPointer(basePointer) }
+}
+
+// MARK: - Caller-owned scratchpads
+//
+// In oneDNN's default `scratchpad_mode_library`, a CPU primitive's scratchpad is a *thread-local* buffer sized by
+// the primitives created on that thread (oneDNN `global_scratchpad_t`, unless the library was built with
+// DNNL_ENABLE_CONCURRENT_EXEC, which Debian's 2.6.3 is not). A cached primitive created on one thread and executed
+// on another then writes into a missing or too small buffer (seen here as heap corruption and null dereferences in
+// libdnnl when tests run in parallel). Convolution, pooling and normalisation primitives need scratchpads, so they
+// are created in `scratchpad_mode_user` and given a pooled buffer on every execution.
+
+extension DNNL {
+    /// ``makePD(_:attr:hint:_:)`` with `dnnl_scratchpad_mode_user`: run the primitive with
+    /// ``DNNLPrimitive/executeWithScratchpad(_:)``.
+    static func makeUserScratchpadPD<Op>(_ op: inout Op, hint: dnnl_primitive_desc_t? = nil,
+                                         _ what: String) -> dnnl_primitive_desc_t {
+        var attr: dnnl_primitive_attr_t?
+        check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+        defer { dnnl_primitive_attr_destroy(attr) }
+        check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "primitive_attr_set_scratchpad_mode")
+        return makePD(&op, attr: attr, hint: hint, what)
+    }
+}
+
+extension DNNLPrimitive {
+    /// Executes a primitive made by ``DNNL/makeUserScratchpadPD(_:hint:_:)``, passing it a scratchpad from the
+    /// buffer pool when it asks for one.
+    func executeWithScratchpad(_ args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) {
+        guard let sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)?.pointee else {
+            execute(args)
+            return
+        }
+        let bytes = dnnl_memory_desc_get_size([sp])
+        if bytes == 0 {
+            execute(args)
+            return
+        }
+        let scratch = TensorStorage(count: (bytes + 3) / 4)
+        withExtendedLifetime(scratch) {
+            execute(args + [(DNNL_ARG_SCRATCHPAD, sp, UnsafeMutableRawPointer(scratch.pointer))])
+        }
+    }
+}
+
+/// The geometry of one 2-D convolution: every parameter that selects a oneDNN primitive.
+struct Conv2dGeometry {
+    let n, cin, h, w, cout, kh, kw, oh, ow, groups: Int
+    let stride: (Int, Int), dilation: (Int, Int)
+    let top, bottom, left, right: Int
+    let hasBias: Bool
+    /// `dnnl_convolution_direct`; measured faster than or equal to `_auto` on this engine's shapes (see tests).
+    static let algorithm = dnnl_convolution_direct
+
+    var srcDims: [Int] { [n, cin, h, w] }
+    var dstDims: [Int] { [n, cout, oh, ow] }
+    /// oneDNN weight dims: `oihw`, or `goihw` with groups.
+    var weightDims: [Int] { groups == 1 ? [cout, cin, kh, kw] : [groups, cout / groups, cin / groups, kh, kw] }
+    var strides: [Int64] { [Int64(stride.0), Int64(stride.1)] }
+    /// oneDNN counts dilation from 0 (0 = dense).
+    var dilates: [Int64] { [Int64(dilation.0 - 1), Int64(dilation.1 - 1)] }
+    var padL: [Int64] { [Int64(top), Int64(left)] }
+    var padR: [Int64] { [Int64(bottom), Int64(right)] }
+
+    var anySrc: dnnl_memory_desc_t { DNNL.desc(srcDims, dnnl_format_tag_any) }
+    var anyWeights: dnnl_memory_desc_t { DNNL.desc(weightDims, dnnl_format_tag_any) }
+    var anyDst: dnnl_memory_desc_t { DNNL.desc(dstDims, dnnl_format_tag_any) }
+    var biasDesc: dnnl_memory_desc_t { DNNL.desc([cout], dnnl_a) }
+
+    /// Every parameter and memory descriptor, for the primitive cache.
+    var key: String {
+        "\(Self.algorithm.rawValue)|src\(srcDims)|w\(weightDims)|dst\(dstDims)|g\(groups)|s\(strides)|d\(dilates)"
+            + "|p\(padL)\(padR)|b\(hasBias)|\(DNNL.key(anySrc)),\(DNNL.key(anyWeights)),\(DNNL.key(anyDst))"
+    }
+
+    func forward(_ prop: dnnl_prop_kind_t) -> DNNLPrimitive {
+        DNNL.primitive("conv2d.fwd|\(prop.rawValue)|\(key)") {
+            var op = dnnl_convolution_desc_t()
+            var src = anySrc, wei = anyWeights, dst = anyDst, b = biasDesc
+            let st = strides, dl = dilates, pl = padL, pr = padR
+            if hasBias {
+                DNNL.check(dnnl_dilated_convolution_forward_desc_init(
+                    &op, prop, Self.algorithm, &src, &wei, &b, &dst, st, dl, pl, pr), "convolution_forward_desc_init")
+            } else {
+                DNNL.check(dnnl_dilated_convolution_forward_desc_init(
+                    &op, prop, Self.algorithm, &src, &wei, nil, &dst, st, dl, pl, pr), "convolution_forward_desc_init")
+            }
+            return DNNL.makeUserScratchpadPD(&op, "convolution_forward")
+        }
+    }
+
+    func backwardData() -> DNNLPrimitive {
+        DNNL.primitive("conv2d.bwd_data|\(key)") {
+            let hint = forward(dnnl_forward_training)
+            var op = dnnl_convolution_desc_t()
+            var src = anySrc, wei = anyWeights, dst = anyDst
+            DNNL.check(dnnl_dilated_convolution_backward_data_desc_init(
+                &op, Self.algorithm, &src, &wei, &dst, strides, dilates, padL, padR), "convolution_backward_data_desc_init")
+            return DNNL.makeUserScratchpadPD(&op, hint: hint.pd, "convolution_backward_data")
+        }
+    }
+
+    func backwardWeights(withBias: Bool) -> DNNLPrimitive {
+        DNNL.primitive("conv2d.bwd_weights|\(withBias)|\(key)") {
+            let hint = forward(dnnl_forward_training)
+            var op = dnnl_convolution_desc_t()
+            var src = anySrc, wei = anyWeights, dst = anyDst, b = biasDesc
+            let st = strides, dl = dilates, pl = padL, pr = padR
+            if withBias {
+                DNNL.check(dnnl_dilated_convolution_backward_weights_desc_init(
+                    &op, Self.algorithm, &src, &wei, &b, &dst, st, dl, pl, pr), "convolution_backward_weights_desc_init")
+            } else {
+                DNNL.check(dnnl_dilated_convolution_backward_weights_desc_init(
+                    &op, Self.algorithm, &src, &wei, nil, &dst, st, dl, pl, pr), "convolution_backward_weights_desc_init")
+            }
+            return DNNL.makeUserScratchpadPD(&op, hint: hint.pd, "convolution_backward_weights")
+        }
+    }
+
+    /// The plain weight tensor seen with oneDNN's dims (a `goihw` view when grouped; no copy).
+    func weightView(_ weight: Tensor) -> Tensor {
+        let c = weight.contiguous()
+        return groups == 1 ? c : Tensor(storage: c.storage, shape: Shape(weightDims), offset: c.offset)
+    }
+}
+
+extension Tensor {
+    /// 2-D convolution (cross-correlation) of an NCHW batch, as PyTorch's `torch.nn.functional.conv2d`.
+    ///
+    /// - Parameters:
+    ///   - x: input `[N, Cin, H, W]`, plain or in a oneDNN blocked layout.
+    ///   - weight: `[Cout, Cin / groups, kH, kW]` (PyTorch layout).
+    ///   - bias: optional `[Cout]`.
+    ///   - stride: `(strideH, strideW)`.
+    ///   - padding: zero padding (``Padding``; `.same` is TensorFlow's `"SAME"`).
+    ///   - dilation: PyTorch-style spacing of kernel taps (1 = dense); oneDNN's dilation is this minus one.
+    ///   - groups: input and output channels split into `groups` independent convolutions; `groups == Cin` with
+    ///     `Cout` a multiple of `Cin` is a depthwise convolution.
+    /// - Returns: `[N, Cout, OH, OW]` with `OH = (H + padTop + padBottom − (kH − 1) · dilationH − 1) / strideH + 1`
+    ///   (and likewise `OW`). The result keeps the blocked layout oneDNN chose (e.g. `nChw16c`), so a following
+    ///   oneDNN op consumes it without a reorder; ``contiguous()`` gives plain NCHW.
+    ///
+    /// Forward, backward-data and backward-weights run through oneDNN primitives (`format_tag_any`, cached per
+    /// shape and parameters). The backward computes the input gradient only when `x` requires a gradient and the
+    /// weight (and bias) gradient only when they do, so a frozen layer costs no backward-weights work. Weight and
+    /// bias gradients come back plain, in the shapes of `weight` and `bias`.
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+                              padding: Padding = .symmetric(0, 0), dilation: (Int, Int) = (1, 1),
+                              groups: Int = 1) -> Tensor {
+        precondition(x.rank == 4, "conv2d: input \(x.shape) must be [N, Cin, H, W] (weight \(weight.shape))")
+        precondition(weight.rank == 4,
+                     "conv2d: weight \(weight.shape) must be [Cout, Cin/groups, kH, kW] (input \(x.shape))")
+        precondition(groups >= 1, "conv2d: groups \(groups) must be ≥ 1 (input \(x.shape), weight \(weight.shape))")
+        let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
+        let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
+        precondition(cin % groups == 0 && cout % groups == 0,
+                     "conv2d: groups \(groups) must divide input channels and output channels (input \(x.shape), weight \(weight.shape))")
+        precondition(weight.shape[1] == cin / groups,
+                     "conv2d: weight \(weight.shape) must have Cin/groups = \(cin / groups) input channels for input \(x.shape) with groups \(groups)")
+        if let bias {
+            precondition(bias.shape == Shape([cout]), "conv2d: bias \(bias.shape) must be [\(cout)] for weight \(weight.shape)")
+        }
+        precondition(stride.0 >= 1 && stride.1 >= 1 && dilation.0 >= 1 && dilation.1 >= 1,
+                     "conv2d: stride \(stride) and dilation \(dilation) must be ≥ 1 (input \(x.shape), weight \(weight.shape))")
+        let pad = padding.amounts(input: (h, w), kernel: (kh, kw), stride: stride, dilation: dilation)
+        precondition(pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0,
+                     "conv2d: negative padding \(padding) (input \(x.shape), weight \(weight.shape))")
+        let numH = h + pad.top + pad.bottom - ((kh - 1) * dilation.0 + 1)
+        let numW = w + pad.left + pad.right - ((kw - 1) * dilation.1 + 1)
+        precondition(numH >= 0 && numW >= 0,
+                     "conv2d: dilated kernel of weight \(weight.shape) (dilation \(dilation)) is larger than the padded input \(x.shape)")
+        let g = Conv2dGeometry(n: n, cin: cin, h: h, w: w, cout: cout, kh: kh, kw: kw,
+                               oh: numH / stride.0 + 1, ow: numW / stride.1 + 1, groups: groups,
+                               stride: stride, dilation: dilation,
+                               top: pad.top, bottom: pad.bottom, left: pad.left, right: pad.right,
+                               hasBias: bias != nil)
+        let inputs = [x, weight] + (bias.map { [$0] } ?? [])
+        let recording = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
+
+        let p = g.forward(recording ? dnnl_forward_training : dnnl_forward_inference)
+        let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md), dstMD = p.md(dnnl_query_dst_md)
+        let xs = DNNL.asLayout(x, srcMD)
+        let ws = DNNL.asLayout(g.weightView(weight), weiMD)
+        let bs = bias?.contiguous()
+        let out = DNNL.output(Shape(g.dstDims), dstMD)
+        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData), (DNNL_ARG_DST, dstMD, out.dnnlData),
+        ]
+        if let bs { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData)) }
+        withExtendedLifetime((xs, ws, bs)) { p.executeWithScratchpad(args) }
+        guard recording else { return out }
+
+        // Keep the (possibly reordered) input only when the weight gradient will need it.
+        let savedSrc: Tensor? = weight.requiresGrad ? xs : nil
+        let weightShape = weight.shape
+        return out.recorded("conv2d", inputs) { gy, needs in
+            var gx: Tensor?, gw: Tensor?, gb: Tensor?
+            if needs[0] { gx = conv2dBackwardData(g, gy, weight: weight) }
+            let needBias = g.hasBias && needs[2]
+            if needs[1], let src = savedSrc {
+                (gw, gb) = conv2dBackwardWeights(g, gy, src: src, weightShape: weightShape, withBias: needBias)
+            } else if needBias {
+                gb = channelSums(gy)
+            }
+            return g.hasBias ? [gx, gw, gb] : [gx, gw]
+        }
+    }
+
+    /// ∂L/∂x through oneDNN convolution backward-data; the result keeps oneDNN's chosen layout.
+    static func conv2dBackwardData(_ g: Conv2dGeometry, _ gy: Tensor, weight: Tensor) -> Tensor {
+        let p = g.backwardData()
+        let dsrcMD = p.md(dnnl_query_diff_src_md), weiMD = p.md(dnnl_query_weights_md), ddstMD = p.md(dnnl_query_diff_dst_md)
+        let dy = DNNL.asLayout(gy, ddstMD)
+        let ws = DNNL.asLayout(g.weightView(weight), weiMD)
+        let dx = DNNL.output(Shape(g.srcDims), dsrcMD)
+        withExtendedLifetime((dy, ws)) {
+            p.executeWithScratchpad([(DNNL_ARG_DIFF_DST, ddstMD, dy.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData),
+                       (DNNL_ARG_DIFF_SRC, dsrcMD, dx.dnnlData)])
+        }
+        return dx
+    }
+
+    /// ∂L/∂weight (plain, `weightShape`) and optionally ∂L/∂bias through oneDNN convolution backward-weights.
+    static func conv2dBackwardWeights(_ g: Conv2dGeometry, _ gy: Tensor, src: Tensor, weightShape: Shape,
+                                      withBias: Bool) -> (Tensor, Tensor?) {
+        let p = g.backwardWeights(withBias: withBias)
+        let srcMD = p.md(dnnl_query_src_md), dweiMD = p.md(dnnl_query_diff_weights_md)
+        let ddstMD = p.md(dnnl_query_diff_dst_md)
+        let xs = DNNL.asLayout(src, srcMD)
+        let dy = DNNL.asLayout(gy, ddstMD)
+        let dw = DNNL.output(Shape(g.weightDims), dweiMD)
+        let db: Tensor? = withBias ? Tensor(uninitialized: [g.cout]) : nil
+        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_DIFF_DST, ddstMD, dy.dnnlData),
+            (DNNL_ARG_DIFF_WEIGHTS, dweiMD, dw.dnnlData),
+        ]
+        if let db { args.append((DNNL_ARG_DIFF_BIAS, p.md(dnnl_query_diff_weights_md, 1), db.dnnlData)) }
+        withExtendedLifetime((xs, dy)) { p.executeWithScratchpad(args) }
+        let plain = dw.contiguous()
+        return (plain.shape == weightShape ? plain : Tensor(storage: plain.storage, shape: weightShape), db)
+    }
+
+    /// Per-channel sums of an `[N, C, H, W]` tensor (the bias gradient of a convolution) through a oneDNN
+    /// reduction that reads the tensor in its own layout.
+    static func channelSums(_ t0: Tensor) -> Tensor {
+        let t = t0.layout == nil ? t0.contiguous() : t0
+        let c = t.shape[1]
+        let src = DNNL.descOf(t)
+        let dst = DNNL.desc([1, c, 1, 1], dnnl_abcd)
+        let p = DNNL.primitive("reduce.sum|\(DNNL.key(src))|\(DNNL.key(dst))") {
+            var op = dnnl_reduction_desc_t()
+            var s = src, d = dst
+            DNNL.check(dnnl_reduction_desc_init(&op, dnnl_reduction_sum, &s, &d, 0, 0), "reduction_desc_init")
+            return DNNL.makeUserScratchpadPD(&op, "reduction")
+        }
+        let out = Tensor(uninitialized: [c])
+        withExtendedLifetime(t) {
+            p.executeWithScratchpad([(DNNL_ARG_SRC, src, t.dnnlData), (DNNL_ARG_DST, dst, out.dnnlData)])
+        }
+        return out
+    }
+}

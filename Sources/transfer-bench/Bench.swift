@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import Tensors
+
+/// `transfer-bench`: TransferKit's kernels against the raw libraries they wrap (OpenBLAS, oneDNN, memcpy), on the
+/// same shapes and thread count. Each figure is the median of repeated timings taken after warm-up runs; the
+/// TransferKit op and its reference are timed in alternation.
+@main
+struct TransferBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transfer-bench",
+        abstract: "Measure TransferKit's ops against raw OpenBLAS / oneDNN / memcpy references.",
+        discussion: "Benchmarks: " + Benchmarks.all.map(\.name).joined(separator: ", "))
+
+    @Flag(name: .long, help: "Print exactly one JSON object (results and machine) instead of the table.")
+    var json = false
+
+    @Option(name: .long, help: "Thread count for OpenBLAS, oneDNN and TransferKit (default: TRANSFERKIT_THREADS or all cores).")
+    var threads: Int?
+
+    @Option(name: .long, help: "Run only the benchmarks whose name contains this substring.")
+    var filter: String?
+
+    @Option(name: .long, help: "Timed runs per measurement (the median is reported; matmul_1024, add and gelu run 2× as many, the backbone half). The default makes a full run take about 1–2 minutes on 2 cores.")
+    var repeats: Int = 81
+
+    @Option(name: .long, help: "Untimed warm-up runs before each measurement.")
+    var warmup: Int = 2
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
+        if warmup < 0 { throw ValidationError("--warmup must not be negative") }
+    }
+
+    func run() throws {
+        // Set the thread count before any library spins up its threads.
+        if let threads { Threads.setCount(threads) } else { _ = Threads.count }
+        let selected = Benchmarks.all.filter { filter == nil || $0.name.contains(filter!) }
+        if selected.isEmpty {
+            throw ValidationError("no benchmark name contains \"\(filter ?? "")\"; names: "
+                                  + Benchmarks.all.map(\.name).joined(separator: ", "))
+        }
+        let showProgress = !json && isatty(STDERR_FILENO) != 0
+        let ctx = BenchContext(plan: TimingPlan(warmup: warmup, repeats: repeats), raw: RawEngine())
+        var results: [BenchResult] = []
+        let start = monotonicSeconds()
+        for (i, b) in selected.enumerated() {
+            if showProgress { progress("[\(i + 1)/\(selected.count)] \(b.name) …") }
+            let t0 = monotonicSeconds()
+            results.append(b.run(ctx))
+            if showProgress { progress(String(format: "[%d/%d] %@ done in %.1f s", i + 1, selected.count, b.name, monotonicSeconds() - t0)) }
+        }
+        if showProgress { progress(String(format: "total %.1f s", monotonicSeconds() - start)) }
+        let machine = MachineInfo.current()
+        if json {
+            print(Report.json(results, machine: machine))
+        } else {
+            print(Report.table(results, machine: machine, notes: ctx.notes))
+        }
+    }
+
+    /// One progress line on stderr.
+    private func progress(_ line: String) {
+        FileHandle.standardError.write(Data(("transfer-bench: " + line + "\n").utf8))
+    }
+}

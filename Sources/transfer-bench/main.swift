@@ -1,2 +1,0 @@
-import Tensors
-print("transfer-bench: oneDNN \(DNNL.versionDescription)")

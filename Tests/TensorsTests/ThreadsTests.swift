@@ -1,0 +1,29 @@
+import CKernels
+import Testing
+@testable import Tensors
+
+@Suite struct ThreadsTests {
+    @Test func oneSettingDrivesOpenMPAndSwiftKernels() {
+        let original = Threads.count
+        defer { Threads.setCount(original) }
+        Threads.setCount(1)
+        #expect(Threads.count == 1)
+        _ = DNNL.versionDescription  // oneDNN loaded: OpenMP's setting is visible
+        #expect(tk_get_omp_threads() == 1)
+        Threads.setCount(2)
+        #expect(tk_get_omp_threads() == 2)
+    }
+
+    @Test func parallelForCoversTheRangeExactlyOnce() {
+        let original = Threads.count
+        defer { Threads.setCount(original) }
+        Threads.setCount(2)
+        let n = 100_003
+        let hits = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        hits.initialize(repeating: 0, count: n)
+        defer { hits.deallocate() }
+        let box = UncheckedBox(hits)
+        Threads.parallelFor(n, grain: 1000) { s, e in for i in s..<e { box.value[i] += 1 } }
+        #expect((0..<n).allSatisfy { hits[$0] == 1 })
+    }
+}
