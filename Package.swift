@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "Tensors", targets: ["Tensors"]),
+        .library(name: "Layers", targets: ["Layers"]),
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
@@ -23,12 +24,14 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "Tensors", dependencies: ["CBLAS", "CDNNL", "CKernels"]),
         .target(name: "Checkpoints", dependencies: ["Tensors"]),
+        .target(name: "Layers", dependencies: ["Tensors"]),
         .executableTarget(
             name: "transfer",
             dependencies: ["Tensors", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferCLITests", dependencies: ["transfer"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Checkpoints", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),

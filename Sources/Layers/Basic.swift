@@ -1,0 +1,193 @@
+import Tensors
+
+/// `y = x Wᵀ + b` with PyTorch's `[out, in]` weight (`nn.Linear`).
+public final class Linear: Module, UnaryLayer {
+    public let weight: Tensor
+    public let bias: Tensor?
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, initializer: Initializer = .pytorchDefault) {
+        weight = initializer.make([outFeatures, inFeatures])
+        self.bias = bias ? Initializer.pytorchDefault.make([outFeatures], fanIn: inFeatures) : nil
+        super.init()
+        parameter("weight", weight)
+        if let b = self.bias { parameter("bias", b) }
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { Tensor.linear(x, weight: weight, bias: bias) }
+}
+
+/// 2-D convolution over NCHW input with PyTorch's `[out, in/groups, kH, kW]` weight (`nn.Conv2d`), plus
+/// TensorFlow "SAME" padding (``Padding/same``) for ports of TF models such as EfficientNet.
+public final class Conv2d: Module, UnaryLayer {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public let stride: (Int, Int)
+    public let padding: Padding
+    public let dilation: (Int, Int)
+    public let groups: Int
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
+                padding: Padding = .symmetric(0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
+                initializer: Initializer = .pytorchDefault) {
+        precondition(inChannels % groups == 0 && outChannels % groups == 0,
+                     "Conv2d: channels \(inChannels)→\(outChannels) not divisible by groups \(groups)")
+        weight = initializer.make([outChannels, inChannels / groups, kernel.0, kernel.1])
+        let fanIn = inChannels / groups * kernel.0 * kernel.1
+        self.bias = bias ? Initializer.pytorchDefault.make([outChannels], fanIn: fanIn) : nil
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        super.init()
+        parameter("weight", weight)
+        if let b = self.bias { parameter("bias", b) }
+    }
+
+    public convenience init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Padding = .symmetric(0, 0),
+                            dilation: Int = 1, groups: Int = 1, bias: Bool = true) {
+        self.init(inChannels, outChannels, kernel: (kernel, kernel), stride: (stride, stride), padding: padding,
+                  dilation: (dilation, dilation), groups: groups, bias: bias)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        Tensor.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+}
+
+/// Batch normalisation over NCHW (`nn.BatchNorm2d`): batch statistics and a momentum update of the running
+/// statistics in train mode, running statistics in eval mode.
+///
+/// A frozen BatchNorm (its weight and bias frozen, see ``Module/freeze(where:)``) always uses its running
+/// statistics and never updates them, even in train mode — fine-tuning keeps pretrained statistics intact (the
+/// trap Keras documents for `BatchNormalization` with `trainable = False`).
+public final class BatchNorm2d: Module, UnaryLayer {
+    public let weight: Tensor
+    public let bias: Tensor
+    public let runningMean: Tensor
+    public let runningVar: Tensor
+    public let numBatchesTracked: Tensor
+    public let eps: Float
+    public let momentum: Float
+
+    public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
+        weight = .ones([channels]); bias = .zeros([channels])
+        runningMean = .zeros([channels]); runningVar = .ones([channels])
+        numBatchesTracked = .zeros([])
+        self.eps = eps
+        self.momentum = momentum
+        super.init()
+        parameter("weight", weight)
+        parameter("bias", bias)
+        buffer("running_mean", runningMean)
+        buffer("running_var", runningVar)
+        buffer("num_batches_tracked", numBatchesTracked)
+    }
+
+    /// Whether this call normalises with batch statistics (train mode and not frozen).
+    public var usesBatchStatistics: Bool { isTraining && !isFrozen }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let batchStats = usesBatchStatistics
+        if batchStats { withNoGrad { numBatchesTracked.assign(numBatchesTracked + 1) } }
+        return Tensor.batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                                  training: batchStats, momentum: momentum, eps: eps)
+    }
+}
+
+/// Layer normalisation over the last dimension (`nn.LayerNorm(dim)`).
+public final class LayerNorm: Module, UnaryLayer {
+    public let weight: Tensor
+    public let bias: Tensor
+    public let eps: Float
+
+    public init(_ dim: Int, eps: Float = 1e-5) {
+        weight = .ones([dim]); bias = .zeros([dim])
+        self.eps = eps
+        super.init()
+        parameter("weight", weight)
+        parameter("bias", bias)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { Tensor.layerNorm(x, weight: weight, bias: bias, eps: eps) }
+}
+
+/// A lookup table of `count` vectors of size `dim` (`nn.Embedding`).
+public final class Embedding: Module {
+    public let weight: Tensor
+
+    public init(_ count: Int, _ dim: Int, initializer: Initializer = .normal(std: 1)) {
+        weight = initializer.make([count, dim])
+        super.init()
+        parameter("weight", weight)
+    }
+
+    /// Looks up `ids` (row-major, of shape `shape`) → `shape + [dim]`.
+    public func callAsFunction(_ ids: [Int], shape: Shape) -> Tensor {
+        precondition(ids.count == shape.count, "Embedding: \(ids.count) ids for shape \(shape)")
+        return weight.indexSelect(axis: 0, indices: ids).reshaped(Shape(shape.dims + [weight.shape[1]]))
+    }
+}
+
+/// Inverted dropout with its own seeded generator (`nn.Dropout`); identity in eval mode.
+public final class Dropout: Module, UnaryLayer {
+    public let p: Float
+    private var generator: SeededGenerator
+
+    public init(_ p: Float, seed: UInt64? = nil) {
+        self.p = p
+        generator = SeededGenerator(seed: seed ?? Initializer.nextSeed())
+        super.init()
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.dropout(p: p, training: isTraining, generator: &generator) }
+}
+
+/// Children applied in order, named "0", "1", … as in `nn.Sequential`.
+public final class Sequential: Module, UnaryLayer {
+    public let layers: [any UnaryLayer]
+
+    public init(_ layers: [any UnaryLayer]) {
+        self.layers = layers
+        super.init()
+        for (i, l) in layers.enumerated() { child(String(i), l) }
+    }
+
+    public convenience init(_ layers: any UnaryLayer...) { self.init(layers) }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { layers.reduce(x) { $1($0) } }
+}
+
+/// A parameter-free activation as a layer.
+public final class Activation: Module, UnaryLayer {
+    public enum Kind: Sendable { case relu, relu6, gelu, geluTanh, silu, sigmoid, tanh }
+    public let kind: Kind
+
+    public init(_ kind: Kind) {
+        self.kind = kind
+        super.init()
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        switch kind {
+        case .relu: x.relu()
+        case .relu6: x.relu6()
+        case .gelu: x.gelu()
+        case .geluTanh: x.gelu(approximate: true)
+        case .silu: x.silu()
+        case .sigmoid: x.sigmoid()
+        case .tanh: x.tanh()
+        }
+    }
+}
+
+/// [N, C, H, W] → [N, C] by averaging over H and W.
+public final class GlobalAvgPool: Module, UnaryLayer {
+    public override init() { super.init() }
+    public func callAsFunction(_ x: Tensor) -> Tensor { Tensor.globalAvgPool2d(x) }
+}
+
+/// Flattens all dimensions after the first.
+public final class Flatten: Module, UnaryLayer {
+    public override init() { super.init() }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.flattened(from: 1) }
+}

@@ -1,0 +1,173 @@
+import Tensors
+
+/// A node of a network: named parameters, buffers and child modules, a train/eval mode, and freezing.
+///
+/// Parameter paths are dotted names equal to the PyTorch `state_dict` keys of the architecture a model implements
+/// (`layer1.0.conv1.weight`, `encoder.layer.0.attention.self.query.weight`), so loading a published checkpoint is a
+/// strict dictionary match (see ``load(_:strict:)``). Subclasses register what they own in their initialiser with
+/// ``parameter(_:_:)``, ``buffer(_:_:)`` and ``child(_:_:)``; registration order is the order of ``stateDict()``.
+///
+/// Freezing is a property of the tree: a frozen parameter has `requiresGrad == false`, so it receives no gradient
+/// and the tape records no backward work for it (mlx-swift `freeze`/`unfreeze`).
+open class Module {
+    private(set) var ownParameters: [(name: String, tensor: Tensor)] = []
+    private(set) var ownBuffers: [(name: String, tensor: Tensor)] = []
+    private(set) var ownChildren: [(name: String, module: Module)] = []
+    /// Train mode (dropout active, batch norm uses batch statistics). Set recursively with ``train(_:)``.
+    public private(set) var isTraining = true
+
+    public init() {}
+
+    /// Registers a trainable parameter under `name` and returns it.
+    @discardableResult
+    public func parameter(_ name: String, _ t: Tensor) -> Tensor {
+        precondition(!name.contains("."), "parameter name \(name) must not contain '.'")
+        t.requiresGrad = true
+        ownParameters.append((name, t))
+        return t
+    }
+
+    /// Registers a non-trainable state tensor (running statistics, position ids) under `name`.
+    @discardableResult
+    public func buffer(_ name: String, _ t: Tensor) -> Tensor {
+        precondition(!name.contains("."), "buffer name \(name) must not contain '.'")
+        ownBuffers.append((name, t))
+        return t
+    }
+
+    /// Registers a child module under `name` and returns it.
+    @discardableResult
+    public func child<M: Module>(_ name: String, _ m: M) -> M {
+        ownChildren.append((name, m))
+        return m
+    }
+
+    /// The direct children, in registration order.
+    public var children: [(name: String, module: Module)] { ownChildren }
+
+    /// Every module of the tree with its dotted path ("" for this one), depth first.
+    public func namedModules(prefix: String = "") -> [(String, Module)] {
+        var out: [(String, Module)] = [(prefix, self)]
+        for (n, c) in ownChildren { out += c.namedModules(prefix: prefix.isEmpty ? n : prefix + "." + n) }
+        return out
+    }
+
+    /// Every parameter with its dotted path.
+    public func namedParameters() -> [(String, Tensor)] {
+        namedModules().flatMap { path, m in m.ownParameters.map { (path.isEmpty ? $0.name : path + "." + $0.name, $0.tensor) } }
+    }
+
+    /// Every buffer with its dotted path.
+    public func namedBuffers() -> [(String, Tensor)] {
+        namedModules().flatMap { path, m in m.ownBuffers.map { (path.isEmpty ? $0.name : path + "." + $0.name, $0.tensor) } }
+    }
+
+    /// Parameters that will be trained (not frozen).
+    public func trainableParameters() -> [(String, Tensor)] { namedParameters().filter { $0.1.requiresGrad } }
+
+    /// Parameter counts: all, and those not frozen.
+    public var parameterCount: (total: Int, trainable: Int) {
+        let ps = namedParameters()
+        return (ps.reduce(0) { $0 + $1.1.count }, ps.filter { $0.1.requiresGrad }.reduce(0) { $0 + $1.1.count })
+    }
+
+    /// Parameters and buffers by key, in registration order (PyTorch `state_dict()`).
+    public func stateDict() -> [(key: String, tensor: Tensor)] {
+        namedModules().flatMap { path, m in
+            (m.ownParameters + m.ownBuffers).map { (path.isEmpty ? $0.name : path + "." + $0.name, $0.tensor) }
+        }
+    }
+
+    /// Copies `state` into the parameters and buffers (the one mutation path for weights).
+    ///
+    /// Strict (the default): any missing key, unexpected key or shape mismatch throws one ``StateDictError``
+    /// listing them all, and nothing is changed. Non-strict: loads every key that matches in name and shape and
+    /// returns the same list as a report.
+    @discardableResult
+    public func load(_ state: [String: Tensor], strict: Bool = true) throws(StateDictError) -> StateDictReport {
+        let own = stateDict()
+        var report = StateDictReport()
+        let ownKeys = Set(own.map(\.key))
+        for (key, t) in own {
+            guard let src = state[key] else { report.missing.append(key); continue }
+            if src.shape != t.shape { report.mismatched.append(.init(key: key, expected: t.shape.dims, found: src.shape.dims)) }
+        }
+        report.unexpected = state.keys.filter { !ownKeys.contains($0) }.sorted()
+        if strict && !report.isClean { throw StateDictError(report: report) }
+        let bad = Set(report.mismatched.map(\.key))
+        withNoGrad {
+            for (key, t) in own where !bad.contains(key) {
+                if let src = state[key] { t.assign(src) }
+            }
+        }
+        return report
+    }
+
+    /// Sets train (`true`) or eval (`false`) mode on the whole tree.
+    public func train(_ on: Bool = true) {
+        for (_, m) in namedModules() { m.isTraining = on }
+    }
+
+    /// Eval mode on the whole tree.
+    public func eval() { train(false) }
+
+    /// Freezes every parameter whose path satisfies `predicate` (all when nil).
+    public func freeze(where predicate: ((String) -> Bool)? = nil) {
+        for (k, p) in namedParameters() where predicate?(k) ?? true { p.requiresGrad = false; p.grad = nil }
+    }
+
+    /// Unfreezes every parameter whose path satisfies `predicate` (all when nil).
+    public func unfreeze(where predicate: ((String) -> Bool)? = nil) {
+        for (k, p) in namedParameters() where predicate?(k) ?? true { p.requiresGrad = true }
+    }
+
+    /// Freezes the parameters under a dotted path prefix (`"layer1"` freezes `layer1.*`, not `layer10.*`).
+    public func freeze(prefix: String) { freeze(where: { Module.path($0, isUnder: prefix) }) }
+
+    /// Unfreezes the parameters under a dotted path prefix.
+    public func unfreeze(prefix: String) { unfreeze(where: { Module.path($0, isUnder: prefix) }) }
+
+    /// True when the module has parameters and none of them is trainable.
+    public var isFrozen: Bool {
+        let ps = namedParameters()
+        return !ps.isEmpty && ps.allSatisfy { !$0.1.requiresGrad }
+    }
+
+    static func path(_ key: String, isUnder prefix: String) -> Bool {
+        prefix.isEmpty || key == prefix || key.hasPrefix(prefix + ".")
+    }
+}
+
+/// A module mapping one tensor to one tensor.
+public protocol UnaryLayer: Module {
+    func callAsFunction(_ x: Tensor) -> Tensor
+}
+
+/// What a state-dict load found: keys the module lacks, keys it expected but did not get, and shape mismatches.
+public struct StateDictReport: Sendable, Equatable, CustomStringConvertible {
+    public struct Mismatch: Sendable, Equatable {
+        public let key: String
+        public let expected: [Int]
+        public let found: [Int]
+    }
+    public var missing: [String] = []
+    public var unexpected: [String] = []
+    public var mismatched: [Mismatch] = []
+    public var isClean: Bool { missing.isEmpty && unexpected.isEmpty && mismatched.isEmpty }
+
+    public var description: String {
+        var lines: [String] = []
+        if !missing.isEmpty { lines.append("missing keys (\(missing.count)): " + missing.joined(separator: ", ")) }
+        if !unexpected.isEmpty { lines.append("unexpected keys (\(unexpected.count)): " + unexpected.joined(separator: ", ")) }
+        for m in mismatched {
+            lines.append("shape mismatch for \(m.key): model expects \(Shape(m.expected)), checkpoint has \(Shape(m.found))")
+        }
+        return lines.isEmpty ? "all keys match" : lines.joined(separator: "\n")
+    }
+}
+
+/// A strict load found problems; the message lists every one of them.
+public struct StateDictError: Error, CustomStringConvertible, Equatable {
+    public let report: StateDictReport
+    public var description: String { "state dict does not match the model:\n\(report)" }
+}

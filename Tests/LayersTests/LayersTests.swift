@@ -1,0 +1,197 @@
+import Checkpoints
+import Foundation
+import Testing
+@testable import Layers
+@testable import Tensors
+
+/// Loads a fixture written by tools/make_layer_fixtures.py.
+func layerFixture(_ name: String) throws -> SafeTensorsFile {
+    guard let url = Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "safetensors") else {
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "Fixtures/\(name).safetensors"])
+    }
+    return try SafeTensorsFile(path: url.path)
+}
+
+/// |a − b| ≤ atol + rtol·|b| elementwise; returns the largest excess (≤ 0 passes).
+func closeness(_ a: Tensor, _ b: Tensor, atol: Float = 1e-4, rtol: Float = 1e-4) -> Float {
+    precondition(a.shape == b.shape, "closeness: \(a.shape) vs \(b.shape)")
+    return zip(a.toArray(), b.toArray()).reduce(-Float.infinity) { Swift.max($0, Swift.abs($1.0 - $1.1) - (atol + rtol * Swift.abs($1.1))) }
+}
+
+/// The Swift twin of `cnn_stack()` in tools/make_layer_fixtures.py.
+func makeCNNStack() -> Sequential {
+    Sequential(
+        Conv2d(3, 8, kernel: 3, padding: .symmetric(1, 1)),
+        BatchNorm2d(8),
+        Activation(.relu),
+        Conv2d(8, 8, kernel: 3, stride: 2, padding: .symmetric(1, 1), groups: 8, bias: false),
+        BatchNorm2d(8, eps: 1e-3),
+        Activation(.relu6),
+        GlobalAvgPool(),
+        Flatten(),
+        Linear(8, 4))
+}
+
+/// The Swift twin of `AttentionBlock` in tools/make_layer_fixtures.py.
+final class AttentionBlock: Module {
+    let attention = MultiHeadSelfAttention(hidden: 16, heads: 2)
+    let dense = Linear(16, 16)
+    let norm1 = LayerNorm(16, eps: 1e-12)
+    let up = Linear(16, 32)
+    let down = Linear(32, 16)
+    let norm2 = LayerNorm(16, eps: 1e-12)
+
+    override init() {
+        super.init()
+        child("attention", attention); child("dense", dense); child("norm1", norm1)
+        child("up", up); child("down", down); child("norm2", norm2)
+    }
+
+    func callAsFunction(_ x: Tensor, mask: Tensor) -> Tensor {
+        let h = norm1(x + dense(attention(x, mask: mask)))
+        return norm2(h + down(up(h).gelu()))
+    }
+}
+
+/// Fixture tensors under `prefix.` with the prefix removed.
+func prefixed(_ f: SafeTensorsFile, _ prefix: String) throws -> [String: Tensor] {
+    var out: [String: Tensor] = [:]
+    for k in f.keys where k.hasPrefix(prefix + ".") { out[String(k.dropFirst(prefix.count + 1))] = try f.tensor(k) }
+    return out
+}
+
+@Suite struct LayerStackGoldenTests {
+    // Tolerance: |Swift − PyTorch| ≤ 1e-4 + 1e-4·|PyTorch| per element, forward, every gradient and buffer.
+
+    func check(_ model: Module, _ f: SafeTensorsFile, forward: (Tensor) -> Tensor) throws {
+        try model.load(prefixed(f, "param"))
+        model.train()
+        let x = try f.tensor("input")
+        x.requiresGrad = true
+        let out = forward(x)
+        #expect(closeness(out, try f.tensor("output")) <= 0, "output")
+        (out * (try f.tensor("upstream"))).sum().backward()
+        #expect(closeness(x.grad!, try f.tensor("grad.input")) <= 0, "grad.input")
+        for (k, p) in model.namedParameters() {
+            #expect(closeness(p.grad!, try f.tensor("grad." + k)) <= 0, "grad.\(k)")
+        }
+        for (k, b) in model.namedBuffers() {
+            #expect(closeness(b, try f.tensor("after." + k), atol: 1e-5) <= 0, "after.\(k)")
+        }
+    }
+
+    @Test func convBatchNormStackMatchesPyTorchForwardBackwardAndRunningStats() throws {
+        let model = makeCNNStack()
+        try check(model, try layerFixture("cnn_stack")) { model($0) }
+    }
+
+    @Test func attentionLayerNormStackMatchesPyTorchForwardAndBackward() throws {
+        let f = try layerFixture("attention_block")
+        let block = AttentionBlock()
+        let mask = MultiHeadSelfAttention.additiveMask(try f.tensor("keep"))
+        try check(block, f) { block($0, mask: mask) }
+    }
+}
+
+@Suite struct StateDictTests {
+    @Test func parameterPathsAreThePyTorchStateDictKeys() {
+        let keys = makeCNNStack().stateDict().map(\.key)
+        #expect(keys == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
+                         "3.weight", "4.weight", "4.bias", "4.running_mean", "4.running_var", "4.num_batches_tracked",
+                         "8.weight", "8.bias"])
+        #expect(AttentionBlock().namedParameters().map(\.0).prefix(3) == ["attention.query.weight", "attention.query.bias", "attention.key.weight"])
+    }
+
+    @Test func stateDictRoundTripRestoresEveryValue() throws {
+        Initializer.seed(1)
+        let a = makeCNNStack()
+        Initializer.seed(2)
+        let b = makeCNNStack()
+        #expect(a.stateDict()[0].tensor.toArray() != b.stateDict()[0].tensor.toArray())
+        let saved = Dictionary(uniqueKeysWithValues: a.stateDict().map { ($0.key, $0.tensor.copy()) })
+        try b.load(saved)
+        for ((ka, ta), (kb, tb)) in zip(a.stateDict(), b.stateDict()) {
+            #expect(ka == kb && ta.toArray() == tb.toArray())
+        }
+        // Through a safetensors file as well.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tk-roundtrip-\(UUID()).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SafeTensorsWriter.write(saved, to: path)
+        let c = makeCNNStack()
+        try c.load(try SafeTensorsFile(path: path).tensors())
+        #expect(c.stateDict().map { $0.tensor.toArray() } == a.stateDict().map { $0.tensor.toArray() })
+    }
+
+    @Test func strictLoadNamesEveryMissingUnexpectedAndMisshapenKeyAndChangesNothing() {
+        let m = makeCNNStack()
+        var state = Dictionary(uniqueKeysWithValues: m.stateDict().map { ($0.key, $0.tensor.copy() + 1) })
+        state["0.bias"] = nil
+        state["1.running_var"] = nil
+        state["9.weight"] = Tensor.zeros([2])
+        state["8.weight"] = Tensor.zeros([4, 9])
+        let before = m.stateDict().map { $0.tensor.toArray() }
+        do {
+            try m.load(state)
+            Issue.record("strict load accepted a bad state dict")
+        } catch {
+            #expect(error.report.missing == ["0.bias", "1.running_var"])
+            #expect(error.report.unexpected == ["9.weight"])
+            #expect(error.report.mismatched == [.init(key: "8.weight", expected: [4, 8], found: [4, 9])])
+            #expect(error.description.contains("8.weight: model expects [4, 8], checkpoint has [4, 9]"))
+        }
+        #expect(m.stateDict().map { $0.tensor.toArray() } == before)
+        // Non-strict: loads what matches and reports the rest.
+        let report = try? m.load(state, strict: false)
+        #expect(report?.missing.count == 2)
+        #expect(m.stateDict()[0].tensor.toArray() == before[0].map { $0 + 1 })
+    }
+}
+
+@Suite struct FreezingTests {
+    @Test func frozenParametersStayBitIdenticalGetNoGradientAndFrozenBatchNormKeepsItsStatistics() {
+        Initializer.seed(3)
+        let m = makeCNNStack()
+        m.freeze(where: { !$0.hasPrefix("8.") })  // everything but the head
+        #expect(m.parameterCount.trainable == 8 * 4 + 4)
+        #expect(m.parameterCount.total > m.parameterCount.trainable)
+        let frozenBefore = m.stateDict().filter { !$0.key.hasPrefix("8.") }.map { $0.tensor.toArray() }
+        var g = SeededGenerator(seed: 4)
+        m.train()
+        #expect((m.layers[1] as! BatchNorm2d).usesBatchStatistics == false)
+        for _ in 0..<3 {
+            let x = Tensor.randn([4, 3, 8, 8], generator: &g)
+            let loss = Tensor.crossEntropy(logits: m(x), targets: [0, 1, 2, 3])
+            loss.backward()
+            withNoGrad { for (_, p) in m.trainableParameters() { p.assign(p - p.grad! * 0.1); p.grad = nil } }
+        }
+        let frozenAfter = m.stateDict().filter { !$0.key.hasPrefix("8.") }.map { $0.tensor.toArray() }
+        #expect(frozenAfter == frozenBefore)  // weights and BN running statistics (and counters) unchanged
+        #expect(m.namedParameters().filter { !$0.0.hasPrefix("8.") }.allSatisfy { $0.1.grad == nil })
+    }
+
+    @Test func frozenBackboneRecordsNoBackwardBelowTheFirstTrainableLayer() {
+        let m = makeCNNStack()
+        m.freeze(prefix: "0")
+        m.freeze(prefix: "1")
+        let x = Tensor.ones([2, 3, 8, 8])
+        let h = (m.layers[2])((m.layers[1])((m.layers[0])(x)))
+        #expect(!h.requiresGrad)  // nothing recorded for the frozen prefix
+        m.unfreeze()
+        #expect(m.parameterCount.trainable == m.parameterCount.total)
+    }
+
+    @Test func freezeByPrefixMatchesWholePathComponents() {
+        let outer = Sequential((0..<11).map { _ in Linear(2, 2) as any UnaryLayer })
+        outer.freeze(prefix: "1")
+        let frozen = outer.namedParameters().filter { !$0.1.requiresGrad }.map(\.0)
+        #expect(frozen == ["1.weight", "1.bias"])
+    }
+
+    @Test func trainAndEvalPropagateThroughTheTree() {
+        let m = makeCNNStack()
+        m.eval()
+        #expect(m.namedModules().allSatisfy { !$0.1.isTraining })
+        m.train()
+        #expect((m.layers[4] as! BatchNorm2d).usesBatchStatistics)
+    }
+}
