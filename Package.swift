@@ -7,7 +7,11 @@ let package = Package(
     products: [
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "Layers", targets: ["Layers"]),
+        .library(name: "Assets", targets: ["Assets"]),
+        .library(name: "Models", targets: ["Models"]),
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
+        .library(name: "Optimizers", targets: ["Optimizers"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -23,18 +27,35 @@ let package = Package(
             providers: [.apt(["libdnnl-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "Tensors", dependencies: ["CBLAS", "CDNNL", "CKernels"]),
-        .target(name: "Checkpoints", dependencies: ["Tensors"]),
+        .target(name: "Optimizers", dependencies: ["Tensors", "CKernels"]),
+        .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
+        .systemLibrary(
+            name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(
+            name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng16",
+            providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "CImageCodec", dependencies: ["CJPEG", "CPNG"], path: "Sources/CImageCodec"),
+        .target(name: "Datasets", dependencies: ["Tensors", "CImageCodec", "CJPEG", "CPNG", "CZlib"]),
         .target(name: "Layers", dependencies: ["Tensors"]),
+        .target(name: "Assets", dependencies: ["Checkpoints"]),
+        .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AssetsTests", dependencies: ["Assets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferCLITests", dependencies: ["transfer"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Checkpoints", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -197,3 +197,78 @@ int tk_get_omp_threads(void) {
     int (*get)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "omp_get_max_threads");
     return get ? get() : 0;
 }
+
+// ---- Optimizer updates (module Optimizers) ----
+// Contraction is off in these loops so that the AVX-512, AVX2+FMA and baseline clones round identically (an
+// optimizer then gives the same bits on every x86-64 machine), and each loop evaluates PyTorch's expressions in
+// PyTorch's order. sqrt goes through a builtin that ignores errno so the loop still vectorises.
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_elementwise_sqrt)
+#define TK_SQRTF(x) __builtin_elementwise_sqrt(x)
+#endif
+#endif
+#ifndef TK_SQRTF
+#define TK_SQRTF(x) sqrtf(x)
+#endif
+
+TK_CLONES void tk_scale_f32(float *x, float s, long n) {
+#pragma STDC FP_CONTRACT OFF
+    for (long i = 0; i < n; i++) x[i] = x[i] * s;
+}
+
+TK_CLONES void tk_sgd_update(float *p, const float *g, float *buf, long n, float neg_lr, float weight_decay,
+                             float grad_scale, float momentum, float one_minus_dampening, int nesterov, int first_step) {
+#pragma STDC FP_CONTRACT OFF
+    const int decay = weight_decay != 0.0f;
+    if (!buf) {
+        for (long i = 0; i < n; i++) {
+            float d = g[i] * grad_scale;
+            if (decay) d = d + weight_decay * p[i];
+            p[i] = p[i] + neg_lr * d;
+        }
+        return;
+    }
+    for (long i = 0; i < n; i++) {
+        float d = g[i] * grad_scale;
+        if (decay) d = d + weight_decay * p[i];
+        float b = first_step ? d : buf[i] * momentum + one_minus_dampening * d;
+        buf[i] = b;
+        float u = nesterov ? d + momentum * b : b;
+        p[i] = p[i] + neg_lr * u;
+    }
+}
+
+TK_CLONES void tk_adam_update(float *p, const float *g, float *m, float *v, long n, float grad_scale,
+                              float weight_decay, int decoupled, float decay, float lerp_weight, float beta2,
+                              float one_minus_beta2, float bias_correction2_sqrt, float eps, float neg_step_size) {
+#pragma STDC FP_CONTRACT OFF
+    // ATen's lerp: weight < 0.5 ? m + w*(g - m) : g - (1 - w)*(g - m); written as base + coeff*(g - m), where
+    // coeff = w - 1 = -(1 - w) exactly for w in [0.5, 1].
+    const int small = fabsf(lerp_weight) < 0.5f;
+    const float coeff = small ? lerp_weight : lerp_weight - 1.0f;
+    const int l2 = !decoupled && weight_decay != 0.0f;
+    for (long i = 0; i < n; i++) {
+        float pi = p[i];
+        float gi = g[i] * grad_scale;
+        if (decoupled) pi = pi * decay;
+        if (l2) gi = gi + weight_decay * pi;
+        float mi = m[i];
+        mi = (small ? mi : gi) + coeff * (gi - mi);
+        float vi = v[i] * beta2;
+        vi = vi + one_minus_beta2 * gi * gi;
+        float denom = TK_SQRTF(vi) / bias_correction2_sqrt + eps;
+        p[i] = pi + neg_step_size * mi / denom;
+        m[i] = mi;
+        v[i] = vi;
+    }
+}
+
+TK_CLONES double tk_sumsq_lanes_f32(const float *x, long n) {
+#pragma STDC FP_CONTRACT OFF
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
+    for (int j = 0; i + j < n; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}

@@ -21,6 +21,19 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     case missingKey(file: String, key: String)
     /// The operating system refused to open, map, write or rename the file.
     case io(file: String, message: String)
+    /// A pickle names a global (class or function) that the restricted unpickler does not allow, such as
+    /// `os.system` or `builtins.eval`. Nothing named in a pickle is ever imported or called.
+    case disallowedGlobal(file: String, module: String, name: String)
+    /// A pickle stream is malformed, uses an unsupported opcode, exceeds a reader limit, or builds values of the
+    /// wrong kind; `offset` is the byte offset in the file where the reader stopped.
+    case badPickle(file: String, offset: Int, reason: String)
+    /// The container around the pickles is malformed: a zip archive's records or entries, or the records of the
+    /// legacy (pre-zip) PyTorch format.
+    case badArchive(file: String, reason: String)
+    /// A storage (named by its key in the checkpoint) has missing, short or corrupt data.
+    case badStorage(file: String, key: String, reason: String)
+    /// A tensor's description (shape, strides, offset, storage) is invalid or does not fit its storage.
+    case badTensor(file: String, key: String, reason: String)
 
     /// The file the error is about.
     public var file: String {
@@ -28,7 +41,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
         case .truncated(let file, _, _), .badHeader(let file, _), .badEntry(let file, _, _),
              .offsetsOutOfBounds(let file, _, _, _, _), .unsupportedDType(let file, _, _),
              .shapeMismatch(let file, _, _, _), .dtypeMismatch(let file, _, _, _), .missingKey(let file, _),
-             .io(let file, _):
+             .io(let file, _), .disallowedGlobal(let file, _, _), .badPickle(let file, _, _),
+             .badArchive(let file, _), .badStorage(let file, _, _), .badTensor(let file, _, _):
             return file
         }
     }
@@ -37,9 +51,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     public var key: String? {
         switch self {
         case .badEntry(_, let key, _), .offsetsOutOfBounds(_, let key, _, _, _), .unsupportedDType(_, let key, _),
-             .shapeMismatch(_, let key, _, _), .dtypeMismatch(_, let key, _, _), .missingKey(_, let key):
+             .shapeMismatch(_, let key, _, _), .dtypeMismatch(_, let key, _, _), .missingKey(_, let key),
+             .badStorage(_, let key, _), .badTensor(_, let key, _):
             return key
-        case .truncated, .badHeader, .io:
+        case .truncated, .badHeader, .io, .disallowedGlobal, .badPickle, .badArchive:
             return nil
         }
     }
@@ -65,6 +80,16 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
             return "\(file): no tensor named '\(key)'"
         case .io(let file, let message):
             return "\(file): \(message)"
+        case .disallowedGlobal(let file, let module, let name):
+            return "\(file): the pickle refers to '\(module).\(name)', which is not on the allow-list of the safe loader (only tensors, storages and OrderedDict are read; nothing is executed)"
+        case .badPickle(let file, let offset, let reason):
+            return "\(file): bad pickle at byte \(offset): \(reason)"
+        case .badArchive(let file, let reason):
+            return "\(file): bad checkpoint container: \(reason)"
+        case .badStorage(let file, let key, let reason):
+            return "\(file): storage '\(key)': \(reason)"
+        case .badTensor(let file, let key, let reason):
+            return "\(file): tensor '\(key)': \(reason)"
         }
     }
 }

@@ -22,6 +22,7 @@ public final class MultiHeadSelfAttention: Module {
         child("query", query)
         child("key", key)
         child("value", value)
+        child("dropout", dropout)
     }
 
     /// An additive mask [B, 1, 1, T] from a key mask [B, T] of 1 (attend) and 0 (padding).

@@ -17,8 +17,10 @@ extension Tensor {
     ///   - momentum: weight of the batch statistics in the running update.
     ///   - eps: added to the variance.
     ///
-    /// Forward and backward run through oneDNN batch normalisation (`use_scale` / `use_shift`); the backward is
-    /// `dnnl_backward` when the weight or bias needs a gradient, else `dnnl_backward_data`.
+    /// Forward and backward run through oneDNN batch normalisation (`use_scale` / `use_shift`). The backward is
+    /// `dnnl_backward` whenever there is a weight or bias (oneDNN 2.6 has no `backward_data` with scale and shift;
+    /// the gradients of frozen parameters come from sums the input gradient needs anyway and are dropped), and
+    /// `dnnl_backward_data` without them.
     public static func batchNorm2d(_ x0: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVar: Tensor,
                                    training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
         precondition(x0.rank == 4, "batchNorm2d: input \(x0.shape) must be [N, C, H, W] (running mean \(runningMean.shape))")
@@ -129,7 +131,9 @@ extension Tensor {
     ///   - eps: added to the variance.
     ///
     /// Forward and backward run through oneDNN layer normalisation; while recording, the forward runs as
-    /// `forward_training` and keeps the per-row mean and variance for the backward.
+    /// `forward_training` and keeps the per-row mean and variance for the backward. As for batch norm, the backward
+    /// is `dnnl_backward` when there is a weight or bias (oneDNN 2.6 lacks `backward_data` with them) and drops the
+    /// gradients of frozen parameters.
     public static func layerNorm(_ x0: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
         precondition(x0.rank >= 2 && x0.rank <= 5, "layerNorm: input \(x0.shape) must have rank 2 to 5 (weight \(weight?.shape.description ?? "nil"))")
         let last = x0.shape[x0.rank - 1]

@@ -4,12 +4,12 @@ import Tensors
 
 /// The `transfer` command-line tool.
 @main
-struct Transfer: ParsableCommand {
+struct Transfer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transfer",
         abstract: "Transfer learning in Swift: adapt pretrained models to your own data.",
         version: TransferKitVersion.string,
-        subcommands: [Info.self])
+        subcommands: [Info.self, ModelsCommand.self, FetchCommand.self, InspectCommand.self])
 }
 
 /// `transfer info`: what this build runs on.

@@ -141,14 +141,56 @@ private func makeConvInputs(_ c: Conv2dTestCase, seed: UInt64) -> (x: Tensor, w:
         #expect(!DNNL.isCached("conv2d.bwd_data|\(geometry2.key)"))
         #expect(x2.grad == nil && w2.grad?.shape == [7, 5, 3, 3] && b2.grad?.shape == [7])
 
-        // A trainable bias on a frozen weight (BitFit): the bias gradient is the per-channel sum of ∂L/∂y.
+        // A trainable bias on a frozen weight (BitFit): the bias gradient is the per-channel sum of ∂L/∂y, here
+        // arriving in the convolution's blocked layout through the relu's backward.
         let w3 = randomTensor([7, 5, 3, 3], seed: 6), b3 = randomTensor([7], seed: 7)
         b3.requiresGrad = true
         var gen = SeededGenerator(seed: 8)
         let upstream = Tensor.randn([1, 7, 6, 7], generator: &gen)
-        (Tensor.conv2d(x2, weight: w3, bias: b3, stride: (2, 2), padding: .symmetric(1, 1)) * upstream).sum().backward()
-        #expect(maxAbsDiff(b3.grad!.toArray(), upstream.sum(axes: [0, 2, 3]).toArray()) < 1e-4)
-        #expect(maxAbsDiff(b3.grad!.toArray(), b2.grad!.toArray()) > 0)  // a different upstream than the sum() above
+        let y3 = Tensor.conv2d(x2, weight: w3, bias: b3, stride: (2, 2), padding: .symmetric(1, 1))
+        (y3.relu() * upstream).sum().backward()
+        let positive = Tensor.compare(y3.detached(), Tensor.zeros([1]), greaterOrEqual: false)
+        #expect(maxAbsDiff(b3.grad!.toArray(), (upstream * positive).sum(axes: [0, 2, 3]).toArray()) < 1e-4)
+        #expect(w3.grad == nil)
+    }
+
+    @Test func blockedGradientsFromTwoBranchesAccumulate() {
+        // h feeds two convolutions, so its two blocked input gradients meet in the tape's `+`; the sum must equal
+        // the gradient through plain activations.
+        let x = randomTensor([2, 16, 8, 8], seed: 50)
+        let w0 = randomTensor([16, 16, 3, 3], seed: 51, low: -0.2, high: 0.2)
+        let w1 = randomTensor([16, 16, 3, 3], seed: 52, low: -0.2, high: 0.2)
+        let w2 = randomTensor([16, 16, 1, 1], seed: 53, low: -0.5, high: 0.5)
+        var gen = SeededGenerator(seed: 54)
+        let upstream = Tensor.randn([2, 16, 8, 8], generator: &gen)
+        func gradients(plain: Bool) -> [[Float]] {
+            for t in [x, w0, w1, w2] { t.requiresGrad = true; t.grad = nil }
+            let h0 = Tensor.conv2d(x, weight: w0, padding: .symmetric(1, 1))
+            if !plain { #expect(h0.layout != nil) }
+            let h = plain ? h0 * 1 : h0
+            let y = Tensor.conv2d(h, weight: w1, padding: .symmetric(1, 1)) + Tensor.conv2d(h, weight: w2) + h
+            (y * upstream).sum().backward()
+            return [x, w0, w1, w2].map { $0.grad!.toArray() }
+        }
+        let blocked = gradients(plain: false), plain = gradients(plain: true)
+        for (i, (a, b)) in zip(blocked, plain).enumerated() {
+            #expect(maxAbsDiff(a, b) < 1e-4, "gradient of input \(i)")
+        }
+    }
+
+    @Test func conv2dStopsOnShapeErrors() async {
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.conv2d(Tensor.zeros([1, 3, 8, 8]), weight: Tensor.zeros([4, 2, 3, 3]))  // Cin 3 vs weight's 2
+        }
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.conv2d(Tensor.zeros([1, 4, 8, 8]), weight: Tensor.zeros([4, 2, 3, 3]), groups: 3)  // 3 ∤ 4
+        }
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.conv2d(Tensor.zeros([3, 8, 8]), weight: Tensor.zeros([4, 3, 3, 3]))  // rank 3 input
+        }
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.conv2d(Tensor.zeros([1, 3, 2, 2]), weight: Tensor.zeros([4, 3, 3, 3]))  // kernel > input
+        }
     }
 
     @Test func convBatchNormReluConvChainInBlockedLayoutMatchesPlainChain() {

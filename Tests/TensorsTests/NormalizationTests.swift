@@ -130,6 +130,23 @@ private func naiveLayerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Do
         }
     }
 
+    @Test func normalizationStopsOnShapeErrors() async {
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.batchNorm2d(Tensor.zeros([2, 3, 4, 4]), weight: nil, bias: nil, runningMean: Tensor.zeros([4]),
+                                   runningVar: Tensor.ones([4]), training: false)  // 3 channels, stats for 4
+        }
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.batchNorm2d(Tensor.zeros([1, 3, 1, 1]), weight: nil, bias: nil, runningMean: Tensor.zeros([3]),
+                                   runningVar: Tensor.ones([3]), training: true)  // one value per channel
+        }
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.layerNorm(Tensor.zeros([2, 5]), weight: Tensor.ones([4]), bias: nil)  // last dim 5, weight 4
+        }
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.layerNorm(Tensor.zeros([5]), weight: nil, bias: nil)  // rank 1
+        }
+    }
+
     @Test(arguments: [[6, 5], [2, 3, 8], [2, 2, 3, 4], [1, 2, 2, 2, 6]])
     func layerNormMatchesReferenceAndFiniteDifferences(_ dims: [Int]) {
         let x = randomTensor(Shape(dims), seed: 15, low: -2, high: 2)

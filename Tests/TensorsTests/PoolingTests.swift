@@ -146,6 +146,18 @@ private func distinctValues(_ shape: Shape, seed: UInt64) -> Tensor {
         expectGradients("globalAvgPool2d", [randomTensor([2, 3, 3, 5], seed: 7)]) { Tensor.globalAvgPool2d($0[0]) }
     }
 
+    @Test func poolingStopsOnBadArguments() async {
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.maxPool2d(Tensor.zeros([3, 8, 8]), kernel: (2, 2))  // rank 3
+        }
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.avgPool2d(Tensor.zeros([1, 1, 8, 8]), kernel: (3, 3), padding: .symmetric(2, 2))  // pad > k / 2
+        }
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.maxPool2d(Tensor.zeros([1, 1, 2, 2]), kernel: (3, 3))  // window larger than the input
+        }
+    }
+
     @Test func poolingConsumesAndKeepsBlockedLayouts() {
         // A 16-channel convolution output carries a oneDNN blocked layout; pooling reads it as is.
         let x = randomTensor([2, 8, 10, 10], seed: 8), w = randomTensor([16, 8, 3, 3], seed: 9, low: -0.3, high: 0.3)

@@ -1,0 +1,3 @@
+// libjpeg-turbo (Debian libjpeg62-turbo-dev). jpeglib.h uses FILE and size_t without including their headers.
+#include <stdio.h>
+#include <jpeglib.h>

@@ -1,0 +1,222 @@
+import Layers
+import Tensors
+
+/// ResNet-18, -34 and -50 (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016) exactly as
+/// torchvision builds them (`torchvision/models/resnet.py`), with its parameter names (`conv1`, `bn1`,
+/// `layer1.0.conv1`, `layer1.0.bn1`, `layer2.0.downsample.0`, `layer2.0.downsample.1`, …, `fc`), so torchvision and
+/// timm state dicts load with a strict ``Module/load(_:strict:)``.
+///
+/// - stem: `conv1` 7×7 stride 2 padding 3, `bn1`, ReLU, max pooling 3×3 stride 2 padding 1;
+/// - `layer1…layer4` with 64, 128, 256, 512 base channels, the first block of layers 2–4 with stride 2: ``BasicBlock``
+///   (two 3×3 convolutions) for ResNet-18/34 and ``Bottleneck`` (1×1, 3×3, 1×1 with expansion 4, the stride on the
+///   3×3 convolution: "ResNet v1.5") for ResNet-50; a `downsample` 1×1 convolution + batch norm on the identity
+///   wherever the stride or the channel count changes;
+/// - global average pooling and `fc`.
+///
+/// Convolutions have no bias; batch norm has eps 1e-5 and momentum 0.1. Inputs are RGB normalised with ImageNet's
+/// mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225) over x / 255, nominally 224 × 224; any size ≥ 1 runs.
+public final class ResNet: Module, VisionBackbone {
+    /// The supported depths: blocks per layer (2, 2, 2, 2), (3, 4, 6, 3) and (3, 4, 6, 3).
+    public enum Depth: Int, CaseIterable, Sendable, CustomStringConvertible {
+        case resnet18 = 18, resnet34 = 34, resnet50 = 50
+
+        /// Residual blocks in layer1 … layer4.
+        public var blocksPerLayer: [Int] {
+            switch self {
+            case .resnet18: [2, 2, 2, 2]
+            case .resnet34, .resnet50: [3, 4, 6, 3]
+            }
+        }
+        /// Whether the blocks are ``Bottleneck``s (expansion 4) rather than ``BasicBlock``s.
+        public var usesBottleneck: Bool { self == .resnet50 }
+        /// Output channels of a block over its base width (4 for bottlenecks, 1 for basic blocks).
+        public var expansion: Int { usesBottleneck ? 4 : 1 }
+        /// "ResNet-18", "ResNet-34", "ResNet-50".
+        public var description: String { "ResNet-\(rawValue)" }
+    }
+
+    /// Batch-norm epsilon of every layer (PyTorch's default).
+    public static let batchNormEps: Float = 1e-5
+
+    public let depth: Depth
+    public let numClasses: Int
+    public let includeTop: Bool
+    public let conv1: Conv2d
+    public let bn1: BatchNorm2d
+    /// `layer1` … `layer4`, each a ``Sequential`` of residual blocks.
+    public let layers: [Sequential]
+    /// The classifier `fc`, nil without a top.
+    public let fc: Linear?
+
+    /// Builds a freshly initialised model with torchvision's initialisation (normal √(2/fanOut) convolutions, unit
+    /// batch norms, PyTorch-default `fc`) from the current ``Initializer`` seed.
+    ///
+    /// - Parameters:
+    ///   - depth: 18, 34 or 50.
+    ///   - numClasses: `fc` outputs (1000 for ImageNet checkpoints).
+    ///   - includeTop: whether the model has `fc`; without it calling the model returns the pooled features.
+    public init(_ depth: Depth = .resnet18, numClasses: Int = 1000, includeTop: Bool = true) {
+        precondition(numClasses >= 1, "\(depth): numClasses \(numClasses) must be ≥ 1")
+        self.depth = depth
+        self.numClasses = numClasses
+        self.includeTop = includeTop
+        conv1 = Conv2d(3, 64, kernel: (7, 7), stride: (2, 2), padding: .symmetric(3, 3), bias: false,
+                       initializer: fanOutNormal(outChannels: 64, kernel: 7))
+        bn1 = BatchNorm2d(64, eps: Self.batchNormEps)
+        var inChannels = 64
+        var layers: [Sequential] = []
+        for (i, count) in depth.blocksPerLayer.enumerated() {
+            let width = 64 << i
+            var blocks: [any UnaryLayer] = []
+            for j in 0..<count {
+                let stride = i > 0 && j == 0 ? 2 : 1
+                if depth.usesBottleneck {
+                    blocks.append(Bottleneck(inChannels: inChannels, width: width, stride: stride))
+                } else {
+                    blocks.append(BasicBlock(inChannels: inChannels, outChannels: width, stride: stride))
+                }
+                inChannels = width * depth.expansion
+            }
+            layers.append(Sequential(blocks))
+        }
+        self.layers = layers
+        fc = includeTop ? Linear(512 * depth.expansion, numClasses) : nil
+        super.init()
+        child("conv1", conv1)
+        child("bn1", bn1)
+        for (i, l) in layers.enumerated() { child("layer\(i + 1)", l) }
+        if let fc { child("fc", fc) }
+    }
+
+    public var modelName: String { depth.description }
+    public var classifierPath: String { "fc" }
+    /// 512 for ResNet-18/34, 2048 for ResNet-50.
+    public var featureDimension: Int { 512 * depth.expansion }
+
+    /// stem (`conv1`, `bn1`), layer1 … layer4 and, with a top, classifier (`fc`).
+    public var blockGroups: [BlockGroup] {
+        var groups = [BlockGroup(name: "stem", prefixes: ["conv1", "bn1"])]
+        for i in 1...4 { groups.append(BlockGroup(name: "layer\(i)", prefixes: ["layer\(i)"])) }
+        if includeTop { groups.append(BlockGroup(name: "classifier", prefixes: ["fc"])) }
+        return groups
+    }
+
+    /// Logits `[N, numClasses]` with a top, else the pooled features `[N, featureDimension]`.
+    public func callAsFunction(_ x: Tensor) -> Tensor { run(x, collect: false).output }
+
+    public func features(_ x: Tensor) -> Tensor {
+        checkInput(x)
+        return Tensor.globalAvgPool2d(trunk(x, collect: false).map)
+    }
+
+    /// The maps after the stem's ReLU (stride 2, 64 channels; before max pooling) and after layer1 … layer4
+    /// (strides 4, 8, 16, 32; 64 · e, 128 · e, 256 · e, 512 · e channels with e = ``Depth/expansion``).
+    public func featureMaps(_ x: Tensor) -> [FeatureMap] {
+        checkInput(x)
+        return trunk(x, collect: true).maps
+    }
+
+    public func outputAndFeatureMaps(_ x: Tensor) -> (output: Tensor, featureMaps: [FeatureMap]) { run(x, collect: true) }
+
+    private func run(_ x: Tensor, collect: Bool) -> (output: Tensor, featureMaps: [FeatureMap]) {
+        checkInput(x)
+        let (map, maps) = trunk(x, collect: collect)
+        let pooled = Tensor.globalAvgPool2d(map)
+        guard let fc else { return (pooled, maps) }
+        return (fc(pooled), maps)
+    }
+
+    private func trunk(_ x: Tensor, collect: Bool) -> (map: Tensor, maps: [FeatureMap]) {
+        var maps: [FeatureMap] = []
+        var h = bn1(conv1(x)).relu()
+        if collect { maps.append(FeatureMap(name: "stem", stride: 2, tensor: h)) }
+        h = Tensor.maxPool2d(h, kernel: (3, 3), stride: (2, 2), padding: .symmetric(1, 1))
+        for (i, layer) in layers.enumerated() {
+            h = layer(h)
+            if collect { maps.append(FeatureMap(name: "layer\(i + 1)", stride: 4 << i, tensor: h)) }
+        }
+        return (h, maps)
+    }
+
+    /// The identity path's `downsample` (torchvision: `nn.Sequential(conv1x1(stride), BatchNorm2d)`), or nil when
+    /// the block keeps its shape.
+    static func downsample(_ inChannels: Int, _ outChannels: Int, stride: Int) -> Sequential? {
+        guard stride != 1 || inChannels != outChannels else { return nil }
+        return Sequential(
+            Conv2d(inChannels, outChannels, kernel: (1, 1), stride: (stride, stride), bias: false,
+                   initializer: fanOutNormal(outChannels: outChannels, kernel: 1)),
+            BatchNorm2d(outChannels, eps: batchNormEps))
+    }
+}
+
+/// torchvision's `BasicBlock` (ResNet-18/34): `relu(bn2(conv2(relu(bn1(conv1(x))))) + identity)`, both convolutions
+/// 3×3 padding 1, the first with the block's stride; `identity = downsample(x)` where the shape changes.
+public final class BasicBlock: Module, UnaryLayer {
+    public let conv1: Conv2d
+    public let bn1: BatchNorm2d
+    public let conv2: Conv2d
+    public let bn2: BatchNorm2d
+    public let downsample: Sequential?
+
+    public init(inChannels: Int, outChannels: Int, stride: Int = 1) {
+        conv1 = Conv2d(inChannels, outChannels, kernel: (3, 3), stride: (stride, stride), padding: .symmetric(1, 1),
+                       bias: false, initializer: fanOutNormal(outChannels: outChannels, kernel: 3))
+        bn1 = BatchNorm2d(outChannels, eps: ResNet.batchNormEps)
+        conv2 = Conv2d(outChannels, outChannels, kernel: (3, 3), padding: .symmetric(1, 1), bias: false,
+                       initializer: fanOutNormal(outChannels: outChannels, kernel: 3))
+        bn2 = BatchNorm2d(outChannels, eps: ResNet.batchNormEps)
+        downsample = ResNet.downsample(inChannels, outChannels, stride: stride)
+        super.init()
+        child("conv1", conv1)
+        child("bn1", bn1)
+        child("conv2", conv2)
+        child("bn2", bn2)
+        if let downsample { child("downsample", downsample) }
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let h = bn2(conv2(bn1(conv1(x)).relu()))
+        return (h + (downsample?(x) ?? x)).relu()
+    }
+}
+
+/// torchvision's `Bottleneck` (ResNet-50, "v1.5": the stride sits on the 3×3 convolution):
+/// `relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + identity)` with `conv1` 1×1 to `width`, `conv2` 3×3
+/// padding 1 with the block's stride, `conv3` 1×1 to `4 · width`; `identity = downsample(x)` where the shape changes.
+public final class Bottleneck: Module, UnaryLayer {
+    public static let expansion = 4
+    public let conv1: Conv2d
+    public let bn1: BatchNorm2d
+    public let conv2: Conv2d
+    public let bn2: BatchNorm2d
+    public let conv3: Conv2d
+    public let bn3: BatchNorm2d
+    public let downsample: Sequential?
+
+    public init(inChannels: Int, width: Int, stride: Int = 1) {
+        let out = width * Self.expansion
+        conv1 = Conv2d(inChannels, width, kernel: (1, 1), bias: false, initializer: fanOutNormal(outChannels: width, kernel: 1))
+        bn1 = BatchNorm2d(width, eps: ResNet.batchNormEps)
+        conv2 = Conv2d(width, width, kernel: (3, 3), stride: (stride, stride), padding: .symmetric(1, 1), bias: false,
+                       initializer: fanOutNormal(outChannels: width, kernel: 3))
+        bn2 = BatchNorm2d(width, eps: ResNet.batchNormEps)
+        conv3 = Conv2d(width, out, kernel: (1, 1), bias: false, initializer: fanOutNormal(outChannels: out, kernel: 1))
+        bn3 = BatchNorm2d(out, eps: ResNet.batchNormEps)
+        downsample = ResNet.downsample(inChannels, out, stride: stride)
+        super.init()
+        child("conv1", conv1)
+        child("bn1", bn1)
+        child("conv2", conv2)
+        child("bn2", bn2)
+        child("conv3", conv3)
+        child("bn3", bn3)
+        if let downsample { child("downsample", downsample) }
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = bn1(conv1(x)).relu()
+        h = bn2(conv2(h)).relu()
+        h = bn3(conv3(h))
+        return (h + (downsample?(x) ?? x)).relu()
+    }
+}

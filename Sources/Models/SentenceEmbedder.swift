@@ -1,0 +1,208 @@
+import Foundation
+import Layers
+import Tensors
+
+/// The pooling of a sentence-transformers model (`1_Pooling/config.json`, `sentence_transformers/models/Pooling.py`).
+/// When several modes are on, their vectors are concatenated in the order CLS, max, mean, mean·√length, as
+/// sentence-transformers does.
+public struct PoolingConfig: Codable, Sendable, Equatable {
+    public var wordEmbeddingDimension: Int
+    public var clsToken = false
+    public var meanTokens = true
+    public var maxTokens = false
+    public var meanSqrtLenTokens = false
+
+    enum CodingKeys: String, CodingKey {
+        case wordEmbeddingDimension = "word_embedding_dimension", clsToken = "pooling_mode_cls_token"
+        case meanTokens = "pooling_mode_mean_tokens", maxTokens = "pooling_mode_max_tokens"
+        case meanSqrtLenTokens = "pooling_mode_mean_sqrt_len_tokens"
+        case weightedMeanTokens = "pooling_mode_weightedmean_tokens", lastToken = "pooling_mode_lasttoken"
+    }
+
+    /// Masked mean pooling over `dimension`-wide token vectors.
+    public init(dimension: Int) { wordEmbeddingDimension = dimension }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        wordEmbeddingDimension = try c.decode(Int.self, forKey: .wordEmbeddingDimension)
+        clsToken = try c.decodeIfPresent(Bool.self, forKey: .clsToken) ?? false
+        meanTokens = try c.decodeIfPresent(Bool.self, forKey: .meanTokens) ?? false
+        maxTokens = try c.decodeIfPresent(Bool.self, forKey: .maxTokens) ?? false
+        meanSqrtLenTokens = try c.decodeIfPresent(Bool.self, forKey: .meanSqrtLenTokens) ?? false
+        for key in [CodingKeys.weightedMeanTokens, .lastToken] where try c.decodeIfPresent(Bool.self, forKey: key) == true {
+            throw DecodingError.dataCorrupted(.init(codingPath: [key], debugDescription: "this pooling mode is not supported"))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(wordEmbeddingDimension, forKey: .wordEmbeddingDimension)
+        try c.encode(clsToken, forKey: .clsToken)
+        try c.encode(meanTokens, forKey: .meanTokens)
+        try c.encode(maxTokens, forKey: .maxTokens)
+        try c.encode(meanSqrtLenTokens, forKey: .meanSqrtLenTokens)
+    }
+
+    /// Width of the pooled vector.
+    public var outputDimension: Int {
+        wordEmbeddingDimension * [clsToken, maxTokens, meanTokens, meanSqrtLenTokens].filter { $0 }.count
+    }
+}
+
+/// A sentence encoder in the sentence-transformers layout: a ``BertModel``, its ``WordPieceTokenizer``, pooling of
+/// the token vectors over the attention mask, and L2 normalisation (`SentenceTransformer.encode` of
+/// `sentence_transformers/SentenceTransformer.py` with the `Transformer`, `Pooling` and `Normalize` modules).
+///
+/// For all-MiniLM-L6-v2: masked mean pooling of the last hidden state, then division by its L2 norm; inputs are
+/// truncated to 256 tokens.
+public final class SentenceEmbedder {
+    public let bert: BertModel
+    public let tokenizer: WordPieceTokenizer
+    public let pooling: PoolingConfig
+    /// Whether embeddings are divided by their L2 norm (a `Normalize` module).
+    public let normalize: Bool
+    /// Tokens per text, `[CLS]` and `[SEP]` included (`max_seq_length`).
+    public let maxLength: Int
+    /// Lower-case texts before tokenizing (`do_lower_case` of `sentence_bert_config.json`).
+    public let lowercaseInput: Bool
+
+    /// Width of an embedding.
+    public var dimension: Int { pooling.outputDimension }
+
+    public init(bert: BertModel, tokenizer: WordPieceTokenizer, pooling: PoolingConfig? = nil, normalize: Bool = true,
+                maxLength: Int? = nil, lowercaseInput: Bool = false) {
+        self.bert = bert
+        self.tokenizer = tokenizer
+        self.pooling = pooling ?? PoolingConfig(dimension: bert.config.hiddenSize)
+        self.normalize = normalize
+        self.maxLength = Swift.min(maxLength ?? bert.config.maxPositionEmbeddings, bert.config.maxPositionEmbeddings)
+        self.lowercaseInput = lowercaseInput
+        precondition(self.pooling.wordEmbeddingDimension == bert.config.hiddenSize,
+                     "SentenceEmbedder: pooling over \(self.pooling.wordEmbeddingDimension) dims, model width \(bert.config.hiddenSize)")
+    }
+
+    /// Loads a Hugging Face / sentence-transformers directory: `config.json`, `model.safetensors`, `vocab.txt`
+    /// (+ `tokenizer.json` / `tokenizer_config.json`), and, when present, `modules.json` (which modules follow the
+    /// transformer), the pooling directory's `config.json` (e.g. `1_Pooling/config.json`), and
+    /// `sentence_bert_config.json` (`max_seq_length`, `do_lower_case`). Without `modules.json` the embedder uses
+    /// masked mean pooling and L2 normalisation.
+    public convenience init(directory: String) throws(TextModelError) {
+        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        let bert = try BertModel.load(directory: directory)
+        let tokenizer = try WordPieceTokenizer(directory: directory)
+        let fm = FileManager.default
+        var pooling = PoolingConfig(dimension: bert.config.hiddenSize)
+        var normalize = true
+        if fm.fileExists(atPath: path("modules.json")) {
+            let modules = try TextJSON.decode([SentenceModule].self, from: path("modules.json"))
+            normalize = false
+            var sawPooling = false
+            for (i, m) in modules.enumerated() {
+                let kind = m.type.split(separator: ".").last.map(String.init) ?? m.type
+                switch kind {
+                case "Transformer":
+                    guard i == 0 else { throw .unsupported(file: path("modules.json"), key: "[\(i)].type", value: "\(m.type) after other modules") }
+                case "Pooling":
+                    pooling = try TextJSON.decode(PoolingConfig.self, from: path((m.path as NSString).appendingPathComponent("config.json")))
+                    sawPooling = true
+                case "Normalize":
+                    normalize = true
+                default:
+                    throw .unsupported(file: path("modules.json"), key: "[\(i)].type", value: m.type)
+                }
+            }
+            if !sawPooling { throw .unsupported(file: path("modules.json"), key: "type", value: "a model without a Pooling module") }
+        }
+        if pooling.wordEmbeddingDimension != bert.config.hiddenSize {
+            throw .malformedJSON(file: path("1_Pooling/config.json"), key: "word_embedding_dimension",
+                                 reason: "\(pooling.wordEmbeddingDimension) differs from the model's hidden_size \(bert.config.hiddenSize)")
+        }
+        var maxLength: Int?
+        var lowercase = false
+        if fm.fileExists(atPath: path("sentence_bert_config.json")) {
+            let sb = try TextJSON.decode(SentenceBertConfig.self, from: path("sentence_bert_config.json"))
+            if let n = sb.maxSeqLength {
+                guard n >= 2 else { throw .malformedJSON(file: path("sentence_bert_config.json"), key: "max_seq_length", reason: "must be at least 2, found \(n)") }
+                maxLength = n
+            }
+            lowercase = sb.doLowerCase ?? false
+        }
+        self.init(bert: bert, tokenizer: tokenizer, pooling: pooling, normalize: normalize, maxLength: maxLength,
+                  lowercaseInput: lowercase)
+    }
+
+    /// Tokenizes `texts` (truncated to ``maxLength``) and pads them to the longest.
+    public func encode(_ texts: [String]) -> BatchEncoding {
+        tokenizer.pad(texts.map { tokenizer.encode(lowercaseInput ? $0.lowercased() : $0, maxLength: maxLength) })
+    }
+
+    /// Embeddings `[texts.count, dimension]` in the order of `texts`, in eval mode and without recording gradients.
+    ///
+    /// Texts are sorted by token count and run in batches of `batchSize` (each padded to its own longest text),
+    /// then put back in order; the result does not depend on `batchSize`.
+    public func embed(_ texts: [String], batchSize: Int = 32) -> Tensor {
+        precondition(batchSize >= 1, "SentenceEmbedder.embed: batchSize \(batchSize) must be ≥ 1")
+        let d = dimension
+        guard !texts.isEmpty else { return Tensor(shape: [0, d], data: []) }
+        let encodings = texts.map { tokenizer.encode(lowercaseInput ? $0.lowercased() : $0, maxLength: maxLength) }
+        let order = encodings.indices.sorted { encodings[$0].count != encodings[$1].count ? encodings[$0].count > encodings[$1].count : $0 < $1 }
+        var out = [Float](repeating: 0, count: texts.count * d)
+        let wasTraining = bert.isTraining
+        bert.eval()
+        defer { if wasTraining { bert.train() } }
+        withNoGrad {
+            for start in stride(from: 0, to: order.count, by: batchSize) {
+                let rows = Array(order[start..<Swift.min(start + batchSize, order.count)])
+                let batch = tokenizer.pad(rows.map { encodings[$0] })
+                forward(batch).withUnsafeBufferPointer { e in
+                    for (r, i) in rows.enumerated() {
+                        for j in 0..<d { out[i * d + j] = e[r * d + j] }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [texts.count, d], data: out)
+    }
+
+    /// The embeddings `[batch, dimension]` of an encoded batch, differentiable (for fine-tuning): transformer,
+    /// pooling, and normalisation when the model has it.
+    public func forward(_ batch: BatchEncoding) -> Tensor {
+        let pooled = pool(bert(batch), batch: batch)
+        return normalize ? Self.l2Normalized(pooled) : pooled
+    }
+
+    /// Pools token vectors `[batch, length, hidden]` over the batch's attention mask (`Pooling.forward`).
+    public func pool(_ hidden: Tensor, batch: BatchEncoding) -> Tensor {
+        let b = batch.shape[0], t = batch.shape[1]
+        precondition(hidden.rank == 3 && hidden.shape[0] == b && hidden.shape[1] == t,
+                     "SentenceEmbedder.pool: hidden \(hidden.shape) for a batch of shape \(batch.shape)")
+        let mask = Tensor(shape: [b, t, 1], data: batch.mask)
+        let counts = Tensor(shape: [b, 1], data: (0..<b).map { r in Swift.max(batch.mask[(r * t)..<((r + 1) * t)].reduce(0, +), 1e-9) })
+        var parts: [Tensor] = []
+        if pooling.clsToken { parts.append(hidden.sliced(axis: 1, start: 0, end: 1).squeezed(1)) }
+        if pooling.maxTokens { parts.append((hidden * mask + (1 - mask) * -1e9).max(axis: 1)) }
+        let sum = pooling.meanTokens || pooling.meanSqrtLenTokens ? (hidden * mask).sum(axis: 1) : nil
+        if pooling.meanTokens, let sum { parts.append(sum / counts) }
+        if pooling.meanSqrtLenTokens, let sum { parts.append(sum / counts.sqrt()) }
+        return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 1)
+    }
+
+    /// `x / max(‖x‖₂, 1e-12)` along the last axis (`torch.nn.functional.normalize`).
+    public static func l2Normalized(_ x: Tensor) -> Tensor {
+        let norm = (x * x).sum(axis: -1, keepDims: true).sqrt()
+        return x / Tensor.maximum(norm, Tensor(scalar: 1e-12))
+    }
+}
+
+/// One entry of `modules.json`.
+struct SentenceModule: Decodable {
+    let path: String
+    let type: String
+}
+
+/// `sentence_bert_config.json`.
+struct SentenceBertConfig: Decodable {
+    let maxSeqLength: Int?
+    let doLowerCase: Bool?
+    enum CodingKeys: String, CodingKey { case maxSeqLength = "max_seq_length", doLowerCase = "do_lower_case" }
+}
