@@ -52,7 +52,10 @@ static void tk_jpeg_fail(j_common_ptr cinfo, int status) {
 }
 
 static void tk_jpeg_error_exit(j_common_ptr cinfo) {
-    int status = cinfo->err->msg_code == JERR_OUT_OF_MEMORY ? TKIC_NO_MEMORY : TKIC_CORRUPT;
+    int code = cinfo->err->msg_code;
+    int status = code == JERR_OUT_OF_MEMORY ? TKIC_NO_MEMORY
+               : code == JERR_BAD_PRECISION ? TKIC_UNSUPPORTED  // 12/16-bit samples: an 8-bit libjpeg build
+                                            : TKIC_CORRUPT;
     tk_jpeg_fail(cinfo, status);
 }
 

@@ -34,7 +34,9 @@ public enum TaskKind: String, Sendable, Equatable {
 
 /// One sample of a dataset: where its input is and what its target is.
 public struct Sample: Sendable, Hashable {
+    /// Where the input is.
     public var source: SampleSource
+    /// What the model should predict.
     public var target: Target
 
     public init(source: SampleSource, target: Target) {
@@ -139,6 +141,7 @@ public struct ImageFolderDataset: Dataset {
     /// The file extensions read (compared case-insensitively).
     public static let extensions: Set<String> = ["jpg", "jpeg", "png"]
 
+    /// The folder the dataset was listed from.
     public let root: String
     public let classNames: [String]
     public let samples: [Sample]
@@ -170,6 +173,7 @@ public struct TextFolderDataset: Dataset {
     /// The file extensions read (compared case-insensitively).
     public static let extensions: Set<String> = ["txt"]
 
+    /// The folder the dataset was listed from.
     public let root: String
     public let classNames: [String]
     public let samples: [Sample]
@@ -201,8 +205,10 @@ public struct TextFolderDataset: Dataset {
 ///
 /// Labels are classes, `;`-separated multi-labels (`cat;outdoor`), or numbers for regression (see `task`).
 public struct CSVManifestDataset: Dataset {
+    /// The manifest's path.
     public let file: String
     /// The folder relative paths are resolved against.
+    /// The folder the dataset was listed from.
     public let root: String
     public let classNames: [String]
     public let samples: [Sample]
@@ -256,6 +262,7 @@ public struct CSVManifestDataset: Dataset {
 
 /// Texts and labels in one table: CSV, TSV or JSON lines (one object per line), with a text and a label column.
 public struct TextTableDataset: Dataset {
+    /// The table's syntax.
     public enum Format: String, Sendable, Equatable {
         case csv
         case tsv
@@ -270,7 +277,9 @@ public struct TextTableDataset: Dataset {
         }
     }
 
+    /// The table's path.
     public let file: String
+    /// The text of every row, indexed like `samples`.
     public let texts: [String]
     public let classNames: [String]
     public let samples: [Sample]
@@ -283,9 +292,10 @@ public struct TextTableDataset: Dataset {
         let bytes = try FileIO.readFile(path)
         var texts: [String] = []
         var raw: [(line: Int, label: RawLabel)] = []
-        switch format ?? Format.infer(path: path) {
+        let resolvedFormat = format ?? Format.infer(path: path)
+        switch resolvedFormat {
         case .csv, .tsv:
-            let delimiter: UInt8 = (format ?? Format.infer(path: path)) == .tsv ? 0x09 : UInt8(ascii: ",")
+            let delimiter: UInt8 = resolvedFormat == .tsv ? 0x09 : UInt8(ascii: ",")
             let table = try DelimitedTable.parse(bytes, delimiter: delimiter, file: path)
             let tc = try table.column(textColumn, file: path)
             let lc = try table.column(labelColumn, file: path)
@@ -355,6 +365,7 @@ public struct DatasetSummary: Sendable, Equatable, CustomStringConvertible {
     /// Mean regression target; nil for classification.
     public let valueMean: Double?
 
+    /// Counts `samples`' targets against `classNames`.
     public init(samples: [Sample], classNames: [String], task: TaskKind) {
         self.task = task
         self.sampleCount = samples.count

@@ -5,6 +5,7 @@ import Tensors
 /// package `dataset-fashion-mnist`: `/usr/share/datasets/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz`
 /// (60,000 training and 10,000 test images).
 public struct FashionMNIST: Dataset {
+    /// Which of the two files sets to read.
     public enum Split: String, Sendable, Equatable {
         /// 60,000 images (`train-*`).
         case train
@@ -21,9 +22,11 @@ public struct FashionMNIST: Dataset {
     public static let systemDirectory = "/usr/share/datasets/fashion-mnist"
     /// An environment variable that, when set, names the folder to read instead of ``systemDirectory``.
     public static let environmentVariable = "TRANSFERKIT_FASHION_MNIST"
+    /// Images are `imageSide × imageSide` (28).
     public static let imageSide = 28
 
     public let split: Split
+    /// The folder the files were read from.
     public let directory: String
     /// `count × 28 × 28` bytes, row-major, 0 = background.
     public let pixels: [UInt8]

@@ -31,6 +31,7 @@ public struct IDXArray: Sendable, Equatable {
     /// The element bytes exactly as stored (big-endian for multi-byte types).
     public let data: [UInt8]
 
+    /// The number of elements (the product of the dimensions).
     public var count: Int { dimensions.reduce(1, *) }
 
     /// The elements as Double, whatever their stored type.

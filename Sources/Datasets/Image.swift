@@ -5,8 +5,11 @@ import Tensors
 /// An 8-bit RGB image: `pixels` holds `width × height × 3` bytes, rows top to bottom, each pixel R, G, B
 /// (the layout of a PIL image in mode "RGB" and of `numpy.asarray(img)` of shape [H, W, 3]).
 public struct RGBImage: Sendable, Equatable {
+    /// Columns (≥ 1).
     public let width: Int
+    /// Rows (≥ 1).
     public let height: Int
+    /// `width × height × 3` bytes: R, G, B per pixel, row-major.
     public var pixels: [UInt8]
 
     /// An image over `pixels`, which must hold `width × height × 3` bytes; both sides must be positive.
@@ -135,6 +138,7 @@ public struct DecodeOptions: Sendable, Equatable {
     /// `ImageOps.exif_transpose`. torchvision's default `ImageFolder` loader does not apply it.
     public var appliesExifOrientation: Bool
 
+    /// Options with the default limit, full-size decoding and EXIF orientation applied unless overridden.
     public init(maxPixels: Int = DecodeOptions.defaultMaxPixels, target: DecodeTarget? = nil,
                 appliesExifOrientation: Bool = true) {
         self.maxPixels = maxPixels
@@ -150,7 +154,8 @@ public struct DecodeOptions: Sendable, Equatable {
 /// rawmode "CMYK;I") and converted with PIL's `cmyk2rgb`; PNG palettes are expanded; alpha and tRNS transparency are
 /// **dropped**, not composited (PIL's `convert("RGB")` drops them). 16-bit PNG samples keep their high byte
 /// (libpng's `png_set_strip_16`, and PIL's 16-bit RGB path); for 16-bit greyscale PIL's `I;16 → RGB` conversion
-/// clips every value above 255 to white instead, which is not reproduced.
+/// clips every value above 255 to white instead, which is not reproduced. EXIF orientation is read from JPEG APP1
+/// segments only (a PNG `eXIf` chunk is ignored).
 public enum ImageDecoder {
     /// Decodes the bytes of a JPEG or PNG file; `path` is only used in error messages.
     public static func decode(data: some ContiguousBytes, path: String,

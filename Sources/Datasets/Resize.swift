@@ -299,6 +299,7 @@ public struct FloatImage: Sendable, Equatable {
     /// `channels × height × width` values.
     public var data: [Float]
 
+    /// An image over `data`, which must hold `channels × height × width` values; all three must be positive.
     public init(channels: Int, width: Int, height: Int, data: [Float]) {
         precondition(channels > 0 && width > 0 && height > 0, "FloatImage: \(channels)×\(height)×\(width) must be positive")
         precondition(data.count == channels * width * height,
@@ -375,10 +376,14 @@ public struct FloatImage: Sendable, Equatable {
 /// `out = (x / divisor − mean[c]) / std[c]`, computed in Float32 in that order, as torchvision's `ToTensor()`
 /// (x / 255) followed by `Normalize(mean, std)` (subtract, then divide).
 public struct Normalization: Sendable, Equatable {
+    /// What each byte is divided by first (255 for torchvision's `ToTensor`, 1 to work on 0…255).
     public var divisor: Float
+    /// Per-channel (R, G, B) value subtracted after the division.
     public var mean: [Float]
+    /// Per-channel (R, G, B) value divided by last.
     public var std: [Float]
 
+    /// A normalisation `(x / divisor − mean[c]) / std[c]`; `mean` and `std` hold 3 values, none of the divisors 0.
     public init(divisor: Float, mean: [Float], std: [Float]) {
         precondition(mean.count == 3 && std.count == 3, "Normalization: mean and std need 3 values (R, G, B)")
         precondition(divisor != 0 && std.allSatisfy { $0 != 0 }, "Normalization: divisor and std must be non-zero")

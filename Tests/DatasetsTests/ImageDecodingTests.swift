@@ -187,6 +187,21 @@ struct ImageDecodingTests {
         #expect(scaled.width == 2500 && scaled.height == 2500)
     }
 
+    @Test("a 12-bit JPEG (which an 8-bit libjpeg cannot decode) is an unsupported format, not a crash")
+    func twelveBitJPEGIsUnsupported() throws {
+        var bytes = try fixtureBytes("ycc.jpg")
+        var i = 2
+        while i + 4 < bytes.count {
+            let marker = bytes[i + 1]
+            if marker == 0xC0 {
+                bytes[i + 4] = 12  // sample precision
+                break
+            }
+            i += 2 + (Int(bytes[i + 2]) << 8 | Int(bytes[i + 3]))
+        }
+        #expect(datasetError { try ImageDecoder.decode(data: bytes, path: "12bit.jpg") } == .unsupportedImageFormat(path: "12bit.jpg"))
+    }
+
     @Test("an unreadable path is reported with the path")
     func missingFileIsUnreadable() {
         let error = datasetError { try ImageDecoder.decode(contentsOf: "/nonexistent/dir/x.jpg") }
