@@ -432,3 +432,88 @@ int tkic_encode_png_rgb(const uint8_t *rgb, int32_t width, int32_t height, uint8
     *out_size = sink.size;
     return TKIC_OK;
 }
+
+// MARK: - JPEG encoding
+
+/// A libjpeg destination that grows a malloc'd buffer (owned here, so an error path can free it exactly once).
+struct tk_jpeg_sink {
+    struct jpeg_destination_mgr pub;
+    uint8_t *data;
+    size_t capacity;
+    size_t size;
+};
+
+static void tk_jpeg_sink_init(j_compress_ptr cinfo) {
+    struct tk_jpeg_sink *sink = (struct tk_jpeg_sink *)cinfo->dest;
+    sink->capacity = 65536;
+    sink->data = (uint8_t *)malloc(sink->capacity);
+    if (sink->data == NULL) ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 0);
+    sink->pub.next_output_byte = sink->data;
+    sink->pub.free_in_buffer = sink->capacity;
+}
+
+/// Called with the whole buffer full: double it.
+static boolean tk_jpeg_sink_empty(j_compress_ptr cinfo) {
+    struct tk_jpeg_sink *sink = (struct tk_jpeg_sink *)cinfo->dest;
+    size_t used = sink->capacity;
+    uint8_t *grown = (uint8_t *)realloc(sink->data, sink->capacity * 2);
+    if (grown == NULL) ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 1);
+    sink->data = grown;
+    sink->capacity *= 2;
+    sink->pub.next_output_byte = sink->data + used;
+    sink->pub.free_in_buffer = sink->capacity - used;
+    return TRUE;
+}
+
+static void tk_jpeg_sink_term(j_compress_ptr cinfo) {
+    struct tk_jpeg_sink *sink = (struct tk_jpeg_sink *)cinfo->dest;
+    sink->size = sink->capacity - sink->pub.free_in_buffer;
+}
+
+int tkic_encode_jpeg_rgb(const uint8_t *rgb, int32_t width, int32_t height, int32_t quality, uint8_t **out,
+                         size_t *out_size, char *message, size_t message_size) {
+    *out = NULL;
+    *out_size = 0;
+    tk_set_message(message, message_size, "");
+    if (width <= 0 || height <= 0 || width > JPEG_MAX_DIMENSION || height > JPEG_MAX_DIMENSION) {
+        tk_set_message(message, message_size, "width and height must be in 1...65500");
+        return TKIC_CORRUPT;
+    }
+    struct jpeg_compress_struct cinfo;
+    struct tk_jpeg_error jerr;
+    struct tk_jpeg_sink sink;
+    memset(&jerr, 0, sizeof(jerr));
+    memset(&sink, 0, sizeof(sink));
+    cinfo.err = jpeg_std_error(&jerr.pub);
+    jerr.pub.error_exit = tk_jpeg_error_exit;
+    jerr.pub.output_message = tk_jpeg_output_message;
+    jerr.message = message;
+    jerr.message_size = message_size;
+    jerr.status = TKIC_CORRUPT;
+    if (setjmp(jerr.jump)) {
+        jpeg_destroy_compress(&cinfo);
+        free(sink.data);
+        return jerr.status;
+    }
+    jpeg_create_compress(&cinfo);
+    sink.pub.init_destination = tk_jpeg_sink_init;
+    sink.pub.empty_output_buffer = tk_jpeg_sink_empty;
+    sink.pub.term_destination = tk_jpeg_sink_term;
+    cinfo.dest = &sink.pub;
+    cinfo.image_width = (JDIMENSION)width;
+    cinfo.image_height = (JDIMENSION)height;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality < 1 ? 1 : (quality > 100 ? 100 : quality), TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = (JSAMPROW)(rgb + (size_t)cinfo.next_scanline * (size_t)width * 3);
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    *out = sink.data;
+    *out_size = sink.size;
+    return TKIC_OK;
+}

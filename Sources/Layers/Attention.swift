@@ -12,7 +12,7 @@ public final class MultiHeadSelfAttention: Module {
     public let dropout: Dropout
 
     public init(hidden: Int, heads: Int, dropout p: Float = 0, initializer: Initializer = .pytorchDefault) {
-        precondition(hidden % heads == 0, "MultiHeadSelfAttention: hidden \(hidden) not divisible by \(heads) heads")
+        require(hidden % heads == 0, "MultiHeadSelfAttention: hidden \(hidden) not divisible by \(heads) heads")
         self.heads = heads
         query = Linear(hidden, hidden, initializer: initializer)
         key = Linear(hidden, hidden, initializer: initializer)
@@ -27,13 +27,13 @@ public final class MultiHeadSelfAttention: Module {
 
     /// An additive mask [B, 1, 1, T] from a key mask [B, T] of 1 (attend) and 0 (padding).
     public static func additiveMask(_ keep: Tensor) -> Tensor {
-        precondition(keep.rank == 2, "additiveMask: expected [batch, tokens], got \(keep.shape)")
+        require(keep.rank == 2, "additiveMask: expected [batch, tokens], got \(keep.shape)")
         return ((1 - keep) * -1e9).reshaped(keep.shape[0], 1, 1, keep.shape[1])
     }
 
     /// x: [B, T, hidden]; mask: additive, broadcastable to [B, heads, T, T] (see ``additiveMask(_:)``).
     public func callAsFunction(_ x: Tensor, mask: Tensor? = nil) -> Tensor {
-        precondition(x.rank == 3, "MultiHeadSelfAttention: expected [batch, tokens, hidden], got \(x.shape)")
+        require(x.rank == 3, "MultiHeadSelfAttention: expected [batch, tokens, hidden], got \(x.shape)")
         let b = x.shape[0], t = x.shape[1], h = x.shape[2], d = h / heads
         func split(_ y: Tensor) -> Tensor { y.reshaped(b, t, heads, d).permuted([0, 2, 1, 3]) }
         let q = split(query(x)), k = split(key(x)), v = split(value(x))

@@ -29,7 +29,7 @@ public final class Conv2d: Module, UnaryLayer {
     public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: Padding = .symmetric(0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
                 initializer: Initializer = .pytorchDefault) {
-        precondition(inChannels % groups == 0 && outChannels % groups == 0,
+        require(inChannels % groups == 0 && outChannels % groups == 0,
                      "Conv2d: channels \(inChannels)→\(outChannels) not divisible by groups \(groups)")
         weight = initializer.make([outChannels, inChannels / groups, kernel.0, kernel.1])
         let fanIn = inChannels / groups * kernel.0 * kernel.1
@@ -123,7 +123,7 @@ public final class Embedding: Module {
 
     /// Looks up `ids` (row-major, of shape `shape`) → `shape + [dim]`.
     public func callAsFunction(_ ids: [Int], shape: Shape) -> Tensor {
-        precondition(ids.count == shape.count, "Embedding: \(ids.count) ids for shape \(shape)")
+        require(ids.count == shape.count, "Embedding: \(ids.count) ids for shape \(shape)")
         return weight.indexSelect(axis: 0, indices: ids).reshaped(Shape(shape.dims + [weight.shape[1]]))
     }
 }

@@ -21,7 +21,7 @@ open class Module {
     /// Registers a trainable parameter under `name` and returns it.
     @discardableResult
     public func parameter(_ name: String, _ t: Tensor) -> Tensor {
-        precondition(!name.contains("."), "parameter name \(name) must not contain '.'")
+        require(!name.contains("."), "parameter name \(name) must not contain '.'")
         t.requiresGrad = true
         ownParameters.append((name, t))
         return t
@@ -30,7 +30,7 @@ open class Module {
     /// Registers a non-trainable state tensor (running statistics, position ids) under `name`.
     @discardableResult
     public func buffer(_ name: String, _ t: Tensor) -> Tensor {
-        precondition(!name.contains("."), "buffer name \(name) must not contain '.'")
+        require(!name.contains("."), "buffer name \(name) must not contain '.'")
         ownBuffers.append((name, t))
         return t
     }

@@ -133,8 +133,10 @@ public final class EfficientNetLite: Module, VisionBackbone {
     ///   - seed: seeds dropout and drop-connect.
     public init(_ variant: Variant = .lite0, numClasses: Int = 1000, includeTop: Bool = true, dropConnectRate: Float = 0.2,
                 dropoutRate: Float? = nil, seed: UInt64 = 0) {
-        precondition(numClasses >= 1, "\(variant): numClasses \(numClasses) must be ≥ 1")
-        precondition((0..<1).contains(dropConnectRate), "\(variant): dropConnectRate \(dropConnectRate) outside [0, 1)")
+        guard numClasses >= 1 else { fatalError("\(variant): numClasses \(numClasses) must be ≥ 1") }
+        guard (0..<1).contains(dropConnectRate) else {
+            fatalError("\(variant): dropConnectRate \(dropConnectRate) outside [0, 1)")
+        }
         self.variant = variant
         self.numClasses = numClasses
         self.includeTop = includeTop

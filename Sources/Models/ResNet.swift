@@ -56,7 +56,7 @@ public final class ResNet: Module, VisionBackbone {
     ///   - numClasses: `fc` outputs (1000 for ImageNet checkpoints).
     ///   - includeTop: whether the model has `fc`; without it calling the model returns the pooled features.
     public init(_ depth: Depth = .resnet18, numClasses: Int = 1000, includeTop: Bool = true) {
-        precondition(numClasses >= 1, "\(depth): numClasses \(numClasses) must be ≥ 1")
+        guard numClasses >= 1 else { fatalError("\(depth): numClasses \(numClasses) must be ≥ 1") }
         self.depth = depth
         self.numClasses = numClasses
         self.includeTop = includeTop

@@ -74,8 +74,9 @@ extension VisionBackbone {
     /// `freeze(allButTop: 1)` trains only the classifier (or the last group of a headless model), `0` freezes all.
     public func freeze(allButTop n: Int) {
         let groups = blockGroups
-        precondition(n >= 0 && n <= groups.count,
-                     "\(modelName): freeze(allButTop: \(n)) needs 0…\(groups.count) (groups: \(groups.map(\.name).joined(separator: ", ")))")
+        guard n >= 0 && n <= groups.count else {
+            fatalError("\(modelName): freeze(allButTop: \(n)) needs 0…\(groups.count) (groups: \(groups.map(\.name).joined(separator: ", ")))")
+        }
         let trainable = groups.suffix(n)
         unfreeze()
         freeze(where: { key in !trainable.contains { $0.contains(key) } })
@@ -108,9 +109,11 @@ extension VisionBackbone {
     }
 
     /// Stops with a message naming the model when `x` is not a batch of RGB images `[N, 3, H, W]`.
+    /// (`fatalError`, not `precondition`: a release build drops a precondition's message.)
     func checkInput(_ x: Tensor) {
-        precondition(x.rank == 4 && x.shape[1] == 3 && x.shape[0] >= 1 && x.shape[2] >= 1 && x.shape[3] >= 1,
-                     "\(modelName): input \(x.shape) must be a batch of RGB images [N, 3, H, W] with N, H, W ≥ 1")
+        guard x.rank == 4 && x.shape[1] == 3 && x.shape[0] >= 1 && x.shape[2] >= 1 && x.shape[3] >= 1 else {
+            fatalError("\(modelName): input \(x.shape) must be a batch of RGB images [N, 3, H, W] with N, H, W ≥ 1")
+        }
     }
 }
 

@@ -46,9 +46,9 @@ extension Tensor {
     /// network does no backward work below its first trainable layer. The graph is released afterwards unless
     /// `retainGraph` is true.
     public func backward(_ seed: Tensor? = nil, retainGraph: Bool = false) {
-        precondition(seed != nil || count == 1, "backward(): called on a tensor of shape \(shape); pass a seed gradient")
+        require(seed != nil || count == 1, "backward(): called on a tensor of shape \(shape); pass a seed gradient")
         guard requiresGrad else {
-            preconditionFailure("backward(): the tensor does not require a gradient (nothing recorded)")
+            fatalError("backward(): the tensor does not require a gradient (nothing recorded)")
         }
         // Iterative post-order over the recorded graph.
         var order: [Tensor] = []
@@ -72,12 +72,12 @@ extension Tensor {
                     continue
                 }
                 guard let fn = node.backward else {
-                    preconditionFailure("backward(): graph through \(node.name) was already released; use retainGraph")
+                    fatalError("backward(): graph through \(node.name) was already released; use retainGraph")
                 }
                 let gs = fn(g)
                 for (input, gi) in zip(node.inputs, gs) {
                     guard let gi, input.requiresGrad else { continue }
-                    precondition(gi.shape == input.shape,
+                    require(gi.shape == input.shape,
                                  "backward(\(node.name)): gradient shape \(gi.shape) for input \(input.shape)")
                     let k = ObjectIdentifier(input)
                     grads[k] = grads[k].map { $0 + gi } ?? gi

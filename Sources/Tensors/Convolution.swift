@@ -38,48 +38,6 @@ extension Tensor {
     var dnnlData: UnsafeMutableRawPointer { UnsafeMutableRawPointer(basePointer) }
 }
 
-// MARK: - Caller-owned scratchpads
-//
-// In oneDNN's default `scratchpad_mode_library`, a CPU primitive's scratchpad is a *thread-local* buffer sized by
-// the primitives created on that thread (oneDNN `global_scratchpad_t`, unless the library was built with
-// DNNL_ENABLE_CONCURRENT_EXEC, which Debian's 2.6.3 is not). A cached primitive created on one thread and executed
-// on another then writes into a missing or too small buffer (seen here as heap corruption and null dereferences in
-// libdnnl when tests run in parallel). Convolution, pooling and normalisation primitives need scratchpads, so they
-// are created in `scratchpad_mode_user` and given a pooled buffer on every execution.
-
-extension DNNL {
-    /// ``makePD(_:attr:hint:_:)`` with `dnnl_scratchpad_mode_user`: run the primitive with
-    /// ``DNNLPrimitive/executeWithScratchpad(_:)``.
-    static func makeUserScratchpadPD<Op>(_ op: inout Op, hint: dnnl_primitive_desc_t? = nil,
-                                         _ what: String) -> dnnl_primitive_desc_t {
-        var attr: dnnl_primitive_attr_t?
-        check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
-        defer { dnnl_primitive_attr_destroy(attr) }
-        check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "primitive_attr_set_scratchpad_mode")
-        return makePD(&op, attr: attr, hint: hint, what)
-    }
-}
-
-extension DNNLPrimitive {
-    /// Executes a primitive made by ``DNNL/makeUserScratchpadPD(_:hint:_:)``, passing it a scratchpad from the
-    /// buffer pool when it asks for one.
-    func executeWithScratchpad(_ args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) {
-        guard let sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)?.pointee else {
-            execute(args)
-            return
-        }
-        let bytes = dnnl_memory_desc_get_size([sp])
-        if bytes == 0 {
-            execute(args)
-            return
-        }
-        let scratch = TensorStorage(count: (bytes + 3) / 4)
-        withExtendedLifetime(scratch) {
-            execute(args + [(DNNL_ARG_SCRATCHPAD, sp, UnsafeMutableRawPointer(scratch.pointer))])
-        }
-    }
-}
-
 /// The geometry of one 2-D convolution: every parameter that selects a oneDNN primitive.
 struct Conv2dGeometry {
     let n, cin, h, w, cout, kh, kw, oh, ow, groups: Int
@@ -126,7 +84,7 @@ struct Conv2dGeometry {
                 DNNL.check(dnnl_dilated_convolution_forward_desc_init(
                     &op, prop, Self.algorithm, &src, &wei, nil, &dst, st, dl, pl, pr), "convolution_forward_desc_init")
             }
-            return DNNL.makeUserScratchpadPD(&op, "convolution_forward")
+            return DNNL.makePD(&op, "convolution_forward")
         }
     }
 
@@ -137,7 +95,7 @@ struct Conv2dGeometry {
             var src = anySrc, wei = anyWeights, dst = anyDst
             DNNL.check(dnnl_dilated_convolution_backward_data_desc_init(
                 &op, Self.algorithm, &src, &wei, &dst, strides, dilates, padL, padR), "convolution_backward_data_desc_init")
-            return DNNL.makeUserScratchpadPD(&op, hint: hint.pd, "convolution_backward_data")
+            return DNNL.makePD(&op, hint: hint.pd, "convolution_backward_data")
         }
     }
 
@@ -154,7 +112,7 @@ struct Conv2dGeometry {
                 DNNL.check(dnnl_dilated_convolution_backward_weights_desc_init(
                     &op, Self.algorithm, &src, &wei, nil, &dst, st, dl, pl, pr), "convolution_backward_weights_desc_init")
             }
-            return DNNL.makeUserScratchpadPD(&op, hint: hint.pd, "convolution_backward_weights")
+            return DNNL.makePD(&op, hint: hint.pd, "convolution_backward_weights")
         }
     }
 
@@ -188,27 +146,27 @@ extension Tensor {
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
                               padding: Padding = .symmetric(0, 0), dilation: (Int, Int) = (1, 1),
                               groups: Int = 1) -> Tensor {
-        precondition(x.rank == 4, "conv2d: input \(x.shape) must be [N, Cin, H, W] (weight \(weight.shape))")
-        precondition(weight.rank == 4,
+        require(x.rank == 4, "conv2d: input \(x.shape) must be [N, Cin, H, W] (weight \(weight.shape))")
+        require(weight.rank == 4,
                      "conv2d: weight \(weight.shape) must be [Cout, Cin/groups, kH, kW] (input \(x.shape))")
-        precondition(groups >= 1, "conv2d: groups \(groups) must be ≥ 1 (input \(x.shape), weight \(weight.shape))")
+        require(groups >= 1, "conv2d: groups \(groups) must be ≥ 1 (input \(x.shape), weight \(weight.shape))")
         let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
         let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
-        precondition(cin % groups == 0 && cout % groups == 0,
+        require(cin % groups == 0 && cout % groups == 0,
                      "conv2d: groups \(groups) must divide input channels and output channels (input \(x.shape), weight \(weight.shape))")
-        precondition(weight.shape[1] == cin / groups,
+        require(weight.shape[1] == cin / groups,
                      "conv2d: weight \(weight.shape) must have Cin/groups = \(cin / groups) input channels for input \(x.shape) with groups \(groups)")
         if let bias {
-            precondition(bias.shape == Shape([cout]), "conv2d: bias \(bias.shape) must be [\(cout)] for weight \(weight.shape)")
+            require(bias.shape == Shape([cout]), "conv2d: bias \(bias.shape) must be [\(cout)] for weight \(weight.shape)")
         }
-        precondition(stride.0 >= 1 && stride.1 >= 1 && dilation.0 >= 1 && dilation.1 >= 1,
+        require(stride.0 >= 1 && stride.1 >= 1 && dilation.0 >= 1 && dilation.1 >= 1,
                      "conv2d: stride \(stride) and dilation \(dilation) must be ≥ 1 (input \(x.shape), weight \(weight.shape))")
         let pad = padding.amounts(input: (h, w), kernel: (kh, kw), stride: stride, dilation: dilation)
-        precondition(pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0,
+        require(pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0,
                      "conv2d: negative padding \(padding) (input \(x.shape), weight \(weight.shape))")
         let numH = h + pad.top + pad.bottom - ((kh - 1) * dilation.0 + 1)
         let numW = w + pad.left + pad.right - ((kw - 1) * dilation.1 + 1)
-        precondition(numH >= 0 && numW >= 0,
+        require(numH >= 0 && numW >= 0,
                      "conv2d: dilated kernel of weight \(weight.shape) (dilation \(dilation)) is larger than the padded input \(x.shape)")
         let g = Conv2dGeometry(n: n, cin: cin, h: h, w: w, cout: cout, kh: kh, kw: kw,
                                oh: numH / stride.0 + 1, ow: numW / stride.1 + 1, groups: groups,
@@ -231,7 +189,7 @@ extension Tensor {
             (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData), (DNNL_ARG_DST, dstMD, out.dnnlData),
         ]
         if let bs { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData)) }
-        withExtendedLifetime((xs, ws, bs)) { p.executeWithScratchpad(args) }
+        withExtendedLifetime((xs, ws, bs)) { p.execute(args) }
         guard recording else { return out }
 
         // Keep the (possibly reordered) input only when the weight gradient will need it.
@@ -258,7 +216,7 @@ extension Tensor {
         let ws = DNNL.asLayout(g.weightView(weight), weiMD)
         let dx = DNNL.output(Shape(g.srcDims), dsrcMD)
         withExtendedLifetime((dy, ws)) {
-            p.executeWithScratchpad([(DNNL_ARG_DIFF_DST, ddstMD, dy.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData),
+            p.execute([(DNNL_ARG_DIFF_DST, ddstMD, dy.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData),
                        (DNNL_ARG_DIFF_SRC, dsrcMD, dx.dnnlData)])
         }
         return dx
@@ -279,7 +237,7 @@ extension Tensor {
             (DNNL_ARG_DIFF_WEIGHTS, dweiMD, dw.dnnlData),
         ]
         if let db { args.append((DNNL_ARG_DIFF_BIAS, p.md(dnnl_query_diff_weights_md, 1), db.dnnlData)) }
-        withExtendedLifetime((xs, dy)) { p.executeWithScratchpad(args) }
+        withExtendedLifetime((xs, dy)) { p.execute(args) }
         let plain = dw.contiguous()
         return (plain.shape == weightShape ? plain : Tensor(storage: plain.storage, shape: weightShape), db)
     }
@@ -295,11 +253,11 @@ extension Tensor {
             var op = dnnl_reduction_desc_t()
             var s = src, d = dst
             DNNL.check(dnnl_reduction_desc_init(&op, dnnl_reduction_sum, &s, &d, 0, 0), "reduction_desc_init")
-            return DNNL.makeUserScratchpadPD(&op, "reduction")
+            return DNNL.makePD(&op, "reduction")
         }
         let out = Tensor(uninitialized: [c])
         withExtendedLifetime(t) {
-            p.executeWithScratchpad([(DNNL_ARG_SRC, src, t.dnnlData), (DNNL_ARG_DST, dst, out.dnnlData)])
+            p.execute([(DNNL_ARG_SRC, src, t.dnnlData), (DNNL_ARG_DST, dst, out.dnnlData)])
         }
         return out
     }

@@ -28,8 +28,23 @@ public final class DNNLPrimitive: @unchecked Sendable {
     public func md(_ what: dnnl_query_t, _ index: Int32 = 0) -> dnnl_memory_desc_t {
         dnnl_primitive_desc_query_md(pd, what, index)!.pointee
     }
-    /// Runs the primitive on `args` (argument id → pointer with its descriptor).
+    /// Runs the primitive on `args` (argument id → pointer with its descriptor), handing it a pooled scratchpad
+    /// when it needs one.
     public func execute(_ args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) {
+        if let sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)?.pointee {
+            let bytes = dnnl_memory_desc_get_size([sp])
+            if bytes > 0 {
+                let scratch = TensorStorage(count: (bytes + 3) / 4)
+                withExtendedLifetime(scratch) {
+                    run(args + [(DNNL_ARG_SCRATCHPAD, sp, UnsafeMutableRawPointer(scratch.pointer))])
+                }
+                return
+            }
+        }
+        run(args)
+    }
+
+    private func run(_ args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) {
         var mems: [dnnl_memory_t?] = []
         mems.reserveCapacity(args.count)
         var execArgs: [dnnl_exec_arg_t] = []
@@ -78,7 +93,7 @@ public enum DNNL {
 
     /// Stops with a message naming the oneDNN call when it fails (these are programmer errors: bad shapes).
     public static func check(_ status: dnnl_status_t, _ what: String) {
-        precondition(status == dnnl_success, "oneDNN \(what) failed with status \(status.rawValue)")
+        require(status == dnnl_success, "oneDNN \(what) failed with status \(status.rawValue)")
     }
 
     /// The cached primitive for `key`, created by `make` (which returns a primitive descriptor) on first use.
@@ -100,9 +115,20 @@ public enum DNNL {
         return context.cache[key] != nil
     }
 
-    /// Creates a primitive descriptor from an operation descriptor (oneDNN 2.x API).
-    public static func makePD<Op>(_ op: inout Op, attr: dnnl_primitive_attr_t? = nil, hint: dnnl_primitive_desc_t? = nil,
+    /// Creates a primitive descriptor from an operation descriptor (oneDNN 2.x API), in `scratchpad_mode_user`.
+    ///
+    /// In oneDNN's default `scratchpad_mode_library` a CPU primitive's scratchpad is a thread-local buffer sized by
+    /// the primitives created on that thread (Debian's 2.6.3 is built without DNNL_ENABLE_CONCURRENT_EXEC), so a
+    /// cached primitive executed on another thread writes into a missing or too small buffer (seen as heap
+    /// corruption when tests ran in parallel). Every primitive therefore gets its scratchpad from
+    /// ``DNNLPrimitive/execute(_:)``, out of the buffer pool.
+    public static func makePD<Op>(_ op: inout Op, attr userAttr: dnnl_primitive_attr_t? = nil, hint: dnnl_primitive_desc_t? = nil,
                                   _ what: String) -> dnnl_primitive_desc_t {
+        var owned: dnnl_primitive_attr_t?
+        if userAttr == nil { check(dnnl_primitive_attr_create(&owned), "primitive_attr_create") }
+        defer { if owned != nil { dnnl_primitive_attr_destroy(owned) } }
+        let attr = userAttr ?? owned
+        check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "primitive_attr_set_scratchpad_mode")
         var pd: dnnl_primitive_desc_t?
         withUnsafeMutablePointer(to: &op) { p in
             check(dnnl_primitive_desc_create(&pd, UnsafeRawPointer(p), attr, engine, hint), what)
@@ -127,7 +153,7 @@ public enum DNNL {
         case 4: return dnnl_abcd
         case 5: return dnnl_abcde
         case 6: return dnnl_abcdef
-        default: preconditionFailure("oneDNN: rank \(rank) not supported")
+        default: fatalError("oneDNN: rank \(rank) not supported")
         }
     }
 
@@ -155,7 +181,11 @@ public enum DNNL {
         let p = primitive("reorder|\(key(src))|\(key(dst))") {
             var pd: dnnl_primitive_desc_t?
             var s = src, d = dst
-            check(dnnl_reorder_primitive_desc_create(&pd, &s, engine, &d, engine, nil), "reorder")
+            var attr: dnnl_primitive_attr_t?
+            check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+            defer { dnnl_primitive_attr_destroy(attr) }
+            check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "primitive_attr_set_scratchpad_mode")
+            check(dnnl_reorder_primitive_desc_create(&pd, &s, engine, &d, engine, attr), "reorder")
             return pd!
         }
         p.execute([(DNNL_ARG_FROM, src, srcPtr), (DNNL_ARG_TO, dst, dstPtr)])

@@ -28,7 +28,7 @@ enum BinaryKernel: Int32 {
 
     func callAsFunction(_ a0: Tensor, _ b0: Tensor) -> Tensor {
         guard let shape = Shape.broadcast(a0.shape, b0.shape) else {
-            preconditionFailure("\(name): shapes \(a0.shape) and \(b0.shape) do not broadcast")
+            fatalError("\(name): shapes \(a0.shape) and \(b0.shape) do not broadcast")
         }
         var a = a0.layout == nil ? a0 : a0.plainData()
         var b = b0.layout == nil ? b0 : b0.plainData()
@@ -55,6 +55,14 @@ enum BinaryKernel: Int32 {
         let outer = dims.reduce(1, *)
         let pa = UncheckedBox(a.basePointer), pb = UncheckedBox(b.basePointer), po = UncheckedBox(out.storage.pointer)
         let op = rawValue
+        if outer == 1 {
+            // One long run: split it across threads.
+            Threads.parallelFor(inner) { s, e in
+                tk_binary_f32(op, pa.value + s * ia, ia, pb.value + s * ib, ib, po.value + s, e - s)
+            }
+            withExtendedLifetime((a, b)) {}
+            return out
+        }
         Threads.parallelFor(outer, grain: Swift.max(1, 32_768 / inner)) { start, end in
             for o in start..<end {
                 var rem = o, offA = 0, offB = 0
@@ -77,7 +85,7 @@ extension Tensor {
     public func sumTo(_ target: Shape) -> Tensor {
         if shape == target { return self }
         let lead = rank - target.rank
-        precondition(lead >= 0, "sumTo: cannot reduce \(shape) to \(target)")
+        require(lead >= 0, "sumTo: cannot reduce \(shape) to \(target)")
         var axes: [Int] = Array(0..<lead)
         for i in 0..<target.rank where target[i] == 1 && shape[i + lead] != 1 { axes.append(i + lead) }
         let r = axes.isEmpty ? self : sum(axes: axes, keepDims: true)

@@ -23,12 +23,12 @@ extension Tensor {
     public func matmul(_ other: Tensor) -> Tensor { Tensor.matmul(self, other) }
 
     public static func matmul(_ a0: Tensor, _ b0: Tensor) -> Tensor {
-        precondition(a0.rank >= 2 && b0.rank >= 2, "matmul: needs rank ≥ 2, got \(a0.shape) and \(b0.shape)")
+        require(a0.rank >= 2 && b0.rank >= 2, "matmul: needs rank ≥ 2, got \(a0.shape) and \(b0.shape)")
         let m = a0.shape[a0.rank - 2], k = a0.shape[a0.rank - 1], n = b0.shape[b0.rank - 1]
-        precondition(b0.shape[b0.rank - 2] == k, "matmul: inner dimensions differ: \(a0.shape) × \(b0.shape)")
+        require(b0.shape[b0.rank - 2] == k, "matmul: inner dimensions differ: \(a0.shape) × \(b0.shape)")
         let batchA = Shape(Array(a0.shape.dims.dropLast(2))), batchB = Shape(Array(b0.shape.dims.dropLast(2)))
         guard let batch = Shape.broadcast(batchA, batchB) else {
-            preconditionFailure("matmul: batch dimensions of \(a0.shape) and \(b0.shape) do not broadcast")
+            fatalError("matmul: batch dimensions of \(a0.shape) and \(b0.shape) do not broadcast")
         }
         var a = a0.layout == nil ? a0 : a0.plainData()
         var b = b0.layout == nil ? b0 : b0.plainData()
@@ -85,9 +85,9 @@ extension Tensor {
 
     /// `x · weightᵀ + bias` with PyTorch's weight layout `[out, in]` (the transpose is folded into the GEMM).
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-        precondition(weight.rank == 2 && x.shape.last == weight.shape[1],
+        require(weight.rank == 2 && x.shape.last == weight.shape[1],
                      "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
-        if let bias { precondition(bias.shape == [weight.shape[0]], "linear: bias \(bias.shape) for weight \(weight.shape)") }
+        if let bias { require(bias.shape == [weight.shape[0]], "linear: bias \(bias.shape) for weight \(weight.shape)") }
         let x2 = x.rank == 1 ? x.unsqueezed(0) : x
         var y = matmul(x2, weight.transposed(0, 1))
         if let bias { y = y + bias }

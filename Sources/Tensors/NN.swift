@@ -47,10 +47,10 @@ extension Tensor {
     /// (1 − ε)·onehot + ε/C. One fused kernel: the gradient is (softmax − target) / count.
     public static func crossEntropy(logits: Tensor, targets: [Int], labelSmoothing: Float = 0,
                                     ignoreIndex: Int? = -100) -> Tensor {
-        precondition(logits.rank == 2, "crossEntropy: logits must be [N, C], got \(logits.shape)")
+        require(logits.rank == 2, "crossEntropy: logits must be [N, C], got \(logits.shape)")
         let n = logits.shape[0], c = logits.shape[1]
-        precondition(targets.count == n, "crossEntropy: \(targets.count) targets for logits \(logits.shape)")
-        precondition((0...1).contains(labelSmoothing), "crossEntropy: labelSmoothing \(labelSmoothing) outside [0, 1]")
+        require(targets.count == n, "crossEntropy: \(targets.count) targets for logits \(logits.shape)")
+        require((0...1).contains(labelSmoothing), "crossEntropy: labelSmoothing \(labelSmoothing) outside [0, 1]")
         let logp = withNoGrad { logits.logSoftmax(axis: 1) }
         let lp = logp.basePointer
         var total: Double = 0
@@ -58,7 +58,7 @@ extension Tensor {
         for i in 0..<n {
             let t = targets[i]
             if let ignoreIndex, t == ignoreIndex { continue }
-            precondition(t >= 0 && t < c, "crossEntropy: target \(t) at row \(i) outside 0..<\(c)")
+            require(t >= 0 && t < c, "crossEntropy: target \(t) at row \(i) outside 0..<\(c)")
             used += 1
             var rowSum: Double = 0
             for j in 0..<c { rowSum += Double(lp[i * c + j]) }
@@ -85,7 +85,7 @@ extension Tensor {
     /// Binary cross-entropy from logits, averaged over all elements (PyTorch `binary_cross_entropy_with_logits`),
     /// computed stably as max(x, 0) − x·y + log(1 + e^(−|x|)).
     public static func binaryCrossEntropyWithLogits(logits: Tensor, targets: Tensor) -> Tensor {
-        precondition(logits.shape == targets.shape, "binaryCrossEntropyWithLogits: logits \(logits.shape) vs targets \(targets.shape)")
+        require(logits.shape == targets.shape, "binaryCrossEntropyWithLogits: logits \(logits.shape) vs targets \(targets.shape)")
         let x = logits.plainData(), y = targets.plainData()
         let n = x.count
         var total: Double = 0
@@ -109,14 +109,14 @@ extension Tensor {
 
     /// Mean squared error.
     public static func mseLoss(_ prediction: Tensor, _ target: Tensor) -> Tensor {
-        precondition(prediction.shape == target.shape, "mseLoss: prediction \(prediction.shape) vs target \(target.shape)")
+        require(prediction.shape == target.shape, "mseLoss: prediction \(prediction.shape) vs target \(target.shape)")
         let d = prediction - target
         return (d * d).mean()
     }
 
     /// Huber loss (PyTorch `huber_loss`, mean): ½d² where |d| ≤ δ, else δ(|d| − ½δ).
     public static func huberLoss(_ prediction: Tensor, _ target: Tensor, delta: Float = 1) -> Tensor {
-        precondition(prediction.shape == target.shape, "huberLoss: prediction \(prediction.shape) vs target \(target.shape)")
+        require(prediction.shape == target.shape, "huberLoss: prediction \(prediction.shape) vs target \(target.shape)")
         let d = prediction - target
         let a = d.abs()
         let quadratic = Tensor.minimum(a, Tensor(scalar: delta))
@@ -127,7 +127,7 @@ extension Tensor {
     /// Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1 − p); identity when
     /// not training. The mask comes from `generator`, so runs repeat exactly.
     public func dropout(p: Float, training: Bool, generator: inout SeededGenerator) -> Tensor {
-        precondition((0..<1).contains(p), "dropout: p = \(p) outside [0, 1)")
+        require((0..<1).contains(p), "dropout: p = \(p) outside [0, 1)")
         guard training, p > 0 else { return self }
         let keep = 1 - p
         let mask = Tensor(uninitialized: shape)

@@ -23,16 +23,16 @@ extension Tensor {
     /// `dnnl_backward_data` without them.
     public static func batchNorm2d(_ x0: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVar: Tensor,
                                    training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
-        precondition(x0.rank == 4, "batchNorm2d: input \(x0.shape) must be [N, C, H, W] (running mean \(runningMean.shape))")
+        require(x0.rank == 4, "batchNorm2d: input \(x0.shape) must be [N, C, H, W] (running mean \(runningMean.shape))")
         let c = x0.shape[1]
         let channels = Shape([c])
         for (what, t) in [("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVar", runningVar)] {
             if let t {
-                precondition(t.shape == channels, "batchNorm2d: \(what) \(t.shape) does not match the \(c) channels of input \(x0.shape)")
+                require(t.shape == channels, "batchNorm2d: \(what) \(t.shape) does not match the \(c) channels of input \(x0.shape)")
             }
         }
         let n = x0.shape[0] * x0.shape[2] * x0.shape[3]
-        precondition(!training || n > 1,
+        require(!training || n > 1,
                      "batchNorm2d: training needs more than one value per channel, input \(x0.shape) has \(n) (running mean \(runningMean.shape))")
         let x = x0.layout == nil ? x0.contiguous() : x0
         let data = DNNL.descOf(x)
@@ -51,7 +51,7 @@ extension Tensor {
             var op = dnnl_batch_normalization_desc_t()
             var d = data
             DNNL.check(dnnl_batch_normalization_forward_desc_init(&op, prop, &d, eps, flags), "batch_normalization_forward_desc_init")
-            return DNNL.makeUserScratchpadPD(&op, "batch_normalization_forward")
+            return DNNL.makePD(&op, "batch_normalization_forward")
         }
         let p = DNNL.primitive(forwardKey, makeForward)
         let dstMD = p.md(dnnl_query_dst_md)
@@ -67,7 +67,7 @@ extension Tensor {
         ]
         if let scale { args.append((DNNL_ARG_SCALE, statDesc, scale.dnnlData)) }
         if let shift { args.append((DNNL_ARG_SHIFT, statDesc, shift.dnnlData)) }
-        withExtendedLifetime((x, scale, shift)) { p.executeWithScratchpad(args) }
+        withExtendedLifetime((x, scale, shift)) { p.execute(args) }
 
         if training {
             let m = momentum, unbiased = Float(n) / Float(n - 1)
@@ -96,7 +96,7 @@ extension Tensor {
                 var d = data, dd = data
                 DNNL.check(dnnl_batch_normalization_backward_desc_init(&op, bprop, &dd, &d, eps, flags),
                            "batch_normalization_backward_desc_init")
-                return DNNL.makeUserScratchpadPD(&op, hint: hint.pd, "batch_normalization_backward")
+                return DNNL.makePD(&op, hint: hint.pd, "batch_normalization_backward")
             }
             let ddstMD = pb.md(dnnl_query_diff_dst_md), dsrcMD = pb.md(dnnl_query_diff_src_md)
             let dy = DNNL.asLayout(gy, ddstMD)
@@ -113,7 +113,7 @@ extension Tensor {
             if let shift { bargs.append((DNNL_ARG_SHIFT, statDesc, shift.dnnlData)) }
             if let dscale { bargs.append((DNNL_ARG_DIFF_SCALE, statDesc, dscale.dnnlData)) }
             if let dshift { bargs.append((DNNL_ARG_DIFF_SHIFT, statDesc, dshift.dnnlData)) }
-            withExtendedLifetime((x, dy, scale, shift, mean, variance)) { pb.executeWithScratchpad(bargs) }
+            withExtendedLifetime((x, dy, scale, shift, mean, variance)) { pb.execute(bargs) }
             var grads: [Tensor?] = [needs[0] ? dx : nil]
             if weight != nil { grads.append(needWeight ? dscale : nil) }
             if bias != nil { grads.append(needBias ? dshift : nil) }
@@ -135,11 +135,11 @@ extension Tensor {
     /// is `dnnl_backward` when there is a weight or bias (oneDNN 2.6 lacks `backward_data` with them) and drops the
     /// gradients of frozen parameters.
     public static func layerNorm(_ x0: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
-        precondition(x0.rank >= 2 && x0.rank <= 5, "layerNorm: input \(x0.shape) must have rank 2 to 5 (weight \(weight?.shape.description ?? "nil"))")
+        require(x0.rank >= 2 && x0.rank <= 5, "layerNorm: input \(x0.shape) must have rank 2 to 5 (weight \(weight?.shape.description ?? "nil"))")
         let last = x0.shape[x0.rank - 1]
         for (what, t) in [("weight", weight), ("bias", bias)] {
             if let t {
-                precondition(t.shape == Shape([last]), "layerNorm: \(what) \(t.shape) does not match the last dimension of input \(x0.shape)")
+                require(t.shape == Shape([last]), "layerNorm: \(what) \(t.shape) does not match the last dimension of input \(x0.shape)")
             }
         }
         let x = x0.contiguous()
@@ -160,7 +160,7 @@ extension Tensor {
             var d = data, s = statDesc
             DNNL.check(dnnl_layer_normalization_forward_desc_init(&op, prop, &d, &s, eps, flags),
                        "layer_normalization_forward_desc_init")
-            return DNNL.makeUserScratchpadPD(&op, "layer_normalization_forward")
+            return DNNL.makePD(&op, "layer_normalization_forward")
         }
         let p = DNNL.primitive(forwardKey, makeForward)
         let out = Tensor(uninitialized: x.shape)
@@ -176,7 +176,7 @@ extension Tensor {
         }
         if let scale { args.append((DNNL_ARG_SCALE, paramDesc, scale.dnnlData)) }
         if let shift { args.append((DNNL_ARG_SHIFT, paramDesc, shift.dnnlData)) }
-        withExtendedLifetime((x, scale, shift)) { p.executeWithScratchpad(args) }
+        withExtendedLifetime((x, scale, shift)) { p.execute(args) }
         guard recording, let mean, let variance else { return out }
 
         return out.recorded("layerNorm", inputs) { gy, needs in
@@ -191,7 +191,7 @@ extension Tensor {
                 var d = data, dd = data, s = statDesc
                 DNNL.check(dnnl_layer_normalization_backward_desc_init(&op, bprop, &dd, &d, &s, eps, flags),
                            "layer_normalization_backward_desc_init")
-                return DNNL.makeUserScratchpadPD(&op, hint: hint.pd, "layer_normalization_backward")
+                return DNNL.makePD(&op, hint: hint.pd, "layer_normalization_backward")
             }
             let dy = gy.contiguous()
             let dx = Tensor(uninitialized: x.shape)
@@ -207,7 +207,7 @@ extension Tensor {
             if let shift { bargs.append((DNNL_ARG_SHIFT, paramDesc, shift.dnnlData)) }
             if let dscale { bargs.append((DNNL_ARG_DIFF_SCALE, paramDesc, dscale.dnnlData)) }
             if let dshift { bargs.append((DNNL_ARG_DIFF_SHIFT, paramDesc, dshift.dnnlData)) }
-            withExtendedLifetime((x, dy, scale, shift, mean, variance)) { pb.executeWithScratchpad(bargs) }
+            withExtendedLifetime((x, dy, scale, shift, mean, variance)) { pb.execute(bargs) }
             var grads: [Tensor?] = [needs[0] ? dx : nil]
             if weight != nil { grads.append(needWeight ? dscale : nil) }
             if bias != nil { grads.append(needBias ? dshift : nil) }

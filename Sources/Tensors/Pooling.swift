@@ -29,7 +29,7 @@ struct Pool2dGeometry {
             var s = src, d = anyDst
             DNNL.check(dnnl_pooling_v2_forward_desc_init(&op, prop, alg, &s, &d, strides, kernelDims, dilates, padL, padR),
                        "pooling_v2_forward_desc_init")
-            return DNNL.makeUserScratchpadPD(&op, "pooling_forward")
+            return DNNL.makePD(&op, "pooling_forward")
         }
     }
 
@@ -40,7 +40,7 @@ struct Pool2dGeometry {
             var s = src, d = hint.md(dnnl_query_dst_md)
             DNNL.check(dnnl_pooling_v2_backward_desc_init(&op, alg, &s, &d, strides, kernelDims, dilates, padL, padR),
                        "pooling_v2_backward_desc_init")
-            return DNNL.makeUserScratchpadPD(&op, hint: hint.pd, "pooling_backward")
+            return DNNL.makePD(&op, hint: hint.pd, "pooling_backward")
         }
     }
 }
@@ -88,28 +88,28 @@ extension Tensor {
     /// `adaptive_avg_pool2d(x, 1).flatten(1)`. Runs as a oneDNN average pooling whose window is the whole plane;
     /// the result is plain.
     public static func globalAvgPool2d(_ x: Tensor) -> Tensor {
-        precondition(x.rank == 4, "globalAvgPool2d: input \(x.shape) must be [N, C, H, W]")
-        precondition(x.shape[2] > 0 && x.shape[3] > 0, "globalAvgPool2d: input \(x.shape) has an empty plane")
+        require(x.rank == 4, "globalAvgPool2d: input \(x.shape) must be [N, C, H, W]")
+        require(x.shape[2] > 0 && x.shape[3] > 0, "globalAvgPool2d: input \(x.shape) has an empty plane")
         let pooled = avgPool2d(x, kernel: (x.shape[2], x.shape[3]))
         return pooled.reshaped([x.shape[0], x.shape[1]])
     }
 
     static func pool2d(_ name: String, _ x0: Tensor, alg: dnnl_alg_kind_t, kernel: (Int, Int), stride: (Int, Int),
                        padding: Padding, dilation: (Int, Int), ceilMode: Bool) -> Tensor {
-        precondition(x0.rank == 4, "\(name): input \(x0.shape) must be [N, C, H, W] (kernel \(kernel))")
-        precondition(kernel.0 >= 1 && kernel.1 >= 1 && stride.0 >= 1 && stride.1 >= 1 && dilation.0 >= 1 && dilation.1 >= 1,
+        require(x0.rank == 4, "\(name): input \(x0.shape) must be [N, C, H, W] (kernel \(kernel))")
+        require(kernel.0 >= 1 && kernel.1 >= 1 && stride.0 >= 1 && stride.1 >= 1 && dilation.0 >= 1 && dilation.1 >= 1,
                      "\(name): kernel \(kernel), stride \(stride) and dilation \(dilation) must be ≥ 1 (input \(x0.shape))")
         let x = x0.layout == nil ? x0.contiguous() : x0
         let h = x.shape[2], w = x.shape[3]
         let pad = padding.amounts(input: (h, w), kernel: kernel, stride: stride, dilation: dilation)
         let rangeH = (kernel.0 - 1) * dilation.0 + 1, rangeW = (kernel.1 - 1) * dilation.1 + 1
-        precondition(pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0
+        require(pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0
                         && Swift.max(pad.top, pad.bottom) <= rangeH / 2 && Swift.max(pad.left, pad.right) <= rangeW / 2,
                      "\(name): padding \(padding) must be ≥ 0 and at most half the (dilated) kernel \(kernel) (input \(x0.shape))")
         /// PyTorch's `pooling_output_shape`, and the bottom/right padding that makes oneDNN's floor formula give it.
         func outSize(_ size: Int, _ range: Int, _ s: Int, _ lo: Int, _ hi: Int) -> (Int, Int) {
             let num = size + lo + hi - range
-            precondition(num >= 0, "\(name): window \(kernel) (dilation \(dilation)) is larger than the padded input \(x0.shape)")
+            require(num >= 0, "\(name): window \(kernel) (dilation \(dilation)) is larger than the padded input \(x0.shape)")
             guard ceilMode else { return (num / s + 1, hi) }
             var out = (num + s - 1) / s + 1
             if (out - 1) * s >= size + lo { out -= 1 }
@@ -135,7 +135,7 @@ extension Tensor {
             workspace = (wsMD, storage)
             args.append((DNNL_ARG_WORKSPACE, wsMD, UnsafeMutableRawPointer(storage.pointer)))
         }
-        withExtendedLifetime(x) { p.executeWithScratchpad(args) }
+        withExtendedLifetime(x) { p.execute(args) }
         guard recording else { return out }
         let inShape = x.shape
         return out.recorded(name, [x0]) { gy, _ in
@@ -149,7 +149,7 @@ extension Tensor {
             if let (wsMD, storage) = workspace {
                 bargs.append((DNNL_ARG_WORKSPACE, wsMD, UnsafeMutableRawPointer(storage.pointer)))
             }
-            withExtendedLifetime((dy, workspace?.1)) { pb.executeWithScratchpad(bargs) }
+            withExtendedLifetime((dy, workspace?.1)) { pb.execute(bargs) }
             return [dx]
         }
     }

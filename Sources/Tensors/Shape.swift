@@ -5,7 +5,7 @@ public struct Shape: Equatable, Hashable, Sendable, ExpressibleByArrayLiteral, C
     public var dims: [Int]
 
     public init(_ dims: [Int]) {
-        precondition(dims.allSatisfy { $0 >= 0 }, "Shape: negative dimension in \(dims)")
+        require(dims.allSatisfy { $0 >= 0 }, "Shape: negative dimension in \(dims)")
         self.dims = dims
     }
     public init(arrayLiteral elements: Int...) { self.init(elements) }
@@ -35,7 +35,7 @@ public struct Shape: Equatable, Hashable, Sendable, ExpressibleByArrayLiteral, C
     /// Normalises a possibly negative axis; stops with a message naming `op` when out of range.
     public func axis(_ a: Int, op: String) -> Int {
         let r = a < 0 ? a + rank : a
-        precondition(r >= 0 && r < Swift.max(rank, 1), "\(op): axis \(a) out of range for shape \(self)")
+        require(r >= 0 && r < Swift.max(rank, 1), "\(op): axis \(a) out of range for shape \(self)")
         return r
     }
 
@@ -50,4 +50,11 @@ public struct Shape: Equatable, Hashable, Sendable, ExpressibleByArrayLiteral, C
         }
         return Shape(out)
     }
+}
+
+/// Stops with `message` when `condition` is false, in every build configuration (Swift's `precondition` drops its
+/// message under `-O`, and shape errors must name the op and the shapes).
+@inlinable
+public func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
+    if !condition() { fatalError(message()) }
 }

@@ -4,7 +4,7 @@ extension Tensor {
     // MARK: Views (no copy, no recording)
 
     func reshapedView(_ s: Shape) -> Tensor {
-        precondition(isContiguous, "reshape view of non-contiguous tensor")
+        require(isContiguous, "reshape view of non-contiguous tensor")
         return Tensor(storage: storage, shape: s, offset: offset)
     }
 
@@ -24,11 +24,11 @@ extension Tensor {
         var dims = newDims
         if let i = dims.firstIndex(of: -1) {
             let known = dims.enumerated().filter { $0.offset != i }.reduce(1) { $0 * $1.element }
-            precondition(known > 0 && count % known == 0, "reshape: cannot infer -1 in \(dims) for shape \(shape)")
+            require(known > 0 && count % known == 0, "reshape: cannot infer -1 in \(dims) for shape \(shape)")
             dims[i] = count / known
         }
         let s = Shape(dims)
-        precondition(s.count == count, "reshape: shape \(shape) (\(count) elements) into \(s)")
+        require(s.count == count, "reshape: shape \(shape) (\(count) elements) into \(s)")
         if s == shape { return self }
         let out = contiguous().reshapedView(s)
         let inShape = shape
@@ -45,7 +45,7 @@ extension Tensor {
 
     /// Reorders dimensions (a view).
     public func permuted(_ perm: [Int]) -> Tensor {
-        precondition(perm.sorted() == Array(0..<rank), "permute: \(perm) is not a permutation of \(rank) axes (shape \(shape))")
+        require(perm.sorted() == Array(0..<rank), "permute: \(perm) is not a permutation of \(rank) axes (shape \(shape))")
         let out = permutedView(perm)
         var inverse = [Int](repeating: 0, count: rank)
         for (i, p) in perm.enumerated() { inverse[p] = i }
@@ -63,7 +63,7 @@ extension Tensor {
     public func sliced(axis: Int, start: Int, end: Int) -> Tensor {
         let a = shape.axis(axis, op: "slice")
         let s = start < 0 ? start + shape[a] : start, e = end < 0 ? end + shape[a] : end
-        precondition(0 <= s && s <= e && e <= shape[a], "slice: \(start)..<\(end) out of range for axis \(axis) of \(shape)")
+        require(0 <= s && s <= e && e <= shape[a], "slice: \(start)..<\(end) out of range for axis \(axis) of \(shape)")
         let src = layout == nil ? self : contiguous()
         var dims = shape.dims
         dims[a] = e - s
@@ -91,7 +91,7 @@ extension Tensor {
 
     /// Broadcasts size-1 dimensions to `target` (a view with zero strides).
     public func expanded(to target: Shape) -> Tensor {
-        precondition(Shape.broadcast(shape, target) == target, "expand: shape \(shape) cannot expand to \(target)")
+        require(Shape.broadcast(shape, target) == target, "expand: shape \(shape) cannot expand to \(target)")
         if target == shape { return self }
         let src = layout == nil ? self : contiguous()
         let out = Tensor(storage: src.storage, shape: target, strides: BinaryKernel.broadcastStrides(src, to: target),
@@ -103,7 +103,7 @@ extension Tensor {
     /// Inserts a size-1 dimension at `axis`.
     public func unsqueezed(_ axis: Int) -> Tensor {
         let a = axis < 0 ? axis + rank + 1 : axis
-        precondition(a >= 0 && a <= rank, "unsqueeze: axis \(axis) out of range for \(shape)")
+        require(a >= 0 && a <= rank, "unsqueeze: axis \(axis) out of range for \(shape)")
         var d = shape.dims
         d.insert(1, at: a)
         return reshaped(Shape(d))
@@ -113,7 +113,7 @@ extension Tensor {
     public func squeezed(_ axis: Int? = nil) -> Tensor {
         if let axis {
             let a = shape.axis(axis, op: "squeeze")
-            precondition(shape[a] == 1, "squeeze: axis \(axis) of \(shape) has size \(shape[a])")
+            require(shape[a] == 1, "squeeze: axis \(axis) of \(shape) has size \(shape[a])")
             var d = shape.dims
             d.remove(at: a)
             return reshaped(Shape(d))
@@ -123,13 +123,13 @@ extension Tensor {
 
     /// Joins tensors along `axis`; all other dimensions must match.
     public static func concat(_ ts: [Tensor], axis: Int) -> Tensor {
-        precondition(!ts.isEmpty, "concat: no tensors")
+        require(!ts.isEmpty, "concat: no tensors")
         let a = ts[0].shape.axis(axis, op: "concat")
         for t in ts {
             var x = t.shape.dims, y = ts[0].shape.dims
-            guard x.count == y.count else { preconditionFailure("concat: shapes \(ts[0].shape) and \(t.shape) differ in rank") }
+            guard x.count == y.count else { fatalError("concat: shapes \(ts[0].shape) and \(t.shape) differ in rank") }
             x[a] = 0; y[a] = 0
-            precondition(x == y, "concat: shapes \(ts[0].shape) and \(t.shape) differ outside axis \(axis)")
+            require(x == y, "concat: shapes \(ts[0].shape) and \(t.shape) differ outside axis \(axis)")
         }
         var dims = ts[0].shape.dims
         dims[a] = ts.reduce(0) { $0 + $1.shape[a] }
@@ -149,8 +149,8 @@ extension Tensor {
 
     /// Stacks equal-shaped tensors along a new axis.
     public static func stack(_ ts: [Tensor], axis: Int = 0) -> Tensor {
-        precondition(!ts.isEmpty, "stack: no tensors")
-        for t in ts { precondition(t.shape == ts[0].shape, "stack: shapes \(ts[0].shape) and \(t.shape) differ") }
+        require(!ts.isEmpty, "stack: no tensors")
+        for t in ts { require(t.shape == ts[0].shape, "stack: shapes \(ts[0].shape) and \(t.shape) differ") }
         return concat(ts.map { $0.unsqueezed(axis) }, axis: axis)
     }
 
@@ -160,7 +160,7 @@ extension Tensor {
         let a = shape.axis(axis, op: "indexSelect")
         let n = shape[a]
         for i in indices where i < 0 || i >= n {
-            preconditionFailure("indexSelect: index \(i) out of range 0..<\(n) for axis \(axis) of \(shape)")
+            fatalError("indexSelect: index \(i) out of range 0..<\(n) for axis \(axis) of \(shape)")
         }
         let x = contiguous()
         let outer = shape.dims[..<a].reduce(1, *), inner = shape.dims[(a + 1)...].reduce(1, *)
@@ -192,7 +192,7 @@ extension Tensor {
     public func gather(axis: Int, indices: [Int]) -> Tensor {
         let a = shape.axis(axis, op: "gather")
         let outer = shape.dims[..<a].reduce(1, *), n = shape[a], inner = shape.dims[(a + 1)...].reduce(1, *)
-        precondition(indices.count == outer * inner, "gather: \(indices.count) indices for shape \(shape) along axis \(axis)")
+        require(indices.count == outer * inner, "gather: \(indices.count) indices for shape \(shape) along axis \(axis)")
         let x = contiguous()
         var dims = shape.dims
         dims[a] = 1
@@ -200,7 +200,7 @@ extension Tensor {
         for o in 0..<outer {
             for i in 0..<inner {
                 let k = indices[o * inner + i]
-                precondition(k >= 0 && k < n, "gather: index \(k) out of range 0..<\(n) (shape \(shape), axis \(axis))")
+                require(k >= 0 && k < n, "gather: index \(k) out of range 0..<\(n) (shape \(shape), axis \(axis))")
                 out.storage.pointer[o * inner + i] = x.basePointer[(o * n + k) * inner + i]
             }
         }

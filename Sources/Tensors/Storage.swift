@@ -43,7 +43,7 @@ public final class BufferPool: @unchecked Sendable {
         lock.unlock()
         var raw: UnsafeMutableRawPointer?
         let rc = posix_memalign(&raw, 64, n * MemoryLayout<Float>.stride)
-        precondition(rc == 0 && raw != nil, "TensorStorage: cannot allocate \(n) floats")
+        require(rc == 0 && raw != nil, "TensorStorage: cannot allocate \(n) floats")
         return raw!.bindMemory(to: Float.self, capacity: n)
     }
 

@@ -50,7 +50,7 @@ public final class Tensor: CustomStringConvertible {
 
     /// A tensor holding a copy of `data`, which must have `shape.count` elements.
     public convenience init(shape: Shape, data: [Float], requiresGrad: Bool = false) {
-        precondition(data.count == shape.count, "Tensor(shape:data:): \(data.count) values for shape \(shape)")
+        require(data.count == shape.count, "Tensor(shape:data:): \(data.count) values for shape \(shape)")
         self.init(uninitialized: shape)
         data.withUnsafeBufferPointer { src in
             if let b = src.baseAddress { storage.pointer.update(from: b, count: data.count) }
@@ -150,7 +150,7 @@ public final class Tensor: CustomStringConvertible {
 
     /// The value of a one-element tensor.
     public func item() -> Float {
-        precondition(count == 1, "item(): tensor of shape \(shape) has \(count) elements")
+        require(count == 1, "item(): tensor of shape \(shape) has \(count) elements")
         return contiguous().basePointer[0]
     }
 
@@ -162,14 +162,14 @@ public final class Tensor: CustomStringConvertible {
 
     /// Mutates the storage in place (one mutation path for weights). The tensor must be plain and contiguous.
     public func withMutableData<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
-        precondition(isContiguous, "withMutableData: tensor of shape \(shape) is a non-contiguous or blocked view")
+        require(isContiguous, "withMutableData: tensor of shape \(shape) is a non-contiguous or blocked view")
         plainCache = nil
         return try body(UnsafeMutableBufferPointer(start: basePointer, count: count))
     }
 
     /// Copies `source`'s values into this tensor in place (same shape).
     public func assign(_ source: Tensor) {
-        precondition(source.shape == shape, "assign: shape \(source.shape) into \(shape)")
+        require(source.shape == shape, "assign: shape \(source.shape) into \(shape)")
         let src = source.plainData()
         withMutableData { dst in dst.baseAddress!.update(from: src.basePointer, count: count) }
     }

@@ -24,7 +24,7 @@ public enum Threads {
 
     /// Sets the thread count for OpenBLAS, oneDNN and Swift kernels together.
     public static func setCount(_ n: Int) {
-        precondition(n >= 1, "Threads.setCount: \(n) must be ≥ 1")
+        require(n >= 1, "Threads.setCount: \(n) must be ≥ 1")
         state.lock.lock()
         state.count = n
         apply(n)

@@ -75,6 +75,12 @@ void tkic_image_release(tkic_image *image);
 int tkic_encode_png_rgb(const uint8_t *rgb, int32_t width, int32_t height, uint8_t **out, size_t *out_size,
                         char *message, size_t message_size);
 
+/// Encodes 8-bit RGB (`width × height × 3` bytes) as a baseline JPEG through libjpeg-turbo (4:2:0 chroma
+/// subsampling, ISLOW DCT, standard tables scaled to `quality` 1…100). On success `*out` is a malloc'd buffer of
+/// `*out_size` bytes; free it with `tkic_free`.
+int tkic_encode_jpeg_rgb(const uint8_t *rgb, int32_t width, int32_t height, int32_t quality, uint8_t **out,
+                         size_t *out_size, char *message, size_t message_size);
+
 void tkic_free(void *pointer);
 
 #ifdef __cplusplus

@@ -1,0 +1,167 @@
+import Checkpoints
+import Foundation
+import Layers
+import Tensors
+
+/// Stops training when the monitored value has not improved by `minDelta` for `patience` epochs, and (by
+/// default) puts back the weights of the best epoch at the end (Keras `EarlyStopping(restore_best_weights=True)`).
+public final class EarlyStopping: Callback {
+    public enum Monitor: Sendable { case validLoss, validMetric }
+    public let monitor: Monitor
+    public let patience: Int
+    public let minDelta: Float
+    public let restoreBest: Bool
+    public private(set) var bestEpoch: Int?
+    public private(set) var best: Float?
+    public private(set) var stoppedEarly = false
+    private var bestState: [String: Tensor]?
+    private var wait = 0
+
+    public init(monitor: Monitor = .validLoss, patience: Int = 3, minDelta: Float = 0, restoreBest: Bool = true) {
+        self.monitor = monitor; self.patience = patience; self.minDelta = minDelta; self.restoreBest = restoreBest
+    }
+
+    public override var order: Int { 50 }
+
+    /// The monitored value as "higher is better".
+    func score(_ l: Learner) -> Float? {
+        switch monitor {
+        case .validLoss: l.validLoss.map { -$0 }
+        case .validMetric: l.validMetric
+        }
+    }
+
+    public override func on(_ event: LearnerEvent, learner l: Learner) throws {
+        switch event {
+        case .beforeFit:
+            wait = 0; best = nil; bestState = nil; bestEpoch = nil; stoppedEarly = false
+        case .afterEpoch:
+            guard let s = score(l), s.isFinite else { return }
+            if best == nil || s > best! + minDelta {
+                best = s
+                bestEpoch = l.epoch
+                wait = 0
+                if restoreBest { bestState = Dictionary(uniqueKeysWithValues: l.model.stateDict().map { ($0.key, $0.tensor.copy()) }) }
+            } else {
+                wait += 1
+                if wait >= patience {
+                    stoppedEarly = true
+                    throw LearnerControl.stopFit
+                }
+            }
+        case .afterFit:
+            if restoreBest, let bestState { try l.model.load(bestState) }
+        default: break
+        }
+    }
+}
+
+/// A progress bar with ETA, items/s and the running loss, drawn on standard error only when it is a terminal.
+public final class ProgressBar: Callback {
+    let enabled: Bool
+    private var lastDraw = Date.distantPast
+    private var smoothed: Float?
+
+    public init(enabled: Bool = isatty(STDERR_FILENO) != 0 && ProcessInfo.processInfo.environment["CI"] == nil) {
+        self.enabled = enabled
+    }
+
+    public override var order: Int { 90 }
+
+    public override func on(_ event: LearnerEvent, learner l: Learner) throws {
+        guard enabled else { return }
+        switch event {
+        case .afterBatch:
+            smoothed = smoothed.map { 0.9 * $0 + 0.1 * l.lossValue } ?? l.lossValue
+            let now = Date()
+            guard now.timeIntervalSince(lastDraw) > 0.1 || l.iteration % l.iterationsPerEpoch == 0 else { return }
+            lastDraw = now
+            let done = (l.iteration - 1) % Swift.max(l.iterationsPerEpoch, 1) + 1
+            let frac = Double(done) / Double(Swift.max(l.iterationsPerEpoch, 1))
+            let elapsed = now.timeIntervalSince(l.epochStart)
+            let rate = Double(l.samplesSeenThisEpoch) / Swift.max(elapsed, 1e-6)
+            let eta = frac > 0 ? elapsed / frac - elapsed : 0
+            let width = 24
+            let filled = Int(frac * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            let line = String(format: "\r%@ epoch %d/%d %@ %3.0f%%  loss %.4f  %.0f items/s  ETA %.0fs ",
+                              l.phase, l.epoch + 1, l.epochs, bar, frac * 100, smoothed ?? 0, rate, eta)
+            FileHandle.standardError.write(Data(line.utf8))
+        case .afterEpoch:
+            var s = String(format: "\r%@ epoch %d/%d  train loss %.4f", l.phase, l.epoch + 1, l.epochs, l.trainLoss)
+            if let v = l.validLoss { s += String(format: "  valid loss %.4f", v) }
+            if let m = l.validMetric { s += String(format: "  valid metric %.4f", m) }
+            s += String(format: "  %.1fs", l.history.last?.seconds ?? 0)
+            FileHandle.standardError.write(Data((s.padding(toLength: 100, withPad: " ", startingAt: 0) + "\n").utf8))
+        default: break
+        }
+    }
+}
+
+/// Appends each epoch to `metrics.csv` and `metrics.jsonl` in a directory.
+public final class MetricsLog: Callback {
+    public let directory: URL
+    public init(directory: URL) { self.directory = directory }
+    public override var order: Int { 80 }
+
+    public override func on(_ event: LearnerEvent, learner l: Learner) throws {
+        guard event == .afterEpoch, let r = l.history.last else { return }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let csv = directory.appendingPathComponent("metrics.csv"), jsonl = directory.appendingPathComponent("metrics.jsonl")
+        if !FileManager.default.fileExists(atPath: csv.path) {
+            try Data("phase,epoch,train_loss,valid_loss,valid_metric,learning_rate,seconds\n".utf8).write(to: csv)
+        }
+        if !FileManager.default.fileExists(atPath: jsonl.path) { try Data().write(to: jsonl) }
+        func f(_ x: Float?) -> String { x.map { String($0) } ?? "" }
+        let row = "\(r.phase),\(r.epoch),\(r.trainLoss),\(f(r.validLoss)),\(f(r.validMetric)),\(r.learningRate),\(String(format: "%.3f", r.seconds))\n"
+        try append(row, to: csv)
+        let enc = JSONEncoder()
+        enc.keyEncodingStrategy = .convertToSnakeCase
+        enc.outputFormatting = .sortedKeys
+        try append(String(decoding: try enc.encode(r), as: UTF8.self) + "\n", to: jsonl)
+    }
+
+    func append(_ s: String, to url: URL) throws {
+        let h = try FileHandle(forWritingTo: url)
+        defer { try? h.close() }
+        try h.seekToEnd()
+        try h.write(contentsOf: Data(s.utf8))
+    }
+}
+
+/// Saves model weights, optimizer state and history after every epoch, atomically (written to a temporary file
+/// and renamed), so ``Learner/resume(from:)`` can continue a killed run.
+public final class ResumeCheckpoint: Callback {
+    public let path: URL
+    public init(path: URL) { self.path = path }
+    public override var order: Int { 70 }
+
+    public override func on(_ event: LearnerEvent, learner l: Learner) throws {
+        guard event == .afterEpoch else { return }
+        var tensors: [String: Tensor] = [:]
+        for (k, t) in l.model.stateDict() { tensors["model." + k] = t }
+        for (k, t) in l.optimizer.stateDict() { tensors["optimizer." + k] = t }
+        let history = String(decoding: try JSONEncoder().encode(l.history), as: UTF8.self)
+        try SafeTensorsWriter.write(tensors, metadata: ["history": history, "iteration": String(l.iteration)], to: path.path)
+    }
+}
+
+extension Learner {
+    /// Restores model, optimizer and history saved by ``ResumeCheckpoint``; the next ``fit(epochs:)`` continues
+    /// after the last saved epoch. Returns false when there is no checkpoint at `path`.
+    @discardableResult
+    public func resume(from path: URL) throws -> Bool {
+        guard FileManager.default.fileExists(atPath: path.path) else { return false }
+        let file = try SafeTensorsFile(path: path.path)
+        let all = try file.tensors()
+        var model: [String: Tensor] = [:], opt: [String: Tensor] = [:]
+        for (k, t) in all {
+            if k.hasPrefix("model.") { model[String(k.dropFirst(6))] = t } else if k.hasPrefix("optimizer.") { opt[String(k.dropFirst(10))] = t }
+        }
+        try self.model.load(model)
+        try optimizer.loadStateDict(opt)
+        history = try JSONDecoder().decode([EpochRecord].self, from: Data((file.metadata["history"] ?? "[]").utf8))
+        iteration = Int(file.metadata["iteration"] ?? "0") ?? 0
+        return true
+    }
+}

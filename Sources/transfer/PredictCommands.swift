@@ -1,0 +1,146 @@
+import ArgumentParser
+import Foundation
+import Models
+import Tensors
+import TransferKit
+
+/// The weights file of an image model: `--weights`, else the registry's cache (fetched on demand).
+func resolveVisionWeights(_ spec: ModelSpec, weights: String?) async throws -> String {
+    if let weights { return weights }
+    do { return try await ModelRegistry.fetch(spec) { printErr($0) }.path } catch { throw ValidationError(error.description) }
+}
+
+/// `transfer predict`: ImageNet predictions of a pretrained model for image files.
+struct PredictCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "predict", abstract: "Classify images with a pretrained model.")
+
+    @Option(name: .long, help: "A model name (see `transfer models`) or a bundle written by `transfer train`.")
+    var model: String
+
+    @Option(name: .long, help: "Weights file for models without a registry source (resnet*), or to override it.")
+    var weights: String?
+
+    @Option(name: .long, help: "How many classes to show per input.")
+    var topK = 5
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    @Flag(name: .long, help: "Inputs are texts (for a bundle trained on text).")
+    var text = false
+
+    @Argument(help: "JPEG or PNG files (or texts with --text).")
+    var inputs: [String]
+
+    func validate() throws {
+        guard !inputs.isEmpty else { throw ValidationError("give at least one image file") }
+        guard topK >= 1 else { throw ValidationError("--top-k must be ≥ 1 (received \(topK))") }
+    }
+
+    func run() async throws {
+        if FileManager.default.fileExists(atPath: model + "/manifest.json") { return try await runBundle() }
+        let spec: ModelSpec
+        do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
+        guard let prep = spec.preprocessing else { throw ValidationError("\(model) is not an image model; use `transfer embed`") }
+        let path = try await resolveVisionWeights(spec, weights: weights)
+        let net: any VisionBackbone
+        do { net = try Pretrained.loadVision(spec, weights: path) } catch { throw ValidationError(error.description) }
+        let pipeline = ImagePipeline(prep)
+        var predictions: [Prediction] = []
+        var failed = false
+        for chunk in stride(from: 0, to: inputs.count, by: 32).map({ Array(inputs[$0..<Swift.min(inputs.count, $0 + 32)]) }) {
+            var xs: [Tensor] = [], names: [String] = []
+            for file in chunk {
+                do { xs.append(try pipeline.tensor(contentsOf: file)); names.append(file) } catch {
+                    printErr("error: \(error.description)")
+                    failed = true
+                }
+            }
+            guard !xs.isEmpty else { continue }
+            let probs = withNoGrad { net(Tensor.stack(xs)).softmax(axis: 1) }
+            predictions += TransferKit.topK(probs, k: topK, labels: ImageNetClasses.names, inputs: names)
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(predictions), as: UTF8.self))
+        } else {
+            for p in predictions {
+                print(p.input)
+                for t in p.top { print(String(format: "  %6.2f%%  %@ (%d)", t.probability * 100, t.label, t.index)) }
+            }
+        }
+        if failed { throw ExitCode.failure }
+    }
+}
+
+extension PredictCommand {
+    /// Predictions of a bundle written by `transfer train` (images, or texts with `--text`).
+    func runBundle() async throws {
+        let url = URL(fileURLWithPath: model)
+        let manifest: ModelBundle.Manifest
+        do { manifest = try ModelBundle.manifest(at: url) } catch { throw ValidationError("\(error)") }
+        let spec = try ModelRegistry.spec(named: manifest.backbone)
+        let bundle = try ModelBundle.load(url, backboneWeights: try await backboneWeights(spec))
+        let items: [LabeledInput] = text ? inputs.enumerated().map { .text($1, source: "text \($0)") } : inputs.map { .image(path: $0) }
+        let (probs, kept, failed) = bundle.predict(items)
+        for f in failed { printErr("error: \(f.0): \(f.1)") }
+        let predictions = TransferKit.topK(probs, k: Swift.min(topK, bundle.classNames.count), labels: bundle.classNames,
+                                           inputs: kept.map { inputs[$0] })
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(predictions), as: UTF8.self))
+        } else {
+            for p in predictions {
+                print(p.input)
+                for t in p.top { print(String(format: "  %6.2f%%  %@", t.probability * 100, t.label)) }
+            }
+        }
+        if !failed.isEmpty { throw ExitCode.failure }
+    }
+}
+
+/// `transfer embed`: sentence embeddings.
+struct EmbedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "embed", abstract: "Embed sentences with a text model.")
+
+    @Option(name: .long, help: "A text model name (see `transfer models`) or a Hugging Face-style directory.")
+    var model = "minilm-l6"
+
+    @Option(name: .long, help: "A file with one text per line.")
+    var file: String?
+
+    @Flag(name: .long, help: "Print JSON (the default output).")
+    var json = false
+
+    @Argument(help: "Texts to embed.")
+    var texts: [String] = []
+
+    func run() async throws {
+        var all = texts
+        if let file {
+            guard let s = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
+            all += s.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+        }
+        guard !all.isEmpty else { throw ValidationError("give texts as arguments or --file LINES.txt") }
+        let directory: String
+        if FileManager.default.fileExists(atPath: model) {
+            directory = model
+        } else {
+            let spec: ModelSpec
+            do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
+            guard spec.task == .sentenceEmbedding else { throw ValidationError("\(model) is not a text model; use `transfer predict`") }
+            do { directory = try await ModelRegistry.fetch(spec) { printErr($0) }.path } catch { throw ValidationError(error.description) }
+        }
+        let embedder: SentenceEmbedder
+        do { embedder = try SentenceEmbedder(directory: directory) } catch { throw ValidationError(error.description) }
+        let e = withNoGrad { embedder.embed(all) }
+        let d = e.shape[1], v = e.toArray()
+        let rows: [[String: Any]] = all.enumerated().map { i, t in
+            ["text": t, "embedding": v[(i * d)..<((i + 1) * d)].map { Double($0) }]
+        }
+        let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
