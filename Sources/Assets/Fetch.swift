@@ -147,3 +147,28 @@ public enum AssetStore {
         }
     }
 }
+
+extension AssetStore {
+    /// Downloads a Hugging Face-style model directory served at `base` (e.g. a `…/resolve/main/` URL or any static
+    /// file server): every file of `required` must exist; files of `optional` answering HTTP 404 are skipped.
+    /// Files land in `directory` (relative paths kept), each written atomically; files already there are reused.
+    public static func downloadDirectory(base: URL, required: [String], optional: [String] = [], into directory: URL) async throws(AssetError) {
+        try ensureDirectory(directory)
+        for (name, isRequired) in required.map({ ($0, true) }) + optional.map({ ($0, false) }) {
+            let dest = directory.appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: dest.path) { continue }
+            let url = base.appendingPathComponent(name)
+            do {
+                try await download(url, to: dest)
+            } catch .httpStatus(_, 404) where !isRequired {
+                continue
+            }
+        }
+    }
+
+    /// The cache directory for a model directory downloaded from `url`.
+    public static func directoryCache(for url: URL) -> URL {
+        cacheRoot.appendingPathComponent("hf", isDirectory: true)
+            .appendingPathComponent(String(SHA256.hex(Data(url.absoluteString.utf8)).prefix(24)), isDirectory: true)
+    }
+}

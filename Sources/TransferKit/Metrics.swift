@@ -328,20 +328,20 @@ public struct ClassificationMetrics: Codable, Sendable, Equatable {
     /// precision, recall, F1 and support, then accuracy and the macro and weighted averages, then top-5 accuracy,
     /// log-loss and calibration error.
     public func terminalSummary() -> String {
-        var table = TextTable(header: ["", "precision", "recall", "f1-score", "support"])
+        var table = MetricsTextTable(header: ["", "precision", "recall", "f1-score", "support"])
         for (label, s) in zip(labels, perClass) {
-            table.row([label, fixed(s.precision), fixed(s.recall), fixed(s.f1), String(s.support)])
+            table.row([label, formatFixed(s.precision), formatFixed(s.recall), formatFixed(s.f1), String(s.support)])
         }
         table.separator()
         let n = String(sampleCount)
-        table.row(["accuracy", "", "", fixed(accuracy), n])
-        table.row(["macro avg", fixed(macroPrecision), fixed(macroRecall), fixed(macroF1), n])
-        table.row(["weighted avg", fixed(weightedPrecision), fixed(weightedRecall), fixed(weightedF1), n])
+        table.row(["accuracy", "", "", formatFixed(accuracy), n])
+        table.row(["macro avg", formatFixed(macroPrecision), formatFixed(macroRecall), formatFixed(macroF1), n])
+        table.row(["weighted avg", formatFixed(weightedPrecision), formatFixed(weightedRecall), formatFixed(weightedF1), n])
         var lines = [table.render()]
         var extras: [String] = []
-        if let top5Accuracy { extras.append("top-5 accuracy \(fixed(top5Accuracy))") }
-        extras.append("log-loss \(fixed(logLoss))")
-        extras.append("ECE \(fixed(ece))")
+        if let top5Accuracy { extras.append("top-5 accuracy \(formatFixed(top5Accuracy))") }
+        extras.append("log-loss \(formatFixed(logLoss))")
+        extras.append("ECE \(formatFixed(ece))")
         lines.append(extras.joined(separator: "   "))
         return lines.joined(separator: "\n")
     }
@@ -413,10 +413,10 @@ public struct RegressionMetrics: Codable, Sendable, Equatable {
 
     /// MAE, RMSE and R², one per line.
     public func terminalSummary() -> String {
-        var table = TextTable(header: ["", "value"])
-        table.row(["MAE", fixed(mae, digits: 4)])
-        table.row(["RMSE", fixed(rmse, digits: 4)])
-        table.row(["R²", fixed(r2, digits: 4)])
+        var table = MetricsTextTable(header: ["", "value"])
+        table.row(["MAE", formatFixed(mae, digits: 4)])
+        table.row(["RMSE", formatFixed(rmse, digits: 4)])
+        table.row(["R²", formatFixed(r2, digits: 4)])
         return table.render()
     }
 }
@@ -559,16 +559,16 @@ public struct MultiLabelMetrics: Codable, Sendable, Equatable {
 
     /// Per-class precision, recall, F1, support and threshold, then the micro and macro F1 and subset accuracy.
     public func terminalSummary() -> String {
-        var table = TextTable(header: ["", "precision", "recall", "f1-score", "support", "threshold"])
+        var table = MetricsTextTable(header: ["", "precision", "recall", "f1-score", "support", "threshold"])
         for (k, s) in perClass.enumerated() {
-            table.row([labels[k], fixed(s.precision), fixed(s.recall), fixed(s.f1), String(s.support),
-                       fixed(Double(thresholds[k]))])
+            table.row([labels[k], formatFixed(s.precision), formatFixed(s.recall), formatFixed(s.f1), String(s.support),
+                       formatFixed(Double(thresholds[k]))])
         }
         table.separator()
-        table.row(["micro avg", "", "", fixed(microF1), String(positiveCount), ""])
-        table.row(["macro avg", fixed(mean(perClass.map(\.precision))), fixed(mean(perClass.map(\.recall))),
-                   fixed(macroF1), String(positiveCount), ""])
-        return table.render() + "\nsubset accuracy \(fixed(subsetAccuracy))"
+        table.row(["micro avg", "", "", formatFixed(microF1), String(positiveCount), ""])
+        table.row(["macro avg", formatFixed(mean(perClass.map(\.precision))), formatFixed(mean(perClass.map(\.recall))),
+                   formatFixed(macroF1), String(positiveCount), ""])
+        return table.render() + "\nsubset accuracy \(formatFixed(subsetAccuracy))"
     }
 }
 
@@ -651,17 +651,17 @@ public enum MetricsReport: Codable, Sendable, Equatable {
 // MARK: - Text tables
 
 /// `value` with `digits` decimals.
-func fixed(_ value: Double, digits: Int = 3) -> String { String(format: "%.\(digits)f", value) }
+func formatFixed(_ value: Double, digits: Int = 3) -> String { String(format: "%.\(digits)f", value) }
 
 /// A plain-text table: the first column left-aligned, the others right-aligned, columns two spaces apart.
-struct TextTable {
+struct MetricsTextTable {
     private var header: [String]
     private var rows: [[String]?] = []  // nil: a blank separator line
 
     init(header: [String]) { self.header = header }
 
     mutating func row(_ cells: [String]) {
-        precondition(cells.count == header.count, "TextTable: \(cells.count) cells for \(header.count) columns")
+        precondition(cells.count == header.count, "MetricsTextTable: \(cells.count) cells for \(header.count) columns")
         rows.append(cells)
     }
 

@@ -260,17 +260,17 @@ public enum HTMLReport {
         switch metrics {
         case .classification(let m):
             var items: [(name: String, value: String, note: String?)] = [
-                ("Accuracy", percent(m.accuracy), nil), ("Macro F1", fixed(m.macroF1), nil),
-                ("Weighted F1", fixed(m.weightedF1), nil),
+                ("Accuracy", percent(m.accuracy), nil), ("Macro F1", formatFixed(m.macroF1), nil),
+                ("Weighted F1", formatFixed(m.weightedF1), nil),
             ]
             if let top5 = m.top5Accuracy { items.append(("Top-5 accuracy", percent(top5), nil)) }
-            items.append(("Log-loss", fixed(m.logLoss), nil))
-            items.append(("Calibration error", fixed(m.ece), "ECE, 15 bins"))
+            items.append(("Log-loss", formatFixed(m.logLoss), nil))
+            items.append(("Calibration error", formatFixed(m.ece), "ECE, 15 bins"))
             return items
         case .regression(let m):
-            return [("MAE", significant(m.mae), nil), ("RMSE", significant(m.rmse), nil), ("R²", fixed(m.r2), nil)]
+            return [("MAE", significant(m.mae), nil), ("RMSE", significant(m.rmse), nil), ("R²", formatFixed(m.r2), nil)]
         case .multiLabel(let m):
-            return [("Micro F1", fixed(m.microF1), nil), ("Macro F1", fixed(m.macroF1), nil),
+            return [("Micro F1", formatFixed(m.microF1), nil), ("Macro F1", formatFixed(m.macroF1), nil),
                     ("Subset accuracy", percent(m.subsetAccuracy), "every label right")]
         }
     }
@@ -299,18 +299,18 @@ public enum HTMLReport {
         let e = history.epochs
         func values(_ f: (EpochRecord) -> Float?) -> [Double?] { e.map { f($0).flatMap { $0.isFinite ? Double($0) : nil } } }
         out += "<div class=\"charts\">"
-        out += LineChart(title: "Loss", yLabel: "loss", series: [
-            .init(name: "train", color: Palette.train, values: values(\.trainLoss)),
-            .init(name: "validation", color: Palette.valid, values: values(\.validLoss)),
+        out += SVGLineChart(title: "Loss", yLabel: "loss", series: [
+            .init(name: "train", color: ChartPalette.train, values: values(\.trainLoss)),
+            .init(name: "validation", color: ChartPalette.valid, values: values(\.validLoss)),
         ], phases: phases).svg()
         let metricValues = values(\.validMetric)
         if metricValues.contains(where: { $0 != nil }) {
-            out += LineChart(title: "Validation \(history.metricName)", yLabel: history.metricName, series: [
-                .init(name: history.metricName, color: Palette.metric, values: metricValues),
+            out += SVGLineChart(title: "Validation \(history.metricName)", yLabel: history.metricName, series: [
+                .init(name: history.metricName, color: ChartPalette.metric, values: metricValues),
             ], phases: phases).svg()
         }
-        out += LineChart(title: "Learning rate", yLabel: "learning rate", series: [
-            .init(name: "learning rate", color: Palette.rate, values: values(\.learningRate)),
+        out += SVGLineChart(title: "Learning rate", yLabel: "learning rate", series: [
+            .init(name: "learning rate", color: ChartPalette.rate, values: values(\.learningRate)),
         ], phases: phases).svg()
 
         // The numbers behind the charts.
@@ -332,7 +332,7 @@ public enum HTMLReport {
         switch metrics {
         case .classification(let m):
             var out = "<section id=\"\(id)\"><h2>\(escape(name)) set</h2>"
-            out += "<p class=\"sub\">\(m.sampleCount) samples · accuracy \(percent(m.accuracy)) · macro F1 \(fixed(m.macroF1))</p>\n"
+            out += "<p class=\"sub\">\(m.sampleCount) samples · accuracy \(percent(m.accuracy)) · macro F1 \(formatFixed(m.macroF1))</p>\n"
             // Side by side up to 16 classes; beyond, each gets the full width.
             let wide = m.labels.count > 16
             out += "<div class=\"\(wide ? "stack" : "split")\"><div><h3>Per class</h3>"
@@ -341,11 +341,11 @@ public enum HTMLReport {
                 ("weighted avg", m.weightedPrecision, m.weightedRecall, m.weightedF1),
             ], total: m.sampleCount)
             out += "</div><div><h3>Confusion matrix</h3>"
-            out += ConfusionMatrixChart(labels: m.labels, counts: m.confusionMatrix, id: id, gridWidth: wide ? 860 : 460).svg()
+            out += SVGConfusionMatrix(labels: m.labels, counts: m.confusionMatrix, id: id, gridWidth: wide ? 860 : 460).svg()
             return out + "</div></div>\n</section>\n"
         case .multiLabel(let m):
             var out = "<section id=\"\(id)\"><h2>\(escape(name)) set</h2>"
-            out += "<p class=\"sub\">micro F1 \(fixed(m.microF1)) · macro F1 \(fixed(m.macroF1)) · subset accuracy \(percent(m.subsetAccuracy))</p>\n"
+            out += "<p class=\"sub\">micro F1 \(formatFixed(m.microF1)) · macro F1 \(formatFixed(m.macroF1)) · subset accuracy \(percent(m.subsetAccuracy))</p>\n"
             out += "<h3>Per class</h3>"
             out += classTable(labels: m.labels, scores: m.perClass, thresholds: m.thresholds, footer: [
                 ("macro avg", m.perClass.map(\.precision).average, m.perClass.map(\.recall).average, m.macroF1),
@@ -364,15 +364,15 @@ public enum HTMLReport {
         out += "</tr></thead><tbody>"
         for (k, s) in scores.enumerated() {
             out += "<tr\(s.support == 0 ? " class=\"nosupport\" title=\"no sample of this class\"" : "")>"
-            out += "<td class=\"label\">\(escape(labels[k]))</td><td>\(fixed(s.precision))</td><td>\(fixed(s.recall))</td>"
-            out += "<td class=\"f1\"><span class=\"bar\"><span style=\"width:\(String(format: "%.1f", s.f1 * 100))%\"></span></span>\(fixed(s.f1))</td>"
+            out += "<td class=\"label\">\(escape(labels[k]))</td><td>\(formatFixed(s.precision))</td><td>\(formatFixed(s.recall))</td>"
+            out += "<td class=\"f1\"><span class=\"bar\"><span style=\"width:\(String(format: "%.1f", s.f1 * 100))%\"></span></span>\(formatFixed(s.f1))</td>"
             out += "<td>\(s.support)</td>"
             if let thresholds { out += "<td>\(String(format: "%.3f", thresholds[k]))</td>" }
             out += "</tr>"
         }
         out += "</tbody><tfoot>"
         for (name, p, r, f) in footer {
-            out += "<tr><td>\(escape(name))</td><td>\(fixed(p))</td><td>\(fixed(r))</td><td class=\"f1\">\(fixed(f))</td>"
+            out += "<tr><td>\(escape(name))</td><td>\(formatFixed(p))</td><td>\(formatFixed(r))</td><td class=\"f1\">\(formatFixed(f))</td>"
             out += "<td>\(total)</td>\(thresholds != nil ? "<td></td>" : "")</tr>"
         }
         return out + "</tfoot></table>\n"
@@ -540,7 +540,7 @@ private extension Array where Element == Double {
 
 // MARK: - SVG charts
 
-enum Palette {
+enum ChartPalette {
     static let train = "#2563eb"
     static let valid = "#ea580c"
     static let metric = "#059669"
@@ -584,7 +584,7 @@ func tickLabels(_ ticks: [Double], step: Double) -> [String] {
 }
 
 /// A line chart of per-epoch values: x is the run-wide epoch (1…n), one line per series, phases shaded.
-struct LineChart {
+struct SVGLineChart {
     struct Series {
         var name: String
         var color: String
@@ -630,7 +630,9 @@ struct LineChart {
                 if k > 0 {
                     out += "<line x1=\"\(f(x0))\" y1=\"\(f(top))\" x2=\"\(f(x0))\" y2=\"\(f(top + plotH))\" stroke=\"#b8c0cc\" stroke-dasharray=\"4 3\"/>"
                 }
-                out += "<text x=\"\(f(x0 + 5))\" y=\"\(f(top + 13))\" font-size=\"11\" fill=\"#8a94a3\">\(esc(p.name))</text>"
+                if x1 - x0 >= 10 + 6.2 * Double(p.name.count) {  // the name only where it fits
+                    out += "<text x=\"\(f(x0 + 5))\" y=\"\(f(top + 13))\" font-size=\"11\" fill=\"#8a94a3\">\(esc(p.name))</text>"
+                }
             }
         }
         // Horizontal grid and y ticks.
@@ -690,7 +692,7 @@ struct LineChart {
 
 /// A confusion-matrix heat map: rows are true classes, columns predicted ones; each cell's colour is its share
 /// of the row (so small classes read as clearly as large ones) and its number is the count.
-struct ConfusionMatrixChart {
+struct SVGConfusionMatrix {
     var labels: [String]
     var counts: [[Int]]
     /// Prefix for element ids (the colour scale's gradient), unique per page.

@@ -51,6 +51,9 @@ enum Benchmarks {
         Benchmark(name: "gelu") { bandwidth($0, "gelu", inputs: 1) { x, _ in _ = x.gelu() } },
         Benchmark(name: "frozen_backbone_backward") { frozenBackbone($0) },
         Benchmark(name: "loader_images_per_s") { LoaderBench.run($0) },
+        Benchmark(name: "efficientnet_lite0_infer") { InferBench.efficientNetLite0($0) },
+        Benchmark(name: "resnet18_infer") { InferBench.resNet18($0) },
+        Benchmark(name: "minilm_infer") { InferBench.miniLM($0) },
         // Last, so that it covers every measurement before it.
         Benchmark(name: "peak_rss_mb") { _ in
             BenchResult(name: "peak_rss_mb", value: peakRSSMegabytes(), unit: "MB", reference: nil, ratio: nil, target: nil)

@@ -1,3 +1,4 @@
+import Assets
 import ArgumentParser
 import Foundation
 import Models
@@ -127,6 +128,16 @@ struct EmbedCommand: AsyncParsableCommand {
         let directory: String
         if FileManager.default.fileExists(atPath: model) {
             directory = model
+        } else if let url = URL(string: model), url.scheme == "http" || url.scheme == "https" {
+            // A Hugging Face-style directory served over HTTP (sentence-transformers layout).
+            let dest = AssetStore.directoryCache(for: url)
+            do {
+                try await AssetStore.downloadDirectory(
+                    base: url, required: ["config.json", "vocab.txt", "model.safetensors"],
+                    optional: ["tokenizer.json", "tokenizer_config.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"],
+                    into: dest)
+            } catch { throw ValidationError(error.description) }
+            directory = dest.path
         } else {
             let spec: ModelSpec
             do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }

@@ -119,3 +119,27 @@ func fixtureURL(_ name: String) -> URL {
         }
     }
 }
+
+@Suite struct DirectoryDownloadTests {
+    @Test func huggingFaceStyleDirectoryIsDownloadedFromALoopbackServerSkippingMissingOptionalFiles() async throws {
+        let srv = try LoopbackHTTPServer(routes: [
+            "/m/config.json": (200, Data(#"{"hidden_size": 8}"#.utf8), "application/json"),
+            "/m/vocab.txt": (200, Data("[PAD]\n[UNK]\n".utf8), "text/plain"),
+            "/m/1_Pooling/config.json": (200, Data(#"{"pooling_mode_mean_tokens": true}"#.utf8), "application/json"),
+        ])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tk-hf-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try await AssetStore.downloadDirectory(base: srv.baseURL.appendingPathComponent("m"), required: ["config.json", "vocab.txt"],
+                                               optional: ["tokenizer_config.json", "1_Pooling/config.json"], into: dir)
+        #expect(try String(contentsOf: dir.appendingPathComponent("vocab.txt"), encoding: .utf8).hasPrefix("[PAD]"))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("1_Pooling/config.json").path))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer_config.json").path))
+        // A missing required file is an error naming its URL.
+        do {
+            try await AssetStore.downloadDirectory(base: srv.baseURL.appendingPathComponent("m"), required: ["model.safetensors"], into: dir)
+            Issue.record("a missing required file was accepted")
+        } catch {
+            #expect(error.description.contains("model.safetensors"))
+        }
+    }
+}

@@ -202,8 +202,10 @@ struct LoaderTests {
         let first = try #require(try it.next())
         #expect(first.indices == [0, 1, 2, 3])
         #expect(first.images.toArray() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3])
-        Thread.sleep(forTimeInterval: 0.3)
-        // The consumer has taken 4; the workers filled the window and stopped.
+        // The consumer has taken 4; the workers fill the window and stop there.
+        let deadline = Date().addingTimeInterval(10)
+        while counter.count < 12 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        Thread.sleep(forTimeInterval: 0.2)
         #expect(counter.count == 4 + 8)
         #expect(it.peakPrefetched == 8)
         var total = 4

@@ -223,6 +223,6 @@ struct ReportTests {
         let labels = tickLabels(narrow.ticks, step: narrow.step)
         #expect(Set(labels).count == labels.count && labels.contains("3.0e-4"))
         #expect(tickLabels([0, 2e6], step: 2e6) == ["0", "2e6"])
-        #expect(ConfusionMatrixChart.color(0) == "#f7fbff" && ConfusionMatrixChart.color(1) == "#08306b")
+        #expect(SVGConfusionMatrix.color(0) == "#f7fbff" && SVGConfusionMatrix.color(1) == "#08306b")
     }
 }
