@@ -6,7 +6,7 @@ import Tensors
 /// resized crop 224, horizontal flip, ImageNet normalisation into `[32, 3, 224, 224]` batches — on 2 worker threads
 /// over a folder of a few hundred photo-sized JPEG and PNG files, against torchvision's `DataLoader` with 2 worker
 /// processes running the same transforms on the same files (`benchmarks/torchvision_loader.py`) when torchvision
-/// can be imported.
+/// can be imported. TransferKit epochs and torchvision runs alternate; each figure is a median over the rounds.
 enum LoaderBench {
     /// Files in the generated folder (4 classes).
     static let imageCount = 320
@@ -24,51 +24,83 @@ enum LoaderBench {
             ctx.note("loader_images_per_s: could not write the benchmark images: \(error)")
             return BenchResult(name: "loader_images_per_s", value: .nan, unit: "img/s", reference: nil, ratio: nil, target: nil)
         }
-        let epochs = Swift.max(3, ctx.plan.repeats / 27)
+        let rounds = Swift.max(3, ctx.plan.repeats / 27)
         let pipeline = ImagePipeline(transforms: [ResizeShorter(256), RandomResizedCrop(224), RandomHorizontalFlip()],
                                      normalization: .imagenet)
         var fullDecode = pipeline
         fullDecode.decodeTarget = nil
-        let ours = measure(root: root, pipeline: pipeline, epochs: epochs, warmup: Swift.max(1, ctx.plan.warmup / 2))
-        let oursFull = measure(root: root, pipeline: fullDecode, epochs: epochs, warmup: 1)
-        let peer = torchvisionPeer(root: root, epochs: epochs)
+        guard let ours = EpochTimer(root: root, pipeline: pipeline), let oursFull = EpochTimer(root: root, pipeline: fullDecode) else {
+            ctx.note("loader_images_per_s: the benchmark image folder could not be listed")
+            return BenchResult(name: "loader_images_per_s", value: .nan, unit: "img/s", reference: nil, ratio: nil, target: nil)
+        }
+        for _ in 0..<Swift.max(1, ctx.plan.warmup / 2) {
+            _ = ours.timeEpoch()
+            _ = oursFull.timeEpoch()
+        }
+        // Rounds alternate TransferKit and torchvision (one warm-up and one timed epoch per peer run), so a change of
+        // load on the machine affects both alike.
+        var rates: [Double] = [], fullRates: [Double] = [], peerRates: [Double] = []
+        var peerFailure: String?
+        var version = "?"
+        for _ in 0..<rounds {
+            rates.append(ours.timeEpoch())
+            fullRates.append(oursFull.timeEpoch())
+            guard peerFailure == nil else { continue }
+            switch torchvisionPeer(root: root, epochs: 1) {
+            case .success(let p):
+                peerRates.append(p.imagesPerSecond)
+                version = p.version
+            case .failure(let reason):
+                peerFailure = reason.description
+            }
+        }
+        let value = median(rates)
         var note = "loader_images_per_s: \(imageCount) files (\(source), 3/4 JPEG q90, 1/4 PNG, 400–640 × 300–480 px, "
             + "4 class folders); decode → Resize(256) → RandomResizedCrop(224) → RandomHorizontalFlip → ImageNet "
             + "normalisation into [\(batchSize), 3, 224, 224] batches, \(workers) workers, prefetch 2 batches, shuffled; "
-            + "median of \(epochs) epochs after warm-up. TransferKit decodes JPEGs with libjpeg's DCT scaling to the "
+            + "median of \(rounds) epochs after warm-up. TransferKit decodes JPEGs with libjpeg's DCT scaling to the "
             + "smallest size ≥ 256 on the shorter side (DecodeOptions.target); with full-size decoding it reaches "
-            + String(format: "%.0f", oursFull) + " img/s."
-        switch peer {
-        case .success(let p):
-            note += " Reference: torchvision \(p.version) DataLoader, \(workers) worker processes (persistent), same "
-                + "transforms on PIL images (full-size decode), same files; ratio = TransferKit / torchvision."
-        case .failure(let reason):
-            note += " No torchvision reference: \(reason)."
+            + String(format: "%.0f", median(fullRates)) + " img/s."
+        var reference: Double?
+        if let peerFailure {
+            note += " No torchvision reference: \(peerFailure)."
+        } else {
+            reference = median(peerRates)
+            note += " Reference: torchvision \(version) DataLoader, \(workers) worker processes, the same transforms on "
+                + "PIL images (full-size decode) and the same files, one warm-up and one timed epoch per run, runs "
+                + "alternating with TransferKit's epochs; ratio = TransferKit / torchvision."
         }
         ctx.note(note)
-        let reference = try? peer.get().imagesPerSecond
-        return BenchResult(name: "loader_images_per_s", value: ours, unit: "img/s", reference: reference,
-                           ratio: reference.map { ours / $0 }, target: nil)
+        return BenchResult(name: "loader_images_per_s", value: value, unit: "img/s", reference: reference,
+                           ratio: reference.map { value / $0 }, target: nil)
     }
 
-    /// Median images per second over `epochs` epochs after `warmup` untimed ones.
-    static func measure(root: String, pipeline: ImagePipeline, epochs: Int, warmup: Int) -> Double {
-        do {
-            let dataset = try ImageFolderDataset(root: root)
-            let loader = try DataLoader(dataset: dataset, pipeline: pipeline,
-                                        options: LoaderOptions(batchSize: batchSize, seed: 1, workers: workers, prefetchBatches: 2))
-            var rates: [Double] = []
-            for epoch in 0..<(warmup + epochs) {
-                let t0 = monotonicSeconds()
-                var seen = 0
-                let it = loader.epoch(epoch)
+    /// Times whole epochs of one loader over the benchmark folder.
+    final class EpochTimer {
+        let loader: DataLoader
+        var epoch = 0
+
+        init?(root: String, pipeline: ImagePipeline) {
+            guard let dataset = try? ImageFolderDataset(root: root),
+                  let loader = try? DataLoader(dataset: dataset, pipeline: pipeline,
+                                               options: LoaderOptions(batchSize: LoaderBench.batchSize, seed: 1,
+                                                                      workers: LoaderBench.workers, prefetchBatches: 2))
+            else { return nil }
+            self.loader = loader
+        }
+
+        /// Images per second of the next epoch (NaN when it fails).
+        func timeEpoch() -> Double {
+            let t0 = monotonicSeconds()
+            var seen = 0
+            let it = loader.epoch(epoch)
+            epoch += 1
+            do {
                 while let batch = try it.next() { seen += batch.count }
-                let dt = monotonicSeconds() - t0
-                if epoch >= warmup { rates.append(Double(seen) / dt) }
+            } catch {
+                return .nan
             }
-            return median(rates)
-        } catch {
-            return .nan
+            return Double(seen) / (monotonicSeconds() - t0)
         }
     }
 

@@ -51,17 +51,23 @@ struct DemoCommand: AsyncParsableCommand {
         say("training: \(train.inputs.count) images, \(valid.inputs.count) for validation; strategy fine-tune (head, then the top 2 block groups)")
         let result = try TransferTrainer(backbone: backbone, options: options).train(train, validation: valid)
         let test = try LabeledData.load(root.appendingPathComponent("test").path)
-        let (metrics, _) = try result.model.evaluate(test)
+        let (metrics, _, mistakes) = try result.model.evaluateWithMistakes(test, mistakes: 12)
         let bundle = root.appendingPathComponent("fashion-mnist.transferkit")
         try ModelBundle.save(result.model, to: bundle, training: ["demo": "fashion-mnist", "seed": String(seed)],
                              metrics: ["test_accuracy": metrics.accuracy, "test_macro_f1": metrics.macroF1])
         let seconds = Date().timeIntervalSince(start)
+        let reportDir = root.appendingPathComponent("report")
+        try HTMLReport.write(to: reportDir, title: "Demo: EfficientNet-Lite0 fine-tuned on Fashion-MNIST",
+                             history: TrainingHistory(epochs: result.history), validation: nil, test: .classification(metrics),
+                             mistakes: mistakes, config: ["model": "efficientnet-lite0", "strategy": "fine-tune", "train_per_class": String(perClass),
+                                                          "test_per_class": String(testPerClass), "seed": String(seed)],
+                             skippedFiles: result.skipped)
         if json {
-            print(try jsonString(["bundle": bundle.path, "seconds": seconds, "test": try metricsObject(metrics)]))
+            print(try jsonString(["bundle": bundle.path, "report": reportDir.path + "/report.html", "seconds": seconds, "test": try metricsObject(metrics)]))
         } else {
             print("\nFashion-MNIST test images (\(testPerClass) per class):")
             print(metrics.terminalSummary())
-            print(String(format: "bundle: %@\ntotal time: %.0f s", bundle.path, seconds))
+            print(String(format: "bundle: %@\nreport: %@/report.html\ntotal time: %.0f s", bundle.path, reportDir.path, seconds))
         }
     }
 

@@ -37,6 +37,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Stop after N epochs without validation improvement (0: off).") var earlyStopping = 5
     @Option(name: .long, help: "Random seed.") var seed: UInt64 = 0
     @Option(name: .long, help: "Output bundle directory (NAME.transferkit).") var out: String
+    @Option(name: .long, help: "Write report.html and metrics.json into this directory.") var report: String?
     @Flag(name: .long, help: "Print one JSON object at the end.") var json = false
 
     func options() throws -> TrainOptions {
@@ -76,14 +77,18 @@ struct TrainCommand: AsyncParsableCommand {
         let result = try trainer.train(train, validation: valid)
         var skipped = result.skipped
         var testMetrics: ClassificationMetrics?
+        var mistakes: [Mistake] = []
         if let test {
             let testData: LabeledData
             do { testData = try LabeledData.load(test) } catch { throw ValidationError("\(test): \(error)") }
-            let (m, s) = try result.model.evaluate(testData)
-            testMetrics = m
-            skipped += s.map { (path: $0.0, reason: $0.1) }
+            let r = try result.model.evaluateWithMistakes(testData, mistakes: report == nil ? 0 : 12)
+            testMetrics = r.metrics
+            mistakes = r.mistakes
+            skipped += r.skipped.map { (path: $0.0, reason: $0.1) }
         }
-        let validMetrics = valid.inputs.isEmpty ? nil : try result.model.evaluate(valid).metrics
+        let validEval = valid.inputs.isEmpty ? nil : try result.model.evaluateWithMistakes(valid, mistakes: report == nil || test != nil ? 0 : 12)
+        let validMetrics = validEval?.metrics
+        if mistakes.isEmpty { mistakes = validEval?.mistakes ?? [] }
         var metricValues: [String: Double] = [:]
         if let v = validMetrics { metricValues["validation_accuracy"] = v.accuracy }
         if let t = testMetrics { metricValues["test_accuracy"] = t.accuracy; metricValues["test_macro_f1"] = t.macroF1 }
@@ -92,6 +97,14 @@ struct TrainCommand: AsyncParsableCommand {
                                         "head_epochs": String(o.headEpochs), "fine_tune_epochs": String(o.fineTuneEpochs)],
                              metrics: metricValues)
         let seconds = Date().timeIntervalSince(start)
+        if let report {
+            try HTMLReport.write(to: URL(fileURLWithPath: report), title: "\(model) on \(data)",
+                                 history: TrainingHistory(epochs: result.history), validation: validMetrics.map { .classification($0) },
+                                 test: testMetrics.map { .classification($0) }, mistakes: mistakes,
+                                 config: ["model": model, "data": data, "strategy": o.strategy.rawValue, "seed": String(o.seed),
+                                          "learning_rate": String(o.learningRate), "batch_size": String(o.batchSize), "bundle": out],
+                                 skippedFiles: skipped)
+        }
         if json {
             var obj: [String: Any] = [
                 "bundle": out, "strategy": o.strategy.rawValue, "epochs_run": result.history.count, "seconds": seconds,
@@ -109,6 +122,7 @@ struct TrainCommand: AsyncParsableCommand {
             if let v = validMetrics { print(String(format: "validation accuracy %.2f%%", v.accuracy * 100)) }
             if let t = testMetrics { print("test set:\n" + t.terminalSummary()) }
             print(String(format: "bundle %@ (%.1f s; backbone forwards %d)", out, seconds, result.backboneForwards))
+            if let report { print("report: \(report)/report.html") }
         }
     }
 }

@@ -36,7 +36,7 @@ import Testing
 
         let bundle = dir.appendingPathComponent("fm.transferkit").path
         let r1 = try runTransfer(["train", "--model", "efficientnet-lite0", "--data", train, "--test", test, "--strategy", "features",
-                                  "--epochs", "20", "--out", bundle, "--json"], environment: env)
+                                  "--epochs", "20", "--out", bundle, "--report", dir.appendingPathComponent("report").path, "--json"], environment: env)
         #expect(r1.status == 0, "stderr: \(r1.stderr)")
         let j1 = try json(r1.stdout)
         let skipped = j1["skipped_files"] as? [[String: String]] ?? []
@@ -45,6 +45,11 @@ import Testing
         let testAcc = ((j1["test"] as? [String: Any])?["accuracy"] as? Double) ?? 0
         #expect(testAcc > 0.5, "test accuracy \(testAcc) on 50 real test images")
         #expect(((j1["test"] as? [String: Any])?["confusion_matrix"] as? [[Int]])?.count == 10)
+
+        // The report is self-contained HTML listing the skipped file, plus metrics.json.
+        let html = try String(contentsOf: dir.appendingPathComponent("report/report.html"), encoding: .utf8)
+        #expect(html.contains("<svg") && html.contains("corrupt.png") && !html.contains("https://"))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("report/metrics.json").path))
 
         // Another head: every feature comes from the cache.
         let r2 = try runTransfer(["train", "--model", "efficientnet-lite0", "--data", train, "--strategy", "features", "--head", "mlp",
