@@ -146,7 +146,7 @@ enum Benchmarks {
                      + (same ? "(= the raw primitive's preferred src layout, so no reorder)"
                              : "(the raw primitive prefers \(layoutName(rawSrc, letters: letters)): TransferKit reorders)")
                      + "; weights are plain (PyTorch layout) and reordered by TransferKit on every call. Reference: raw oneDNN "
-                     + "forward_inference primitive, format_tag_any, memory already in its layouts, execute only.")
+                     + "forward_training primitive (dnnl_convolution_auto, as TransferKit), format_tag_any, memory already in its layouts, execute only.")
         case .backwardData, .backwardWeights, .backwardBoth:
             let xg = x.detached(), wg = w.detached()
             xg.requiresGrad = pass != .backwardWeights

@@ -116,14 +116,14 @@ final class RawPrimitive {
     }
 }
 
-/// The three primitives of a 2-D convolution (3×3 window, stride 1, padding 1, no bias, direct algorithm — the
+/// The three primitives of a 2-D convolution (3×3 window, stride 1, padding 1, no bias, `dnnl_convolution_auto` — the
 /// algorithm TransferKit uses), each with buffers in its preferred layout. Each primitive and its buffers are created
 /// on first use, so a measurement holds only the memory of the passes it times.
 final class RawConv3x3 {
     private let engine: RawEngine
     private let srcDims: [Int], dstDims: [Int], weiDims: [Int]
     private let strides: [Int64] = [1, 1], dilates: [Int64] = [0, 0], pad: [Int64] = [1, 1]
-    private let alg = dnnl_convolution_direct
+    private let alg = dnnl_convolution_auto
 
     /// - Parameters: batch `n`, channels `cin` → `cout` over `h × w`, `groups` (= `cin` for depthwise).
     init(engine: RawEngine, n: Int, cin: Int, cout: Int, h: Int, w: Int, groups: Int) {
@@ -142,9 +142,10 @@ final class RawConv3x3 {
         return engine.primitiveDesc(&op, "convolution_forward")
     }
 
-    /// The timed forward: inference, as TransferKit runs a forward that records nothing.
+    /// The timed forward: `forward_training`, the prop kind TransferKit's conv always uses (oneDNN 2.6 picks slower
+    /// kernels for `forward_inference`).
     lazy var forward: RawPrimitive = {
-        let p = RawPrimitive(forwardPD(dnnl_forward_inference), engine: engine)
+        let p = RawPrimitive(forwardPD(dnnl_forward_training), engine: engine)
         p.allocate(DNNL_ARG_SRC, dnnl_query_src_md, seed: 1)
         p.allocate(DNNL_ARG_WEIGHTS, dnnl_query_weights_md, seed: 2)
         p.allocate(DNNL_ARG_DST, dnnl_query_dst_md, seed: 3)
