@@ -79,11 +79,6 @@ TK_CLONES void tk_fill_f32(float *out, float v, long n) {
     for (long i = 0; i < n; i++) out[i] = v;
 }
 
-TK_CLONES void tk_equal_mask_f32(const float *a, const float *b, long sb, float *out, long n) {
-    if (sb == 0) { float y = b[0]; for (long i = 0; i < n; i++) out[i] = a[i] == y ? 1.0f : 0.0f; }
-    else { for (long i = 0; i < n; i++) out[i] = a[i] == b[i] ? 1.0f : 0.0f; }
-}
-
 static void strided_copy_rec(const float *in, const long *dims, const long *strides, int ndim, float **out) {
     if (ndim == 1) {
         long n = dims[0], s = strides[0];

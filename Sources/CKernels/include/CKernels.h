@@ -19,8 +19,6 @@ void tk_reduce_sum_f32(const float *in, long outer, long red, long inner, float 
 void tk_reduce_max_f32(const float *in, long outer, long red, long inner, float *out);
 /// Fills out[0..<n] with v.
 void tk_fill_f32(float *out, float v, long n);
-/// out[i] = (a[i] == b[i*sb]) ? 1 : 0
-void tk_equal_mask_f32(const float *a, const float *b, long sb, float *out, long n);
 /// Copies a strided block: out (contiguous, shape dims[0..ndim)) from in with element strides.
 void tk_strided_copy_f32(const float *in, const long *dims, const long *strides, int ndim, float *out);
 /// Writes contiguous `in` into the strided block of out described by dims and strides (the inverse of
