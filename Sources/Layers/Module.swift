@@ -127,6 +127,19 @@ open class Module {
     /// Unfreezes the parameters under a dotted path prefix.
     public func unfreeze(prefix: String) { unfreeze(where: { Module.path($0, isUnder: prefix) }) }
 
+    /// Restarts the random streams of every stochastic layer in the tree (dropout, drop-connect) from `seed`, each
+    /// layer from its own derivation of it. A training loop that reseeds before each step makes the randomness a
+    /// function of (seed, step) alone, so a run resumed from a checkpoint repeats an uninterrupted one.
+    public func reseedRandomness(_ seed: UInt64) {
+        for (i, (_, m)) in namedModules().enumerated() {
+            var g = SeededGenerator(seed: seed ^ (UInt64(i) &+ 1) &* 0x9E37_79B9_7F4A_7C15)
+            m.reseedOwnRandomness(g.next())
+        }
+    }
+
+    /// Restarts this module's own random stream (stochastic layers override it; see ``reseedRandomness(_:)``).
+    open func reseedOwnRandomness(_ seed: UInt64) {}
+
     /// True when the module has parameters and none of them is trainable.
     public var isFrozen: Bool {
         let ps = namedParameters()

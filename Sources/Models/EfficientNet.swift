@@ -24,7 +24,7 @@ import Tensors
 ///
 /// Training uses drop-connect (stochastic depth) on the residual blocks as lukemelas and TensorFlow do: block `i`
 /// of `B` drops its residual branch per sample with probability `dropConnectRate · i / B`, from a generator seeded
-/// at construction, so runs repeat exactly; eval mode never drops.
+/// at construction, so runs repeat exactly; eval mode never drops, and neither does a frozen block.
 public final class EfficientNetLite: Module, VisionBackbone {
     /// The five published variants: `(width, depth, resolution, dropout)` from `efficientnet_lite_params`.
     public enum Variant: Int, CaseIterable, Sendable, CustomStringConvertible {
@@ -283,13 +283,16 @@ public final class MBConvBlock: Module, UnaryLayer {
         child("_bn2", bn2)
     }
 
+    public override func reseedOwnRandomness(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
         if let expandConv, let bn0 { h = bn0(expandConv(h)).relu6() }
         h = bn1(depthwiseConv(h)).relu6()
         h = bn2(projectConv(h))
         guard hasResidual else { return h }
-        if isTraining && dropConnectRate > 0 { h = dropConnect(h) }
+        // A frozen block runs as in inference, like frozen batch norm: fine-tuning the top keeps the bottom exact.
+        if isTraining && dropConnectRate > 0 && !isFrozen { h = dropConnect(h) }
         return h + x
     }
 

@@ -205,3 +205,21 @@ public struct OneCycleSchedule: LearningRateSchedule {
         return Float(phase == 0 ? anneal(Double(m.start), Double(m.middle), x) : anneal(Double(m.middle), Double(m.end), x))
     }
 }
+
+/// A geometric ramp of the learning rate from `start` to `end` times the base rate over `totalSteps` (fastai's
+/// `SchedExp`, the sweep of `lr_find`; Smith 2017, "Cyclical Learning Rates for Training Neural Networks",
+/// https://arxiv.org/abs/1506.01186). Steps past the end hold `end`.
+public struct ExponentialRampSchedule: LearningRateSchedule {
+    public let start: Float
+    public let end: Float
+
+    public init(start: Float, end: Float) {
+        precondition(start > 0 && end > 0, "ExponentialRampSchedule: start \(start) and end \(end) must be > 0")
+        self.start = start; self.end = end
+    }
+
+    public func factor(step: Int, totalSteps: Int) -> Float {
+        let t = totalSteps <= 1 ? 1 : Swift.min(Double(step) / Double(totalSteps - 1), 1)
+        return Float(Double(start) * Foundation.pow(Double(end) / Double(start), t))
+    }
+}

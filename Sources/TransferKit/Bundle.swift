@@ -1,5 +1,6 @@
 import Assets
 import Checkpoints
+import Datasets
 import Foundation
 import Layers
 import Models
@@ -23,6 +24,10 @@ public struct ModelBundle {
         public var headOutputs: Int
         public var headHidden: Int
         public var labels: [String]
+        /// Per-class decision thresholds (multi-label).
+        public var thresholds: [Float]?
+        /// Target standardisation (regression): predictions are `output · std + mean`.
+        public var targetScaling: TargetScaling?
         public var preprocessing: ImagePreprocessing?
         public var weightsSha256: String
         /// Whether weights.safetensors holds the fine-tuned backbone too (else the registry's weights are used).
@@ -36,6 +41,7 @@ public struct ModelBundle {
         case formatVersion(found: Int, supported: Int, path: String)
         case weightsHash(path: String, expected: String, actual: String)
         case backboneHash(model: String, expected: String, actual: String)
+        case unknownValue(path: String, key: String, value: String)
 
         public var description: String {
             switch self {
@@ -43,6 +49,7 @@ public struct ModelBundle {
             case .formatVersion(let f, let s, let p): "\(p) has bundle format \(f); this TransferKit reads format \(s)"
             case .weightsHash(let p, let e, let a): "\(p)/weights.safetensors has SHA-256 \(a), the manifest says \(e): the bundle is damaged"
             case .backboneHash(let m, let e, let a): "the bundle was trained on \(m) weights \(e), but the cached weights are \(a)"
+            case .unknownValue(let p, let k, let v): "\(p)/manifest.json: unknown \(k) '\(v)'"
             }
         }
     }
@@ -58,9 +65,10 @@ public struct ModelBundle {
         try SafeTensorsWriter.write(tensors, metadata: ["format": "transferkit-bundle"], to: weights.path)
         let manifest = Manifest(
             formatVersion: formatVersion, toolVersion: TransferKitVersion.string, createdAt: ISO8601DateFormatter().string(from: Date()),
-            backbone: model.backbone.spec.name, backboneWeightsSha256: model.backbone.weightsSHA, task: "classification",
+            backbone: model.backbone.spec.name, backboneWeightsSha256: model.backbone.weightsSHA, task: model.task.reportName,
             strategy: model.strategy.rawValue, head: model.head.kind.rawValue, headInputs: model.head.inputs,
             headOutputs: model.head.outputs, headHidden: model.head.hidden, labels: model.classNames,
+            thresholds: model.thresholds, targetScaling: model.scaling,
             preprocessing: model.backbone.spec.preprocessing, weightsSha256: try SHA256.hex(fileAt: weights.path),
             includesBackbone: includesBackbone, training: training, metrics: metrics)
         let enc = JSONEncoder()
@@ -90,8 +98,12 @@ public struct ModelBundle {
         if !m.includesBackbone && backbone.weightsSHA != m.backboneWeightsSha256 {
             throw BundleError.backboneHash(model: m.backbone, expected: m.backboneWeightsSha256, actual: backbone.weightsSHA)
         }
-        let head = Head(HeadKind(rawValue: m.head) ?? .linear, inputs: m.headInputs, outputs: m.headOutputs, hidden: m.headHidden)
-        let model = TransferModel(backbone: backbone, head: head, classNames: m.labels, strategy: Strategy(rawValue: m.strategy) ?? .features)
+        guard let kind = HeadKind(rawValue: m.head) else { throw BundleError.unknownValue(path: directory.path, key: "head", value: m.head) }
+        guard let task = TaskKind(reportName: m.task) else { throw BundleError.unknownValue(path: directory.path, key: "task", value: m.task) }
+        guard let strategy = Strategy(rawValue: m.strategy) else { throw BundleError.unknownValue(path: directory.path, key: "strategy", value: m.strategy) }
+        let head = Head(kind, inputs: m.headInputs, outputs: m.headOutputs, hidden: m.headHidden)
+        let model = TransferModel(backbone: backbone, head: head, task: task, classNames: m.labels, strategy: strategy,
+                                  thresholds: m.thresholds, scaling: m.targetScaling)
         let all = try SafeTensorsFile(path: weights.path).tensors()
         var headState: [String: Tensor] = [:], backboneState: [String: Tensor] = [:]
         for (k, t) in all {
@@ -104,31 +116,31 @@ public struct ModelBundle {
     }
 }
 
+extension TaskKind {
+    /// The name in manifests and metrics reports: classification, multilabel, regression.
+    public var reportName: String {
+        switch self {
+        case .classification: "classification"
+        case .multiLabel: "multilabel"
+        case .regression: "regression"
+        }
+    }
+
+    public init?(reportName: String) {
+        guard let t = [TaskKind.classification, .multiLabel, .regression].first(where: { $0.reportName == reportName }) else { return nil }
+        self = t
+    }
+}
+
 extension TransferModel {
-    /// Class probabilities `[N, classes]` for inputs (eval mode); unreadable inputs are reported in `failed`.
+    /// Outputs `[kept.count, outputs]` for inputs (eval mode): class probabilities, label probabilities, or values
+    /// (see ``readout(_:)``); unreadable inputs are reported in `failed`. While the backbone is the pretrained one
+    /// (the features strategy) and ``featureCache`` is set, features come from the cache when present.
     public func predict(_ inputs: [LabeledInput]) -> (probabilities: Tensor, kept: [Int], failed: [(String, String)]) {
         eval()
-        var failed: [(String, String)] = [], kept: [Int] = []
-        var chunks: [Tensor] = []
-        for start in stride(from: 0, to: inputs.count, by: 32) {
-            let idx = Array(start..<Swift.min(inputs.count, start + 32))
-            let feats: Tensor
-            if let text = backbone.text {
-                let texts = idx.map { i -> String in if case .text(let t, _) = inputs[i] { return t } else { return "" } }
-                feats = withNoGrad { text.embed(texts) }
-                kept += idx
-            } else {
-                var xs: [Tensor] = []
-                for i in idx {
-                    guard case .image(let p) = inputs[i] else { continue }
-                    do { xs.append(try backbone.pipeline!.tensor(contentsOf: p)); kept.append(i) } catch { failed.append((p, error.description)) }
-                }
-                if xs.isEmpty { continue }
-                feats = backbone.features(images: xs)
-            }
-            chunks.append(withNoGrad { head(feats).softmax(axis: 1) })
-        }
-        let probs = chunks.isEmpty ? Tensor.zeros([0, classNames.count]) : Tensor.concat(chunks, axis: 0)
-        return (probs, kept, failed)
+        let r = backbone.features(inputs, cache: strategy == .features ? featureCache : nil)
+        guard !r.kept.isEmpty else { return (Tensor.zeros([0, head.outputs]), [], r.failed) }
+        let out = withNoGrad { readout(head(r.features)) }
+        return (out, r.kept, r.failed)
     }
 }

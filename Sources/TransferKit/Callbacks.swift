@@ -5,7 +5,7 @@ import Tensors
 
 /// Stops training when the monitored value has not improved by `minDelta` for `patience` epochs, and (by
 /// default) puts back the weights of the best epoch at the end (Keras `EarlyStopping(restore_best_weights=True)`).
-public final class EarlyStopping: Callback {
+public final class EarlyStopping: Callback, ResumableCallback {
     public enum Monitor: Sendable { case validLoss, validMetric }
     public let monitor: Monitor
     public let patience: Int
@@ -34,6 +34,8 @@ public final class EarlyStopping: Callback {
     public override func on(_ event: LearnerEvent, learner l: Learner) throws {
         switch event {
         case .beforeFit:
+            // A resumed fit keeps the state restored from its checkpoint.
+            guard !l.history.contains(where: { $0.phase == l.phase }) else { return }
             wait = 0; best = nil; bestState = nil; bestEpoch = nil; stoppedEarly = false
         case .afterEpoch:
             guard let s = score(l), s.isFinite else { return }
@@ -54,6 +56,33 @@ public final class EarlyStopping: Callback {
         default: break
         }
     }
+}
+
+extension EarlyStopping {
+    public var stateName: String { "early_stopping" }
+
+    public func saveState() -> (tensors: [String: Tensor], values: [String: String]) {
+        var values = ["wait": String(wait), "stopped": String(stoppedEarly)]
+        if let best { values["best"] = String(best) }
+        if let bestEpoch { values["best_epoch"] = String(bestEpoch) }
+        return (bestState ?? [:], values)
+    }
+
+    public func restoreState(tensors: [String: Tensor], values: [String: String]) {
+        wait = Int(values["wait"] ?? "0") ?? 0
+        stoppedEarly = values["stopped"] == "true"
+        best = values["best"].flatMap { Float($0) }
+        bestEpoch = values["best_epoch"].flatMap { Int($0) }
+        bestState = tensors.isEmpty ? nil : tensors
+    }
+}
+
+/// A callback whose state must survive a resume (saved by ``ResumeCheckpoint`` beside the model's).
+public protocol ResumableCallback: AnyObject {
+    /// The key prefix of its state in the checkpoint.
+    var stateName: String { get }
+    func saveState() -> (tensors: [String: Tensor], values: [String: String])
+    func restoreState(tensors: [String: Tensor], values: [String: String])
 }
 
 /// A progress bar with ETA, items/s and the running loss, drawn on standard error only when it is a terminal.
@@ -129,26 +158,34 @@ public final class MetricsLog: Callback {
     }
 }
 
-/// Saves model weights, optimizer state and history after every epoch, atomically (written to a temporary file
-/// and renamed), so ``Learner/resume(from:)`` can continue a killed run.
+/// Saves model weights, optimizer state, history and the state of ``ResumableCallback``s after every epoch, and
+/// once more when the fit ends (marked finished, after early stopping restored its best weights), atomically
+/// (written to a temporary file and renamed), so ``Learner/resume(from:)`` can continue a killed run.
 public final class ResumeCheckpoint: Callback {
     public let path: URL
     public init(path: URL) { self.path = path }
     public override var order: Int { 70 }
 
     public override func on(_ event: LearnerEvent, learner l: Learner) throws {
-        guard event == .afterEpoch else { return }
+        guard event == .afterEpoch || event == .afterFit else { return }
         var tensors: [String: Tensor] = [:]
         for (k, t) in l.model.stateDict() { tensors["model." + k] = t }
         for (k, t) in l.optimizer.stateDict() { tensors["optimizer." + k] = t }
-        let history = String(decoding: try JSONEncoder().encode(l.history), as: UTF8.self)
-        try SafeTensorsWriter.write(tensors, metadata: ["history": history, "iteration": String(l.iteration)], to: path.path)
+        var metadata = ["history": String(decoding: try JSONEncoder().encode(l.history), as: UTF8.self),
+                        "iteration": String(l.iteration), "finished": String(event == .afterFit)]
+        for case let c as ResumableCallback in l.callbacks {
+            let (ts, vs) = c.saveState()
+            for (k, t) in ts { tensors["callback.\(c.stateName)." + k] = t }
+            metadata["callback.\(c.stateName)"] = String(decoding: try JSONEncoder().encode(vs), as: UTF8.self)
+        }
+        try SafeTensorsWriter.write(tensors, metadata: metadata, to: path.path)
     }
 }
 
 extension Learner {
-    /// Restores model, optimizer and history saved by ``ResumeCheckpoint``; the next ``fit(epochs:)`` continues
-    /// after the last saved epoch. Returns false when there is no checkpoint at `path`.
+    /// Restores model, optimizer, history and callback state saved by ``ResumeCheckpoint``; the next
+    /// ``fit(epochs:)`` continues after the last saved epoch, or does nothing when the saved fit had finished.
+    /// Returns false when there is no checkpoint at `path`.
     @discardableResult
     public func resume(from path: URL) throws -> Bool {
         guard FileManager.default.fileExists(atPath: path.path) else { return false }
@@ -162,6 +199,14 @@ extension Learner {
         try optimizer.loadStateDict(opt)
         history = try JSONDecoder().decode([EpochRecord].self, from: Data((file.metadata["history"] ?? "[]").utf8))
         iteration = Int(file.metadata["iteration"] ?? "0") ?? 0
+        resumedFinished = file.metadata["finished"] == "true"
+        for case let c as ResumableCallback in callbacks {
+            let prefix = "callback.\(c.stateName)."
+            var ts: [String: Tensor] = [:]
+            for (k, t) in all where k.hasPrefix(prefix) { ts[String(k.dropFirst(prefix.count))] = t }
+            let vs = try file.metadata["callback.\(c.stateName)"].map { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
+            c.restoreState(tensors: ts, values: vs)
+        }
         return true
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Layers
+import Models
 import Optimizers
 import Tensors
 
@@ -20,15 +21,51 @@ public enum Targets {
     }
 }
 
+/// What a batch feeds the model: a tensor (images, cached features) or tokenized texts.
+public enum BatchInputs {
+    case tensor(Tensor)
+    case tokens(BatchEncoding)
+
+    /// The tensor of a `.tensor` batch (a forward pass that only takes tensors calls this).
+    public var tensor: Tensor {
+        guard case .tensor(let t) = self else { fatalError("this model takes tensors, but the batch holds tokenized texts") }
+        return t
+    }
+}
+
 /// One mini-batch: model inputs, targets, and the dataset indices the rows came from.
 public struct Batch {
-    public let inputs: Tensor
+    public let inputs: BatchInputs
     public let targets: Targets
     public let indices: [Int]
-    public init(inputs: Tensor, targets: Targets, indices: [Int]) {
+    public init(inputs: BatchInputs, targets: Targets, indices: [Int]) {
         self.inputs = inputs; self.targets = targets; self.indices = indices
     }
+    public init(inputs: Tensor, targets: Targets, indices: [Int]) {
+        self.init(inputs: .tensor(inputs), targets: targets, indices: indices)
+    }
     public var count: Int { indices.count }
+}
+
+/// One epoch's batches, produced one at a time (so an image epoch never sits in memory whole).
+public final class BatchStream {
+    /// Batches this epoch will yield when no sample fails.
+    public let count: Int
+    private let produce: () throws -> Batch?
+
+    public init(count: Int, next: @escaping () throws -> Batch?) { self.count = count; produce = next }
+
+    /// A stream over batches already in memory.
+    public convenience init(_ batches: [Batch]) {
+        var i = 0
+        self.init(count: batches.count) {
+            defer { i += 1 }
+            return i < batches.count ? batches[i] : nil
+        }
+    }
+
+    /// The next batch, or nil at the end of the epoch.
+    public func next() throws -> Batch? { try produce() }
 }
 
 /// A source of batches, one pass per epoch.
@@ -36,7 +73,7 @@ public protocol BatchSource {
     /// Number of samples in one pass.
     var sampleCount: Int { get }
     /// The batches of epoch `epoch` (shuffled by the source when it trains).
-    func batches(epoch: Int) throws -> [Batch]
+    func batches(epoch: Int) throws -> BatchStream
 }
 
 /// In-memory rows (e.g. cached features) with their targets, shuffled per epoch with a seed.
@@ -54,13 +91,13 @@ public struct TensorBatchSource: BatchSource {
 
     public var sampleCount: Int { inputs.shape[0] }
 
-    public func batches(epoch: Int) -> [Batch] {
+    public func batches(epoch: Int) -> BatchStream {
         var order = Array(0..<sampleCount)
         if shuffle {
             var g = SeededGenerator(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9)
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
         }
-        return stride(from: 0, to: order.count, by: batchSize).map { start in
+        return BatchStream(stride(from: 0, to: order.count, by: batchSize).map { start in
             let idx = Array(order[start..<Swift.min(order.count, start + batchSize)])
             let t: Targets
             switch targets {
@@ -69,7 +106,7 @@ public struct TensorBatchSource: BatchSource {
             case .values(let v): t = .values(v.indexSelect(axis: 0, indices: idx))
             }
             return Batch(inputs: inputs.indexSelect(axis: 0, indices: idx), targets: t, indices: idx)
-        }
+        })
     }
 }
 
@@ -112,7 +149,7 @@ public struct EpochRecord: Codable, Sendable, Equatable {
 public final class Learner {
     public let model: Module
     /// The forward pass: inputs → outputs (logits, or values for regression).
-    public let forward: (Tensor) -> Tensor
+    public let forward: (BatchInputs) -> Tensor
     /// The loss of outputs against a batch's targets.
     public let lossFunction: (Tensor, Targets) -> Tensor
     /// The validation metric, higher is better (accuracy by default).
@@ -120,8 +157,11 @@ public final class Learner {
     public var optimizer: Optimizer
     public var trainData: BatchSource
     public var validData: BatchSource?
-    public private(set) var callbacks: [Callback]
+    public internal(set) var callbacks: [Callback]
     public var phase = "train"
+    /// Seeds the stochastic layers before every step (with the step's number mixed in; see
+    /// ``Layers/Module/reseedRandomness(_:)``), so a resumed fit draws the same dropout masks.
+    public var seed: UInt64 = 0
 
     // State visible to callbacks.
     public internal(set) var epoch = 0
@@ -137,13 +177,24 @@ public final class Learner {
     public internal(set) var history: [EpochRecord] = []
     public internal(set) var epochStart = Date()
     public internal(set) var samplesSeenThisEpoch = 0
+    /// Set by ``resume(from:)`` when the checkpoint was written at the end of a fit: the next fit does nothing.
+    var resumedFinished = false
 
-    public init(model: Module, forward: @escaping (Tensor) -> Tensor, loss: @escaping (Tensor, Targets) -> Tensor,
+    /// A learner whose batches may hold tensors or tokenized texts.
+    public init(model: Module, forwardBatch: @escaping (BatchInputs) -> Tensor, loss: @escaping (Tensor, Targets) -> Tensor,
                 metric: @escaping (Tensor, Targets) -> Float = Learner.accuracy, optimizer: Optimizer,
                 trainData: BatchSource, validData: BatchSource?, callbacks: [Callback] = []) {
-        self.model = model; self.forward = forward; self.lossFunction = loss; self.metric = metric
+        self.model = model; self.forward = forwardBatch; self.lossFunction = loss; self.metric = metric
         self.optimizer = optimizer; self.trainData = trainData; self.validData = validData
         self.callbacks = callbacks.sorted { $0.order < $1.order }
+    }
+
+    /// A learner over tensor batches (images, cached features).
+    public convenience init(model: Module, forward: @escaping (Tensor) -> Tensor, loss: @escaping (Tensor, Targets) -> Tensor,
+                            metric: @escaping (Tensor, Targets) -> Float = Learner.accuracy, optimizer: Optimizer,
+                            trainData: BatchSource, validData: BatchSource?, callbacks: [Callback] = []) {
+        self.init(model: model, forwardBatch: { forward($0.tensor) }, loss: loss, metric: metric, optimizer: optimizer,
+                  trainData: trainData, validData: validData, callbacks: callbacks)
     }
 
     public func add(_ callback: Callback) {
@@ -156,6 +207,10 @@ public final class Learner {
     /// Trains for `epochs` epochs (starting after any epochs already in ``history``, so a resumed run continues).
     public func fit(epochs: Int) throws {
         self.epochs = epochs
+        if resumedFinished {
+            resumedFinished = false
+            return
+        }
         let first = history.filter { $0.phase == phase }.count
         do {
             try emit(.beforeFit)
@@ -181,9 +236,10 @@ public final class Learner {
         samplesSeenThisEpoch = 0
         try emit(.beforeTrain)
         var total: Double = 0
-        for b in batches {
+        while let b = try batches.next() {
             batch = b
             try emit(.beforeBatch)
+            model.reseedRandomness(seed &+ UInt64(iteration) &* 0x2545_F491_4F6C_DD1D)
             let out = forward(b.inputs)
             outputs = out
             let loss = lossFunction(out, b.targets)
@@ -219,14 +275,21 @@ public final class Learner {
         let wasTraining = model.isTraining
         model.eval()
         defer { model.train(wasTraining) }
-        let batches = try source.batches(epoch: 0)
-        let outs = withNoGrad { batches.map { forward($0.inputs) } }
+        let stream = try source.batches(epoch: 0)
+        var outs: [Tensor] = [], parts: [Targets] = []
+        while let b = try stream.next() {
+            outs.append(withNoGrad { forward(b.inputs) })
+            parts.append(b.targets)
+        }
+        guard let first = parts.first else { return (Tensor.zeros([0]), .classes([])) }
         let out = Tensor.concat(outs, axis: 0)
-        switch batches.first?.targets {
-        case .classes?: return (out, .classes(batches.flatMap { if case .classes(let c) = $0.targets { return c } else { return [] } }))
-        case .multiHot?: return (out, .multiHot(Tensor.concat(batches.map { if case .multiHot(let m) = $0.targets { return m } else { return Tensor.zeros([0]) } }, axis: 0)))
-        case .values?: return (out, .values(Tensor.concat(batches.map { if case .values(let v) = $0.targets { return v } else { return Tensor.zeros([0]) } }, axis: 0)))
-        case nil: return (out, .classes([]))
+        switch first {
+        case .classes:
+            var all: [Int] = []
+            for case .classes(let c) in parts { all += c }
+            return (out, .classes(all))
+        case .multiHot: return (out, .multiHot(Tensor.concat(parts.compactMap { if case .multiHot(let m) = $0 { m } else { nil } }, axis: 0)))
+        case .values: return (out, .values(Tensor.concat(parts.compactMap { if case .values(let v) = $0 { v } else { nil } }, axis: 0)))
         }
     }
 

@@ -22,33 +22,6 @@ public enum PretrainedError: Error, CustomStringConvertible {
     }
 }
 
-/// Image preprocessing as a model expects it: decode (reduced-size JPEG decoding when possible), resize the shorter
-/// side, centre-crop, normalise.
-public struct ImagePipeline: Sendable {
-    public let preprocessing: ImagePreprocessing
-    public init(_ p: ImagePreprocessing) { preprocessing = p }
-
-    public var normalization: Normalization {
-        switch preprocessing.normalization {
-        case .imagenet: .imagenet
-        case .efficientNetLite: .efficientNetLite
-        }
-    }
-
-    /// The model input `[3, size, size]` for an already decoded image.
-    public func tensor(_ image: RGBImage) -> Tensor {
-        let cropped = image.resizeShorter(to: preprocessing.resizeShorterTo).centerCrop(size: preprocessing.inputSize)
-        return normalization.tensor(cropped)
-    }
-
-    /// Decodes the file at `path` and prepares it.
-    public func tensor(contentsOf path: String) throws(DatasetError) -> Tensor {
-        var options = DecodeOptions()
-        options.target = .shorterSide(preprocessing.resizeShorterTo)
-        return tensor(try ImageDecoder.decode(contentsOf: path, options: options))
-    }
-}
-
 /// Builds registry models and loads their weights.
 public enum Pretrained {
     /// The architecture of an image model of the registry, with or without its ImageNet classifier.
@@ -95,7 +68,17 @@ public struct Prediction: Codable, Sendable {
         public let probability: Float
     }
     public let input: String
+    /// The most probable classes (classification), or every label by probability (multi-label); empty for
+    /// regression.
     public let top: [Top]
+    /// The labels at or above their thresholds (multi-label).
+    public var labels: [String]?
+    /// The predicted value (regression).
+    public var value: Float?
+
+    public init(input: String, top: [Top], labels: [String]? = nil, value: Float? = nil) {
+        self.input = input; self.top = top; self.labels = labels; self.value = value
+    }
 }
 
 /// The `k` most probable classes of each row of `probabilities` [N, C].

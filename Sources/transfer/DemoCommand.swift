@@ -42,16 +42,17 @@ struct DemoCommand: AsyncParsableCommand {
         let backbone = try FeatureBackbone(spec: model, weightsPath: weights)
         var options = TrainOptions()
         options.strategy = .fineTune
-        options.unfreeze = 2
+        options.unfreeze = backbone.defaultUnfreeze
         options.fineTuneEpochs = epochs
         options.seed = seed
         options.progress = !json
         let all = try LabeledData.load(root.appendingPathComponent("train").path)
         let (train, valid) = try all.split(validation: 0.1, seed: seed)
-        say("training: \(train.inputs.count) images, \(valid.inputs.count) for validation; strategy fine-tune (head, then the top 2 block groups)")
+        say("training: \(train.inputs.count) images, \(valid.inputs.count) for validation; strategy fine-tune (head, then the last two stages)")
         let result = try TransferTrainer(backbone: backbone, options: options).train(train, validation: valid)
         let test = try LabeledData.load(root.appendingPathComponent("test").path)
-        let (metrics, _, mistakes) = try result.model.evaluateWithMistakes(test, mistakes: 12)
+        let (report, _, mistakes) = try result.model.evaluateWithMistakes(test, mistakes: 12)
+        guard case .classification(let metrics) = report else { fatalError("the demo classifies") }
         let bundle = root.appendingPathComponent("fashion-mnist.transferkit")
         try ModelBundle.save(result.model, to: bundle, training: ["demo": "fashion-mnist", "seed": String(seed)],
                              metrics: ["test_accuracy": metrics.accuracy, "test_macro_f1": metrics.macroF1])

@@ -46,7 +46,7 @@ struct PredictCommand: AsyncParsableCommand {
         let path = try await resolveVisionWeights(spec, weights: weights)
         let net: any VisionBackbone
         do { net = try Pretrained.loadVision(spec, weights: path) } catch { throw ValidationError(error.description) }
-        let pipeline = ImagePipeline(prep)
+        let pipeline = prep.evaluationPipeline
         var predictions: [Prediction] = []
         var failed = false
         for chunk in stride(from: 0, to: inputs.count, by: 32).map({ Array(inputs[$0..<Swift.min(inputs.count, $0 + 32)]) }) {
@@ -86,8 +86,21 @@ extension PredictCommand {
         let items: [LabeledInput] = text ? inputs.enumerated().map { .text($1, source: "text \($0)") } : inputs.map { .image(path: $0) }
         let (probs, kept, failed) = bundle.predict(items)
         for f in failed { printErr("error: \(f.0): \(f.1)") }
-        let predictions = TransferKit.topK(probs, k: Swift.min(topK, bundle.classNames.count), labels: bundle.classNames,
+        var predictions: [Prediction]
+        switch bundle.task {
+        case .classification:
+            predictions = TransferKit.topK(probs, k: Swift.min(topK, bundle.classNames.count), labels: bundle.classNames,
                                            inputs: kept.map { inputs[$0] })
+        case .multiLabel:
+            let c = bundle.classNames.count, p = probs.toArray(), th = bundle.thresholds ?? [Float](repeating: 0.5, count: c)
+            predictions = TransferKit.topK(probs, k: c, labels: bundle.classNames, inputs: kept.map { inputs[$0] })
+            for (r, _) in kept.enumerated() {
+                predictions[r].labels = (0..<c).filter { p[r * c + $0] >= th[$0] }.map { bundle.classNames[$0] }
+            }
+        case .regression:
+            let v = probs.toArray()
+            predictions = kept.enumerated().map { Prediction(input: inputs[$1], top: [], value: v[$0]) }
+        }
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -95,6 +108,8 @@ extension PredictCommand {
         } else {
             for p in predictions {
                 print(p.input)
+                if let v = p.value { print("  \(v)") }
+                if let l = p.labels { print("  labels: \(l.joined(separator: ", "))") }
                 for t in p.top { print(String(format: "  %6.2f%%  %@", t.probability * 100, t.label)) }
             }
         }

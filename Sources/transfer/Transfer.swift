@@ -9,7 +9,7 @@ struct Transfer: AsyncParsableCommand {
         commandName: "transfer",
         abstract: "Transfer learning in Swift: adapt pretrained models to your own data.",
         version: TransferKitVersion.string,
-        subcommands: [Info.self, ModelsCommand.self, FetchCommand.self, InspectCommand.self, PredictCommand.self, EmbedCommand.self, TrainCommand.self, EvaluateCommand.self, DemoCommand.self, DatasetsCommand.self, AugmentPreviewCommand.self])
+        subcommands: [Info.self, ModelsCommand.self, FetchCommand.self, InspectCommand.self, PredictCommand.self, EmbedCommand.self, TrainCommand.self, LRFindCommand.self, EvaluateCommand.self, DemoCommand.self, DatasetsCommand.self, AugmentPreviewCommand.self])
 }
 
 /// `transfer info`: what this build runs on.

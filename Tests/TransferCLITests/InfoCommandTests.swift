@@ -2,9 +2,14 @@ import Foundation
 import Testing
 
 /// Runs the real `transfer` executable built next to the test bundle.
-func runTransfer(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+/// The built `transfer` executable beside the test bundle.
+func transferExecutable() -> URL? {
     let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()].map { $0.appendingPathComponent("transfer") }
-    guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+    return candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) })
+}
+
+func runTransfer(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    guard let exe = transferExecutable() else {
         Issue.record("transfer executable not found near \(Bundle.main.bundleURL.path)")
         return (-1, "", "")
     }

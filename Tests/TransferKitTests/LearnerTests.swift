@@ -28,6 +28,17 @@ func makeLearner(seed: UInt64 = 1, callbacks: [Callback] = [], lr: Float = 0.05)
     return (learner, head)
 }
 
+/// Throws after epoch `epoch` is checkpointed, as a kill would end the run.
+final class CrashAfter: Callback {
+    struct Crash: Error {}
+    let epoch: Int
+    init(epoch: Int) { self.epoch = epoch }
+    override var order: Int { 99 }
+    override func on(_ event: LearnerEvent, learner: Learner) throws {
+        if event == .afterEpoch && learner.epoch == epoch { throw Crash() }
+    }
+}
+
 /// Records the events a fit emits.
 final class EventRecorder: Callback {
     var events: [LearnerEvent] = []
@@ -62,16 +73,44 @@ final class EventRecorder: Callback {
         _ = head
     }
 
+    @Test func earlyStoppingStateSurvivesAResumeAndAFinishedCheckpointEndsTheFit() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tk-resume-es-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fullStopper = EarlyStopping(monitor: .validLoss, patience: 2)
+        let (full, fullHead) = makeLearner(callbacks: [fullStopper], lr: 3)
+        try full.fit(epochs: 40)
+        #expect(fullStopper.stoppedEarly)
+        let ckpt = dir.appendingPathComponent("resume.safetensors")
+        let crashAt = full.history.count - 2  // after the best epoch or while waiting: the stopper's state matters
+        let (first, _) = makeLearner(callbacks: [EarlyStopping(monitor: .validLoss, patience: 2), ResumeCheckpoint(path: ckpt),
+                                                 CrashAfter(epoch: crashAt)], lr: 3)
+        #expect(throws: CrashAfter.Crash.self) { try first.fit(epochs: 40) }
+        let stopper = EarlyStopping(monitor: .validLoss, patience: 2)
+        let (second, secondHead) = makeLearner(callbacks: [stopper, ResumeCheckpoint(path: ckpt)], lr: 3)
+        try second.resume(from: ckpt)
+        try second.fit(epochs: 40)
+        #expect(second.history == full.history.map { var r = $0; r.seconds = second.history[$0.epoch].seconds; return r })
+        #expect(stopper.stoppedEarly && stopper.bestEpoch == fullStopper.bestEpoch)
+        for ((_, a), (_, b)) in zip(fullHead.stateDict(), secondHead.stateDict()) { #expect(a.toArray() == b.toArray()) }
+        // The checkpoint written at the end is marked finished: resuming from it trains nothing more.
+        let (third, thirdHead) = makeLearner(callbacks: [ResumeCheckpoint(path: ckpt)], lr: 3)
+        try third.resume(from: ckpt)
+        try third.fit(epochs: 40)
+        #expect(third.history.count == full.history.count)
+        for ((_, a), (_, b)) in zip(fullHead.stateDict(), thirdHead.stateDict()) { #expect(a.toArray() == b.toArray()) }
+    }
+
     @Test func resumedRunFinishesWithTheSameWeightsAsAnUninterruptedOne() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tk-resume-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let (full, fullHead) = makeLearner()
         try full.fit(epochs: 4)
-        // Interrupted after 2 epochs (the checkpoint is what survives a kill), then resumed in a fresh learner.
+        // Killed during the third epoch (the checkpoint of epoch 2 is what survives), then resumed in a fresh learner.
         let ckpt = dir.appendingPathComponent("resume.safetensors")
-        let (first, _) = makeLearner(callbacks: [ResumeCheckpoint(path: ckpt)])
-        try first.fit(epochs: 2)
+        let (first, _) = makeLearner(callbacks: [ResumeCheckpoint(path: ckpt), CrashAfter(epoch: 1)])
+        #expect(throws: CrashAfter.Crash.self) { try first.fit(epochs: 4) }
         let (second, secondHead) = makeLearner(callbacks: [ResumeCheckpoint(path: ckpt)])
         #expect(try second.resume(from: ckpt))
         try second.fit(epochs: 4)

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import Models
+import TransferKit
+
+/// `transfer lr-find`: a learning-rate sweep (fastai `lr_find`) that suggests `--head-lr` or `--lr` and plots the curve.
+struct LRFindCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lr-find",
+        abstract: "Suggest a learning rate: sweep it from tiny to huge over a few batches and watch the loss.",
+        discussion: """
+            --phase head sweeps the head on cached features (suggests --head-lr); --phase fine-tune first trains the \
+            head, then sweeps the unfrozen top groups (suggests --lr). Nothing is saved of the sweep's training.
+            """)
+
+    @Option(name: .long, help: "Pretrained model (see `transfer models`).") var model: String
+    @Option(name: .long, help: "An image folder, a text folder, or a CSV (path,label / text,label).") var data: String
+    @Option(name: .long, help: "head | fine-tune") var phase = "head"
+    @Option(name: .long, help: "Block groups to unfreeze for --phase fine-tune: a number, 'all' or 'auto'.") var unfreeze = "auto"
+    @Option(name: .long, help: "linear | mlp") var head = "linear"
+    @Option(name: .long, help: "classify | multilabel | regress (default: inferred from the labels)") var task: String?
+    @Option(name: .long, help: "Batch size.") var batchSize = 32
+    @Option(name: .long, help: "Smallest learning rate of the sweep.") var start: Float = 1e-7
+    @Option(name: .long, help: "Largest learning rate of the sweep.") var end: Float = 10
+    @Option(name: .long, help: "Batches in the sweep (it stops early when the loss diverges).") var iterations = 100
+    @Option(name: .long, help: "Random seed.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Write lr-find.svg and lr-find.json into this directory.") var plot: String?
+    @Flag(name: .long, help: "Print one JSON object.") var json = false
+
+    func run() async throws {
+        guard let sweep = TransferTrainer.SweepPhase(rawValue: phase) else { throw ValidationError("--phase must be head or fine-tune (received \(phase))") }
+        guard start > 0, end > start else { throw ValidationError("--start and --end must satisfy 0 < start < end (received \(start), \(end))") }
+        guard iterations >= 5 else { throw ValidationError("--iterations must be at least 5 (received \(iterations))") }
+        guard let h = HeadKind(rawValue: head) else { throw ValidationError("--head must be linear or mlp (received \(head))") }
+        var kind: TaskKind?
+        if let task {
+            guard let t = TaskKind(flag: task) else { throw ValidationError("--task must be classify, multilabel or regress (received \(task))") }
+            kind = t
+        }
+        let spec: ModelSpec
+        do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
+        let all = try loadData(data, task: kind)
+        let backbone = try FeatureBackbone(spec: spec, weightsPath: try await backboneWeights(spec))
+        var o = TrainOptions()
+        o.strategy = .fineTune
+        o.head = h
+        o.batchSize = batchSize
+        o.seed = seed
+        o.progress = !json
+        if unfreeze == "all" { o.unfreeze = nil } else if unfreeze == "auto" { o.unfreeze = backbone.defaultUnfreeze } else if let n = Int(unfreeze), n >= 0 { o.unfreeze = n } else {
+            throw ValidationError("--unfreeze must be a number, 'all' or 'auto' (received \(unfreeze))")
+        }
+        let (train, valid) = try all.split(validation: 0.1, seed: seed)
+        let r = try TransferTrainer(backbone: backbone, options: o).findLearningRate(train, validation: valid, phase: sweep, start: start, end: end,
+                                                                                   iterations: iterations)
+        let flag = sweep == .head ? "--head-lr" : "--lr"
+        if let plot {
+            let dir = URL(fileURLWithPath: plot)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try Data(r.svg(title: "\(model) on \(data): \(phase) sweep").utf8).write(to: dir.appendingPathComponent("lr-find.svg"), options: .atomic)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try enc.encode(r).write(to: dir.appendingPathComponent("lr-find.json"), options: .atomic)
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(r), as: UTF8.self))
+        } else {
+            print(String(format: "suggested %@ %.2e (valley); steepest %.2e, minimum/10 %.2e; %d batches swept", flag, r.valley, r.steepest,
+                         r.minimumOverTen, r.losses.count))
+            if let plot { print("plot: \(plot)/lr-find.svg") }
+        }
+    }
+}
