@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AssetsTests", dependencies: ["Assets", "Checkpoints"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TransferKitTests", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TransferKitTests", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferCLITests", dependencies: ["transfer", "Datasets"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Checkpoints", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),

@@ -158,6 +158,32 @@ public final class MetricsLog: Callback {
     }
 }
 
+/// Writes the model's weights to a safetensors file (atomically) whenever the monitored validation value improves,
+/// so the best epoch survives whatever happens later (Keras `ModelCheckpoint(save_best_only=True)`).
+public final class BestCheckpoint: Callback {
+    public let path: URL
+    public let monitor: EarlyStopping.Monitor
+    public private(set) var best: Float?
+    public private(set) var bestEpoch: Int?
+
+    public init(path: URL, monitor: EarlyStopping.Monitor = .validLoss) { self.path = path; self.monitor = monitor }
+    public override var order: Int { 60 }
+
+    public override func on(_ event: LearnerEvent, learner l: Learner) throws {
+        guard event == .afterEpoch else { return }
+        let score: Float? = switch monitor {
+        case .validLoss: l.validLoss.map { -$0 }
+        case .validMetric: l.validMetric
+        }
+        guard let s = score, s.isFinite, best == nil || s > best! else { return }
+        best = s
+        bestEpoch = l.epoch
+        try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try SafeTensorsWriter.write(Dictionary(uniqueKeysWithValues: l.model.stateDict().map { ($0.key, $0.tensor) }),
+                                    metadata: ["phase": l.phase, "epoch": String(l.epoch)], to: path.path)
+    }
+}
+
 /// Saves model weights, optimizer state, history and the state of ``ResumableCallback``s after every epoch, and
 /// once more when the fit ends (marked finished, after early stopping restored its best weights), atomically
 /// (written to a temporary file and renamed), so ``Learner/resume(from:)`` can continue a killed run.

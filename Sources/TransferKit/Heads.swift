@@ -9,12 +9,17 @@ public enum HeadKind: String, Codable, Sendable, CaseIterable {
     case mlp
 }
 
-/// A classifier or regressor over feature vectors. Parameter names: `0.*` (and `3.*` for the MLP).
+/// A classifier or regressor over feature vectors, which it first centres and scales with statistics of the training
+/// features (buffers `input_mean`, `input_std`; see ``standardize(using:)``): one learning rate then suits backbones
+/// whose features differ in scale, like a CNN's pooled activations and a sentence encoder's unit vectors. Parameter names: `0.*`
+/// (and `3.*` for the MLP).
 public final class Head: Module, UnaryLayer {
     public let kind: HeadKind
     public let inputs: Int
     public let outputs: Int
     public let hidden: Int
+    public let inputMean: Tensor
+    public let inputStd: Tensor
     let body: Sequential
 
     public init(_ kind: HeadKind, inputs: Int, outputs: Int, hidden: Int = 512, dropout: Float = 0.2, seed: UInt64 = 0) {
@@ -24,9 +29,31 @@ public final class Head: Module, UnaryLayer {
         case .linear: body = Sequential(Linear(inputs, outputs))
         case .mlp: body = Sequential(Linear(inputs, hidden), Activation(.relu), Dropout(dropout, seed: seed), Linear(hidden, outputs))
         }
+        inputMean = .zeros([inputs])
+        inputStd = .ones([inputs])
         super.init()
+        buffer("input_mean", inputMean)
+        buffer("input_std", inputStd)
         for (name, m) in body.children { child(name, m) }
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { body(x) }
+    /// Sets the standardisation from training features `[N, inputs]`: each column's mean, and one scale for all
+    /// columns, the root of their mean variance (so the features' relative scales, which carry information, are
+    /// kept, while their overall scale no longer decides which learning rate works).
+    public func standardize(using features: Tensor) {
+        require(features.rank == 2 && features.shape[1] == inputs, "Head.standardize: features \(features.shape), head inputs \(inputs)")
+        let n = features.shape[0], v = features.toArray()
+        var mean = [Double](repeating: 0, count: inputs)
+        for r in 0..<n { for c in 0..<inputs { mean[c] += Double(v[r * inputs + c]) } }
+        for c in 0..<inputs { mean[c] /= Double(Swift.max(n, 1)) }
+        var sq = 0.0
+        for r in 0..<n { for c in 0..<inputs { let d = Double(v[r * inputs + c]) - mean[c]; sq += d * d } }
+        let scale = (sq / Double(Swift.max(n * inputs, 1))).squareRoot()
+        withNoGrad {
+            inputMean.assign(Tensor(shape: [inputs], data: mean.map { Float($0) }))
+            inputStd.assign(Tensor(shape: [inputs], data: [Float](repeating: Float(scale > 0 ? scale : 1), count: inputs)))
+        }
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { body((x - inputMean) / inputStd) }
 }

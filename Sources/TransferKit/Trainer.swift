@@ -31,10 +31,12 @@ public struct TrainOptions: Sendable {
     /// Block groups to unfreeze in phase 2 (nil: all; see ``FeatureBackbone/defaultUnfreeze``).
     public var unfreeze: Int? = 3
     public var headEpochs = 30
-    public var fineTuneEpochs = 5
+    public var fineTuneEpochs = 10
     /// Peak learning rate of the top backbone group in phase 2; the head phase uses ``headLearningRate``.
     public var learningRate: Float = 1e-3
-    public var headLearningRate: Float = 3e-3
+    /// Peak learning rate of the head phase; nil picks it with a learning-rate sweep on the cached features (the
+    /// `valley` of ``Learner/findLearningRate(start:end:iterations:)``, kept within 1e-4…1e-1).
+    public var headLearningRate: Float?
     public var batchSize = 32
     public var head: HeadKind = .linear
     public var validationFraction = 0.1
@@ -50,6 +52,8 @@ public struct TrainOptions: Sendable {
     /// Whether unfrozen BatchNorm layers keep normalising with their pretrained running statistics while their
     /// weight and bias train (Keras' advice for fine-tuning; the default), or switch to batch statistics.
     public var batchNormUsesRunningStatistics = true
+    /// Where every epoch is appended to `metrics.csv` and `metrics.jsonl` (nil: no log).
+    public var logDirectory: URL?
     /// Image decoding threads beside the training loop.
     public var loaderWorkers = 1
     public init() {}
@@ -92,6 +96,10 @@ public final class FeatureBackbone {
     /// The groups fine-tuning unfreezes by default: for an image model the last two stages and the head
     /// convolution (3 groups), for a text encoder the top 2 transformer layers.
     public var defaultUnfreeze: Int { vision == nil ? 2 : 3 }
+
+    /// The top group's peak learning rate in fine-tuning: 1e-3 for a CNN, 1e-4 for a transformer (BERT-style
+    /// encoders diverge at CNN rates; Devlin et al. 2019 fine-tune at 2e-5…5e-5 with every layer trainable).
+    public var defaultFineTuneLearningRate: Float { vision == nil ? 1e-4 : 1e-3 }
 
     /// Freezes every parameter outside the top `n` block groups (BatchNorm layers in frozen groups keep their
     /// running statistics).
@@ -178,6 +186,8 @@ public struct TrainResult {
     public var history: [EpochRecord]
     public var skipped: [(path: String, reason: String)]
     public var featureSeconds: Double
+    /// The head phase's peak learning rate (given, or found by the sweep).
+    public var headLearningRate: Float
     public var backboneForwards: Int
     public var seconds: Double
     public var model: TransferModel
@@ -286,6 +296,7 @@ public final class TransferTrainer {
         if let p = options.earlyStoppingPatience { cbs.append(EarlyStopping(monitor: .validLoss, patience: p)) }
         if options.progress { cbs.append(ProgressBar()) }
         if let dir = options.checkpointDirectory { cbs.append(ResumeCheckpoint(path: dir.appendingPathComponent("\(phase).safetensors"))) }
+        if let dir = options.logDirectory { cbs.append(MetricsLog(directory: dir)) }
         return cbs
     }
 
@@ -319,8 +330,8 @@ public final class TransferTrainer {
     }
 
     /// Phase 1's learner: the head on cached features, AdamW with a one-cycle schedule.
-    func headLearner(_ p: Prepared, head: Head, train: LabeledData, validation: LabeledData) -> Learner {
-        let opt = AdamW(parameters: head.namedParameters().map { ($0.0, $0.1) }, learningRate: options.headLearningRate, weightDecay: 1e-4)
+    func headLearner(_ p: Prepared, head: Head, train: LabeledData, validation: LabeledData, learningRate: Float) -> Learner {
+        let opt = AdamW(parameters: head.namedParameters().map { ($0.0, $0.1) }, learningRate: learningRate, weightDecay: 1e-4)
         let steps = options.headEpochs * ((p.trainKept.count + options.batchSize - 1) / options.batchSize)
         opt.setSchedule(OneCycleSchedule(), totalSteps: Swift.max(steps, 1))
         let learner = Learner(model: head, forward: { head($0) }, loss: loss, metric: Self.metric(p.task), optimizer: opt,
@@ -335,12 +346,23 @@ public final class TransferTrainer {
         return learner
     }
 
+    /// The head phase's learning rate when none is given: fastai's `valley` of a sweep over the cached features
+    /// (about a second), kept within 1e-4…1e-1. The sweep leaves the head as it was.
+    func suggestedHeadLearningRate(_ p: Prepared, head: Head, train: LabeledData, validation: LabeledData) throws -> Float {
+        let sweep = headLearner(p, head: head, train: train, validation: validation, learningRate: 1e-3)
+        sweep.callbacks = []
+        let r = try sweep.findLearningRate(start: 1e-7, end: 10, iterations: 100)
+        return Swift.min(Swift.max(r.valley, 1e-4), 1e-1)
+    }
+
     /// Trains per ``TrainOptions/strategy`` on `train`, validating on `validation`.
     public func train(_ train: LabeledData, validation: LabeledData) throws -> TrainResult {
         let t0 = Date()
         let p = try prepare(train, validation)
         let head = Head(options.head, inputs: backbone.dimension, outputs: p.outputs, seed: options.seed)
-        let learner = headLearner(p, head: head, train: train, validation: validation)
+        head.standardize(using: p.trainX)
+        let headLR = try options.headLearningRate ?? suggestedHeadLearningRate(p, head: head, train: train, validation: validation)
+        let learner = headLearner(p, head: head, train: train, validation: validation, learningRate: headLR)
         try fit(learner, epochs: options.headEpochs)
         var history = learner.history
         if options.strategy != .features {
@@ -361,7 +383,7 @@ public final class TransferTrainer {
                 model.thresholds = MultiLabelMetrics.tuneThresholds(probabilities: probs, targets: validation.learnerTargets(kept).multiHot!)
             }
         }
-        return TrainResult(history: history, skipped: skipped, featureSeconds: p.featureSeconds,
+        return TrainResult(history: history, skipped: skipped, featureSeconds: p.featureSeconds, headLearningRate: headLR,
                            backboneForwards: backboneForwards, seconds: Date().timeIntervalSince(t0), model: model)
     }
 
@@ -378,7 +400,9 @@ public final class TransferTrainer {
                                  start: Float = 1e-7, end: Float = 10, iterations: Int = 100) throws -> LRFinderResult {
         let p = try prepare(train, validation)
         let head = Head(options.head, inputs: backbone.dimension, outputs: p.outputs, seed: options.seed)
-        let learner = headLearner(p, head: head, train: train, validation: validation)
+        head.standardize(using: p.trainX)
+        let headLR = try options.headLearningRate ?? suggestedHeadLearningRate(p, head: head, train: train, validation: validation)
+        let learner = headLearner(p, head: head, train: train, validation: validation, learningRate: headLR)
         if phase == .head { return try learner.findLearningRate(start: start, end: end, iterations: iterations) }
         try learner.fit(epochs: options.headEpochs)
         let ft = try fineTuneLearner(head: head, prepared: p, train: train.subset(p.trainKept), validation: validation.subset(p.validKept))

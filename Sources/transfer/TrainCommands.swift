@@ -45,10 +45,10 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Validation fraction of --data.") var valSplit = 0.1
     @Option(name: .long, help: "features | fine-tune | full") var strategy = "fine-tune"
     @Option(name: .long, help: "Block groups to unfreeze in fine-tuning: a number, 'all', or 'auto' (images: the last two stages and the head convolution, 3 groups; texts: the top 2 transformer layers).") var unfreeze = "auto"
-    @Option(name: .long, help: "Epochs of the last phase (fine-tuning; the head phase for --strategy features).") var epochs: Int?
+    @Option(name: .long, help: "Epochs of the last phase: fine-tuning (default 10), or the head phase for --strategy features (default 30).") var epochs: Int?
     @Option(name: .long, help: "Epochs of the head phase.") var headEpochs = 30
-    @Option(name: .long, help: "Peak learning rate of the backbone's top group in fine-tuning (lower groups get less).") var lr: Float = 1e-3
-    @Option(name: .long, help: "Peak learning rate of the head phase.") var headLr: Float = 3e-3
+    @Option(name: .long, help: "Peak learning rate of the backbone's top group in fine-tuning (lower groups get less; default 1e-3 for image models, 1e-4 for text encoders).") var lr: Float?
+    @Option(name: .long, help: "Peak learning rate of the head phase (default: the valley of a learning-rate sweep on the cached features, as `transfer lr-find` shows it).") var headLr: Float?
     @Option(name: .long, help: "Batch size.") var batchSize = 32
     @Option(name: .long, help: "none | light | strong (fine-tuning on images)") var augment = "light"
     @Option(name: .long, help: "linear | mlp") var head = "linear"
@@ -58,7 +58,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Stop after N epochs without validation-loss improvement and keep the best epoch's weights (0: off, the default: the one-cycle schedule is meant to run to its end).") var earlyStopping = 0
     @Option(name: .long, help: "Random seed.") var seed: UInt64 = 0
     @Option(name: .long, help: "Output bundle directory (NAME.transferkit).") var out: String
-    @Option(name: .long, help: "Write report.html and metrics.json into this directory.") var report: String?
+    @Option(name: .long, help: "Write report.html and metrics.json into this directory, and the per-epoch log (metrics.csv, metrics.jsonl) while training.") var report: String?
     @Flag(name: .long, help: "Print one JSON object at the end.") var json = false
 
     func options() throws -> TrainOptions {
@@ -78,8 +78,8 @@ struct TrainCommand: AsyncParsableCommand {
         guard (0..<1).contains(valSplit) else { throw ValidationError("--val-split must be in [0, 1) (received \(valSplit))") }
         o.validationFraction = valSplit
         o.headEpochs = s == .features ? (epochs ?? headEpochs) : headEpochs
-        o.fineTuneEpochs = epochs ?? 5
-        o.learningRate = lr
+        o.fineTuneEpochs = epochs ?? 10
+        if let lr { o.learningRate = lr }
         o.headLearningRate = headLr
         o.batchSize = batchSize
         o.earlyStoppingPatience = earlyStopping > 0 ? earlyStopping : nil
@@ -105,8 +105,14 @@ struct TrainCommand: AsyncParsableCommand {
         let weights = try await backboneWeights(spec)
         let backbone = try FeatureBackbone(spec: spec, weightsPath: weights)
         if unfreeze == "auto" { o.unfreeze = backbone.defaultUnfreeze }
+        if lr == nil { o.learningRate = backbone.defaultFineTuneLearningRate }
         let (train, valid) = try all.split(validation: o.validationFraction, seed: o.seed)
         if !resume, let dir = o.checkpointDirectory { try? FileManager.default.removeItem(at: dir) }
+        if let report {
+            // The per-epoch log (metrics.csv, metrics.jsonl) grows while training runs.
+            o.logDirectory = URL(fileURLWithPath: report)
+            if !resume { for f in ["metrics.csv", "metrics.jsonl"] { try? FileManager.default.removeItem(atPath: report + "/" + f) } }
+        }
         let trainer = TransferTrainer(backbone: backbone, options: o)
         let result = try trainer.train(train, validation: valid)
         var skipped = result.skipped
@@ -127,7 +133,7 @@ struct TrainCommand: AsyncParsableCommand {
         var trainingConfig: [String: String] = ["data": data, "strategy": o.strategy.rawValue, "task": all.task.flag]
         trainingConfig["seed"] = String(o.seed)
         trainingConfig["lr"] = String(o.learningRate)
-        trainingConfig["head_lr"] = String(o.headLearningRate)
+        trainingConfig["head_lr"] = String(result.headLearningRate)
         trainingConfig["batch_size"] = String(o.batchSize)
         trainingConfig["augment"] = o.augment.rawValue
         trainingConfig["unfreeze"] = o.unfreeze.map(String.init) ?? "all"
@@ -146,7 +152,7 @@ struct TrainCommand: AsyncParsableCommand {
             var obj: [String: Any] = [
                 "bundle": out, "strategy": o.strategy.rawValue, "task": all.task.flag, "epochs_run": result.history.count,
                 "seconds": seconds, "train_size": train.inputs.count, "feature_seconds": result.featureSeconds,
-                "backbone_forwards": result.backboneForwards,
+                "backbone_forwards": result.backboneForwards, "head_lr": Double(result.headLearningRate),
                 "skipped_files": skipped.map { ["path": $0.path, "reason": $0.reason] },
             ]
             if let v = validMetrics { obj["validation"] = try metricsObject(v) }

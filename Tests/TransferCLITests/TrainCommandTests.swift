@@ -50,6 +50,9 @@ import Testing
         let html = try String(contentsOf: dir.appendingPathComponent("report/report.html"), encoding: .utf8)
         #expect(html.contains("<svg") && html.contains("corrupt.png") && !html.contains("https://"))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("report/metrics.json").path))
+        // The per-epoch log: a header and one row per epoch run.
+        let log = try String(contentsOf: dir.appendingPathComponent("report/metrics.csv"), encoding: .utf8)
+        #expect(log.split(separator: "\n").count == (j1["epochs_run"] as? Int ?? -1) + 1)
 
         // Another head: every feature comes from the cache.
         let r2 = try runTransfer(["train", "--model", "efficientnet-lite0", "--data", train, "--strategy", "features", "--head", "mlp",

@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import Layers
 import Optimizers
@@ -61,8 +62,15 @@ final class EventRecorder: Callback {
     @Test func earlyStoppingStopsAndRestoresTheBestWeights() throws {
         // A huge learning rate makes validation loss bounce; early stopping must stop and restore the best epoch.
         let stopper = EarlyStopping(monitor: .validLoss, patience: 2)
-        let (l, head) = makeLearner(callbacks: [stopper], lr: 3)
+        let bestFile = FileManager.default.temporaryDirectory.appendingPathComponent("tk-best-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: bestFile) }
+        let checkpoint = BestCheckpoint(path: bestFile)
+        let (l, head) = makeLearner(callbacks: [stopper, checkpoint], lr: 3)
         try l.fit(epochs: 40)
+        // The best-checkpoint file holds the weights early stopping restored.
+        #expect(checkpoint.bestEpoch == stopper.bestEpoch)
+        let saved = try SafeTensorsFile(path: bestFile.path).tensors()
+        for (k, t) in head.stateDict() { #expect(saved[k]?.toArray() == t.toArray(), "\(k)") }
         #expect(stopper.stoppedEarly)
         #expect(l.history.count < 40)
         let best = l.history.min { ($0.validLoss ?? .infinity) < ($1.validLoss ?? .infinity) }!
