@@ -16,11 +16,11 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Working directory for the exported images and the bundle.")
     var out = "demo-output"
     @Option(name: .long, help: "Training images per class (from the official train split).")
-    var perClass = 30
+    var perClass = 100
     @Option(name: .long, help: "Test images per class (from the official test split).")
-    var testPerClass = 30
+    var testPerClass = 100
     @Option(name: .long, help: "Fine-tuning epochs.")
-    var epochs = 2
+    var epochs = 10
     @Option(name: .long, help: "Random seed.")
     var seed: UInt64 = 0
     @Flag(name: .long, help: "Print one JSON object at the end.")
