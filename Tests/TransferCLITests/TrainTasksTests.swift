@@ -39,6 +39,7 @@ import Testing
         try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: bundle + "/manifest.json"))) as! [String: Any]
     }
 
+    /// With `--augment strong` (random resized crop, flip, TrivialAugment, random erasing), whose draws must repeat too.
     @Test(.enabled(if: imageAssets)) func fineTuneKilledMidEpochAndResumedEndsWithTheSameModelAsAnUninterruptedRun() throws {
         let (dir, env) = try workspace("resume")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -47,7 +48,7 @@ import Testing
         #expect(try runTransfer(["datasets", "export", "fashion-mnist", "--split", "test", "--per-class", "3", "--out", test], environment: env).status == 0)
         func args(_ out: String) -> [String] {
             ["train", "--model", "efficientnet-lite0", "--data", train, "--test", test, "--strategy", "fine-tune", "--head-epochs", "5",
-             "--epochs", "3", "--batch-size", "8", "--out", out, "--json"]
+             "--epochs", "3", "--batch-size", "8", "--augment", "strong", "--out", out, "--json"]
         }
         let whole = dir.appendingPathComponent("whole.transferkit").path
         let r = try runTransfer(args(whole), environment: env)
