@@ -43,6 +43,9 @@ public struct TrainOptions: Sendable {
     /// Epochs without validation-loss improvement before a phase stops and restores its best weights (nil: off).
     public var earlyStoppingPatience: Int?
     public var augment: AugmentationPolicy = .light
+    /// Augmented views (under ``augment``'s policy) of every training image whose features are computed once,
+    /// cached, and added to the head phase's training rows (image models; 0: none).
+    public var augmentedViews = 0
     public var regressionLoss: RegressionLoss = .mse
     public var seed: UInt64 = 0
     public var progress = true
@@ -136,14 +139,19 @@ public final class FeatureBackbone {
 
     /// Pooled features `[kept.count, dimension]` of `inputs` in eval mode without gradients, looked up in (and
     /// added to) `cache` when given. Inputs that cannot be read are skipped and reported in `failed`.
+    ///
+    /// With `augmentation`, images go through that (random) pipeline instead of the evaluation one, each with a
+    /// generator derived from the seed, the view number and the file's content hash, so a view is the same whatever
+    /// the file's name or position and can be cached (under a cache whose key names the pipeline, seed and view).
     public func features(_ inputs: [LabeledInput], cache: FeatureCache?, batchSize: Int = 32,
+                         augmentation: (pipeline: ImagePipeline, seed: UInt64, view: Int)? = nil,
                          progress: ((Int, Int) -> Void)? = nil) -> (features: Tensor, kept: [Int], failed: [(String, String)], computed: Int) {
         var rows = [[Float]?](repeating: nil, count: inputs.count)
         var hashes = [String?](repeating: nil, count: inputs.count)
         var missing: [Int] = []
         for (i, input) in inputs.enumerated() {
+            if cache != nil || augmentation != nil { hashes[i] = Self.contentHash(input) }
             if let cache {
-                hashes[i] = Self.contentHash(input)
                 if let h = hashes[i], let v = cache.lookup(h) { rows[i] = v; continue }
             }
             missing.append(i)
@@ -162,7 +170,18 @@ public final class FeatureBackbone {
                 var xs: [Tensor] = []
                 for i in chunk {
                     guard case .image(let p) = inputs[i] else { failed.append((inputs[i].name, "not an image")); continue }
-                    do { xs.append(try pipeline!.tensor(contentsOf: p)); ok.append(i) } catch { failed.append((p, error.description)) }
+                    do {
+                        if let a = augmentation {
+                            var options = DecodeOptions()
+                            options.target = a.pipeline.decodeTarget
+                            let h = UInt64(hashes[i]?.prefix(16) ?? "0", radix: 16) ?? 0
+                            var g = SeededGenerator(seed: a.seed ^ h ^ (UInt64(a.view) &* 0x9E37_79B9_7F4A_7C15))
+                            xs.append(a.pipeline.apply(try ImageDecoder.decode(contentsOf: p, options: options), generator: &g).tensor())
+                        } else {
+                            xs.append(try pipeline!.tensor(contentsOf: p))
+                        }
+                        ok.append(i)
+                    } catch { failed.append((p, error.description)) }
                 }
                 guard !xs.isEmpty else { continue }
                 out = withNoGrad { vision!.features(Tensor.stack(xs)) }
@@ -311,7 +330,11 @@ public final class TransferTrainer {
 
     /// Cached features and targets of a run's data.
     struct Prepared {
-        var trainX: Tensor, trainKept: [Int], validX: Tensor, validKept: [Int]
+        /// The head's training rows: the features of the kept inputs, then of each augmented view.
+        var trainX: Tensor
+        /// The input index of each row of `trainX`.
+        var headRows: [Int]
+        var trainKept: [Int], validX: Tensor, validKept: [Int]
         var task: TaskKind, scaling: TargetScaling?, outputs: Int
         var featureSeconds: Double
     }
@@ -325,17 +348,34 @@ public final class TransferTrainer {
             throw TrainError.unsupportedTask("validation data holds \(validation.task.reportName) targets, training data \(train.task.reportName)")
         }
         let scaling = train.task == .regression ? TargetScaling(fitting: trainKept.map { train.values[$0] }) : nil
-        return Prepared(trainX: trainX, trainKept: trainKept, validX: validX, validKept: validKept, task: train.task, scaling: scaling,
+        var rows = [trainX], headRows = trainKept
+        if options.augmentedViews > 0, backbone.vision != nil, options.augment != .none, let prep = backbone.spec.preprocessing {
+            let pipeline = prep.trainingPipeline(options.augment)
+            let kept = train.subset(trainKept).inputs
+            for view in 1...options.augmentedViews {
+                let cache = FeatureCache(root: options.featureCacheRoot,
+                                         key: backbone.cacheKey + "|\(options.augment.rawValue)|seed \(options.seed)|view \(view)",
+                                         dimension: backbone.dimension)
+                let start = Date()
+                let r = backbone.features(kept, cache: cache, batchSize: options.batchSize, augmentation: (pipeline, options.seed, view),
+                                          progress: options.progress ? { done, total in Self.progress("view \(view)", done: done, total: total, start: start) } : nil)
+                backboneForwards += r.computed
+                rows.append(r.features)
+                headRows += r.kept.map { trainKept[$0] }
+            }
+        }
+        return Prepared(trainX: rows.count == 1 ? trainX : Tensor.concat(rows, axis: 0), headRows: headRows,
+                        trainKept: trainKept, validX: validX, validKept: validKept, task: train.task, scaling: scaling,
                         outputs: train.task == .regression ? 1 : train.classNames.count, featureSeconds: Date().timeIntervalSince(t0))
     }
 
     /// Phase 1's learner: the head on cached features, AdamW with a one-cycle schedule.
     func headLearner(_ p: Prepared, head: Head, train: LabeledData, validation: LabeledData, learningRate: Float) -> Learner {
         let opt = AdamW(parameters: head.namedParameters().map { ($0.0, $0.1) }, learningRate: learningRate, weightDecay: 1e-4)
-        let steps = options.headEpochs * ((p.trainKept.count + options.batchSize - 1) / options.batchSize)
+        let steps = options.headEpochs * ((p.headRows.count + options.batchSize - 1) / options.batchSize)
         opt.setSchedule(OneCycleSchedule(), totalSteps: Swift.max(steps, 1))
         let learner = Learner(model: head, forward: { head($0) }, loss: loss, metric: Self.metric(p.task), optimizer: opt,
-                              trainData: TensorBatchSource(inputs: p.trainX, targets: train.learnerTargets(p.trainKept, scaling: p.scaling),
+                              trainData: TensorBatchSource(inputs: p.trainX, targets: train.learnerTargets(p.headRows, scaling: p.scaling),
                                                            batchSize: options.batchSize, shuffle: true, seed: options.seed),
                               validData: p.validKept.isEmpty ? nil
                                   : TensorBatchSource(inputs: p.validX, targets: validation.learnerTargets(p.validKept, scaling: p.scaling),

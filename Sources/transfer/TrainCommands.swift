@@ -51,6 +51,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Peak learning rate of the head phase (default: the valley of a learning-rate sweep on the cached features, as `transfer lr-find` shows it).") var headLr: Float?
     @Option(name: .long, help: "Batch size.") var batchSize = 32
     @Option(name: .long, help: "none | light | strong (fine-tuning on images)") var augment = "light"
+    @Option(name: .long, help: "Augmented views of each training image (--augment's policy) whose features are cached and added to the head's training rows (image models).") var views = 0
     @Option(name: .long, help: "linear | mlp") var head = "linear"
     @Option(name: .long, help: "classify | multilabel | regress (default: inferred from the labels)") var task: String?
     @Option(name: .long, help: "Regression loss: mse | huber") var loss = "mse"
@@ -72,6 +73,9 @@ struct TrainCommand: AsyncParsableCommand {
         o.head = h
         guard let a = AugmentationPolicy(rawValue: augment) else { throw ValidationError("--augment must be none, light or strong (received \(augment))") }
         o.augment = a
+        guard views >= 0 && views <= 64 else { throw ValidationError("--views must be in 0…64 (received \(views))") }
+        guard views == 0 || a != .none else { throw ValidationError("--views \(views) needs an augmentation policy: --augment light or strong") }
+        o.augmentedViews = views
         guard let l = RegressionLoss(rawValue: loss) else { throw ValidationError("--loss must be mse or huber (received \(loss))") }
         o.regressionLoss = l
         o.checkpointDirectory = URL(fileURLWithPath: out).appendingPathComponent(".checkpoints")
@@ -99,6 +103,7 @@ struct TrainCommand: AsyncParsableCommand {
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
         let kind = try taskKind()
+        if views > 0 && spec.task == .sentenceEmbedding { throw ValidationError("--views applies to image models; \(model) is a text model") }
         let all = try loadData(data, task: kind)
         let testData = try test.map { try loadData($0, task: kind ?? all.task) }
         let start = Date()
@@ -136,6 +141,7 @@ struct TrainCommand: AsyncParsableCommand {
         trainingConfig["head_lr"] = String(result.headLearningRate)
         trainingConfig["batch_size"] = String(o.batchSize)
         trainingConfig["augment"] = o.augment.rawValue
+        trainingConfig["views"] = String(o.augmentedViews)
         trainingConfig["unfreeze"] = o.unfreeze.map(String.init) ?? "all"
         trainingConfig["head_epochs"] = String(o.headEpochs)
         trainingConfig["fine_tune_epochs"] = String(o.fineTuneEpochs)

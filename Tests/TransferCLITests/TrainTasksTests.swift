@@ -193,6 +193,25 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains(train))
     }
 
+    @Test(.enabled(if: imageAssets)) func augmentedViewsAreComputedOnceCachedAndAddedToTheHeadRows() throws {
+        let (dir, env) = try workspace("views")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let train = dir.appendingPathComponent("train").path
+        #expect(try runTransfer(["datasets", "export", "fashion-mnist", "--split", "train", "--per-class", "6", "--out", train], environment: env).status == 0)
+        let args = ["train", "--model", "efficientnet-lite0", "--data", train, "--strategy", "features", "--views", "2", "--epochs", "3", "--json"]
+        let r1 = try runTransfer(args + ["--out", dir.path + "/a.transferkit"], environment: env)
+        #expect(r1.status == 0, "stderr: \(r1.stderr)")
+        // All 60 images once (training and validation), plus 2 augmented views of each training image.
+        let j1 = try json(r1.stdout)
+        #expect(j1["train_size"] as? Int == 50)
+        #expect(j1["backbone_forwards"] as? Int == 60 + 2 * 50)
+        let r2 = try runTransfer(args + ["--out", dir.path + "/b.transferkit"], environment: env)
+        #expect(try json(r2.stdout)["backbone_forwards"] as? Int == 0)
+        #expect(try manifest(dir.path + "/a.transferkit")["weights_sha256"] as? String == manifest(dir.path + "/b.transferkit")["weights_sha256"] as? String)
+        let bad = try runTransfer(args + ["--augment", "none", "--out", dir.path + "/c.transferkit"], environment: env)
+        #expect(bad.status != 0 && bad.stderr.contains("--views 2"))
+    }
+
     @Test(.enabled(if: imageAssets)) func lrFindSuggestsARateFromTheSweepAndPlotsIt() throws {
         let (dir, env) = try workspace("lrfind")
         defer { try? FileManager.default.removeItem(at: dir) }
