@@ -6,7 +6,17 @@ import Tensors
 /// Stops training when the monitored value has not improved by `minDelta` for `patience` epochs, and (by
 /// default) puts back the weights of the best epoch at the end (Keras `EarlyStopping(restore_best_weights=True)`).
 public final class EarlyStopping: Callback, ResumableCallback {
-    public enum Monitor: Sendable { case validLoss, validMetric }
+    public enum Monitor: Sendable {
+        case validLoss, validMetric
+
+        /// The monitored value of the learner's last validation, as "higher is better".
+        func score(_ l: Learner) -> Float? {
+            switch self {
+            case .validLoss: l.validLoss.map { -$0 }
+            case .validMetric: l.validMetric
+            }
+        }
+    }
     public let monitor: Monitor
     public let patience: Int
     public let minDelta: Float
@@ -23,14 +33,6 @@ public final class EarlyStopping: Callback, ResumableCallback {
 
     public override var order: Int { 50 }
 
-    /// The monitored value as "higher is better".
-    func score(_ l: Learner) -> Float? {
-        switch monitor {
-        case .validLoss: l.validLoss.map { -$0 }
-        case .validMetric: l.validMetric
-        }
-    }
-
     public override func on(_ event: LearnerEvent, learner l: Learner) throws {
         switch event {
         case .beforeFit:
@@ -38,7 +40,7 @@ public final class EarlyStopping: Callback, ResumableCallback {
             guard !l.history.contains(where: { $0.phase == l.phase }) else { return }
             wait = 0; best = nil; bestState = nil; bestEpoch = nil; stoppedEarly = false
         case .afterEpoch:
-            guard let s = score(l), s.isFinite else { return }
+            guard let s = monitor.score(l), s.isFinite else { return }
             if best == nil || s > best! + minDelta {
                 best = s
                 bestEpoch = l.epoch
@@ -171,11 +173,7 @@ public final class BestCheckpoint: Callback {
 
     public override func on(_ event: LearnerEvent, learner l: Learner) throws {
         guard event == .afterEpoch else { return }
-        let score: Float? = switch monitor {
-        case .validLoss: l.validLoss.map { -$0 }
-        case .validMetric: l.validMetric
-        }
-        guard let s = score, s.isFinite, best == nil || s > best! else { return }
+        guard let s = monitor.score(l), s.isFinite, best == nil || s > best! else { return }
         best = s
         bestEpoch = l.epoch
         try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)

@@ -286,26 +286,20 @@ public final class TransferTrainer {
         }
     }
 
-    /// The validation metric, higher is better: accuracy, micro-F1 at 0.5, or −MAE (standardised units).
+    /// The validation metric, higher is better: accuracy, micro-F1 at 0.5 (``MultiLabelMetrics``), or −MAE in
+    /// standardised units (``RegressionMetrics``).
     static func metric(_ task: TaskKind) -> (Tensor, Targets) -> Float {
         switch task {
         case .classification: return Learner.accuracy
         case .multiLabel:
             return { out, t in
                 guard case .multiHot(let m) = t else { return .nan }
-                let p = out.toArray(), y = m.toArray()
-                var tp = 0, fp = 0, fn = 0
-                for (a, b) in zip(p, y) {
-                    let pred = a > 0, pos = b > 0.5
-                    if pred && pos { tp += 1 } else if pred { fp += 1 } else if pos { fn += 1 }
-                }
-                return tp == 0 ? 0 : Float(2 * tp) / Float(2 * tp + fp + fn)
+                return Float(MultiLabelMetrics(logits: out, targets: m, labels: (0..<m.shape[1]).map(String.init)).microF1)
             }
         case .regression:
             return { out, t in
                 guard case .values(let v) = t else { return .nan }
-                let p = out.toArray(), y = v.toArray()
-                return -zip(p, y).map { Swift.abs($0 - $1) }.reduce(0, +) / Float(Swift.max(p.count, 1))
+                return -Float(RegressionMetrics(predictions: out, targets: v).mae)
             }
         }
     }
@@ -386,6 +380,14 @@ public final class TransferTrainer {
         return learner
     }
 
+    /// A new head standardised on the training features, its learning rate (given or swept) and phase 1's learner.
+    func makeHead(_ p: Prepared, train: LabeledData, validation: LabeledData) throws -> (Head, Float, Learner) {
+        let head = Head(options.head, inputs: backbone.dimension, outputs: p.outputs, seed: options.seed)
+        head.standardize(using: p.trainX)
+        let lr = try options.headLearningRate ?? suggestedHeadLearningRate(p, head: head, train: train, validation: validation)
+        return (head, lr, headLearner(p, head: head, train: train, validation: validation, learningRate: lr))
+    }
+
     /// The head phase's learning rate when none is given: fastai's `valley` of a sweep over the cached features
     /// (about a second), kept within 1e-4…1e-1. The sweep leaves the head as it was.
     func suggestedHeadLearningRate(_ p: Prepared, head: Head, train: LabeledData, validation: LabeledData) throws -> Float {
@@ -399,10 +401,7 @@ public final class TransferTrainer {
     public func train(_ train: LabeledData, validation: LabeledData) throws -> TrainResult {
         let t0 = Date()
         let p = try prepare(train, validation)
-        let head = Head(options.head, inputs: backbone.dimension, outputs: p.outputs, seed: options.seed)
-        head.standardize(using: p.trainX)
-        let headLR = try options.headLearningRate ?? suggestedHeadLearningRate(p, head: head, train: train, validation: validation)
-        let learner = headLearner(p, head: head, train: train, validation: validation, learningRate: headLR)
+        let (head, headLR, learner) = try makeHead(p, train: train, validation: validation)
         try fit(learner, epochs: options.headEpochs)
         var history = learner.history
         if options.strategy != .features {
@@ -439,10 +438,7 @@ public final class TransferTrainer {
     public func findLearningRate(_ train: LabeledData, validation: LabeledData, phase: SweepPhase,
                                  start: Float = 1e-7, end: Float = 10, iterations: Int = 100) throws -> LRFinderResult {
         let p = try prepare(train, validation)
-        let head = Head(options.head, inputs: backbone.dimension, outputs: p.outputs, seed: options.seed)
-        head.standardize(using: p.trainX)
-        let headLR = try options.headLearningRate ?? suggestedHeadLearningRate(p, head: head, train: train, validation: validation)
-        let learner = headLearner(p, head: head, train: train, validation: validation, learningRate: headLR)
+        let (head, _, learner) = try makeHead(p, train: train, validation: validation)
         if phase == .head { return try learner.findLearningRate(start: start, end: end, iterations: iterations) }
         try learner.fit(epochs: options.headEpochs)
         let ft = try fineTuneLearner(head: head, prepared: p, train: train.subset(p.trainKept), validation: validation.subset(p.validKept))

@@ -33,11 +33,8 @@ struct LRFindCommand: AsyncParsableCommand {
         guard start > 0, end > start else { throw ValidationError("--start and --end must satisfy 0 < start < end (received \(start), \(end))") }
         guard iterations >= 5 else { throw ValidationError("--iterations must be at least 5 (received \(iterations))") }
         guard let h = HeadKind(rawValue: head) else { throw ValidationError("--head must be linear or mlp (received \(head))") }
-        var kind: TaskKind?
-        if let task {
-            guard let t = TaskKind(flag: task) else { throw ValidationError("--task must be classify, multilabel or regress (received \(task))") }
-            kind = t
-        }
+        let kind = try parseTask(task)
+        let unfreezeChoice = try UnfreezeChoice(unfreeze)
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
         let all = try loadData(data, task: kind)
@@ -48,9 +45,7 @@ struct LRFindCommand: AsyncParsableCommand {
         o.batchSize = batchSize
         o.seed = seed
         o.progress = !json
-        if unfreeze == "all" { o.unfreeze = nil } else if unfreeze == "auto" { o.unfreeze = backbone.defaultUnfreeze } else if let n = Int(unfreeze), n >= 0 { o.unfreeze = n } else {
-            throw ValidationError("--unfreeze must be a number, 'all' or 'auto' (received \(unfreeze))")
-        }
+        o.unfreeze = unfreezeChoice.groups(for: backbone)
         let (train, valid) = try all.split(validation: 0.1, seed: seed)
         let r = try TransferTrainer(backbone: backbone, options: o).findLearningRate(train, validation: valid, phase: sweep, start: start, end: end,
                                                                                    iterations: iterations)

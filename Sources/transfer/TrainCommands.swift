@@ -26,6 +26,33 @@ func loadData(_ path: String, task: TaskKind?) throws -> LabeledData {
     do { return try LabeledData.load(path, task: task) } catch { throw ValidationError("\(path): \(error)") }
 }
 
+/// `--task`: nil infers the task from the labels.
+func parseTask(_ task: String?) throws -> TaskKind? {
+    guard let task else { return nil }
+    guard let t = TaskKind(flag: task) else { throw ValidationError("--task must be classify, multilabel or regress (received \(task))") }
+    return t
+}
+
+/// `--unfreeze`: a number of block groups, `all`, or `auto` (the backbone's default, known once it is loaded).
+enum UnfreezeChoice {
+    case groups(Int), all, auto
+
+    init(_ s: String) throws {
+        if s == "all" { self = .all } else if s == "auto" { self = .auto } else if let n = Int(s), n >= 0 { self = .groups(n) } else {
+            throw ValidationError("--unfreeze must be a number, 'all' or 'auto' (received \(s))")
+        }
+    }
+
+    /// ``TrainOptions/unfreeze`` for `backbone` (nil: all groups).
+    func groups(for backbone: FeatureBackbone) -> Int? {
+        switch self {
+        case .groups(let n): n
+        case .all: nil
+        case .auto: backbone.defaultUnfreeze
+        }
+    }
+}
+
 /// Flat numbers of a metrics report for a bundle's manifest.
 func headlineValues(_ m: MetricsReport, prefix: String) -> [String: Double] {
     switch m {
@@ -66,9 +93,7 @@ struct TrainCommand: AsyncParsableCommand {
         var o = TrainOptions()
         guard let s = Strategy(rawValue: strategy) else { throw ValidationError("--strategy must be features, fine-tune or full (received \(strategy))") }
         o.strategy = s
-        if unfreeze == "all" { o.unfreeze = nil } else if unfreeze == "auto" { o.unfreeze = 0 } else if let n = Int(unfreeze), n >= 0 { o.unfreeze = n } else {
-            throw ValidationError("--unfreeze must be a number, 'all' or 'auto' (received \(unfreeze))")
-        }
+        _ = try UnfreezeChoice(unfreeze)
         guard let h = HeadKind(rawValue: head) else { throw ValidationError("--head must be linear or mlp (received \(head))") }
         o.head = h
         guard let a = AugmentationPolicy(rawValue: augment) else { throw ValidationError("--augment must be none, light or strong (received \(augment))") }
@@ -92,24 +117,18 @@ struct TrainCommand: AsyncParsableCommand {
         return o
     }
 
-    func taskKind() throws -> TaskKind? {
-        guard let task else { return nil }
-        guard let t = TaskKind(flag: task) else { throw ValidationError("--task must be classify, multilabel or regress (received \(task))") }
-        return t
-    }
-
     func run() async throws {
         var o = try options()
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
-        let kind = try taskKind()
+        let kind = try parseTask(task)
         if views > 0 && spec.task == .sentenceEmbedding { throw ValidationError("--views applies to image models; \(model) is a text model") }
         let all = try loadData(data, task: kind)
         let testData = try test.map { try loadData($0, task: kind ?? all.task) }
         let start = Date()
         let weights = try await backboneWeights(spec)
         let backbone = try FeatureBackbone(spec: spec, weightsPath: weights)
-        if unfreeze == "auto" { o.unfreeze = backbone.defaultUnfreeze }
+        o.unfreeze = try UnfreezeChoice(unfreeze).groups(for: backbone)
         if lr == nil { o.learningRate = backbone.defaultFineTuneLearningRate }
         let (train, valid) = try all.split(validation: o.validationFraction, seed: o.seed)
         if !resume, let dir = o.checkpointDirectory { try? FileManager.default.removeItem(at: dir) }
