@@ -54,6 +54,38 @@ public final class Conv2d: Module, UnaryLayer {
     }
 }
 
+extension Conv2d {
+    /// `activation(batchNorm(conv(x)) + residual)`: the convolution–BatchNorm–activation unit of ResNet and
+    /// EfficientNet.
+    ///
+    /// When nothing needs a gradient (inference, feature extraction, the frozen blocks of a fine-tune) and the
+    /// BatchNorm normalises with its running statistics, the BatchNorm folds into the convolution
+    /// (`w·γ/√(σ²+ε)`, `β + (b − μ)·γ/√(σ²+ε)`, computed per call so it always reflects the current weights) and the
+    /// residual sum and activation run as oneDNN post-ops of that one convolution: no separate BatchNorm, add or
+    /// activation pass over the activations. Otherwise the ops run one by one and are recorded for autograd.
+    public func callAsFunction(_ x: Tensor, batchNorm bn: BatchNorm2d?, activation: FusedActivation?,
+                               residual: Tensor? = nil) -> Tensor {
+        let inputs = [x, weight, bias, bn?.weight, bn?.bias, residual].compactMap { $0 }
+        let recording = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
+        if recording || bn?.usesBatchStatistics == true {
+            var y = self(x)
+            if let bn { y = bn(y) }
+            if let residual { y = y + residual }
+            return activation?.apply(y) ?? y
+        }
+        var w = weight, b = bias
+        if let bn {
+            withNoGrad {
+                let scale = bn.weight / (bn.runningVar + bn.eps).sqrt()
+                w = weight * scale.reshaped(weight.shape[0], 1, 1, 1)
+                b = bn.bias + ((bias ?? Tensor.zeros([weight.shape[0]])) - bn.runningMean) * scale
+            }
+        }
+        return Tensor.conv2d(x, weight: w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: groups,
+                             residual: residual, activation: activation)
+    }
+}
+
 /// Batch normalisation over NCHW (`nn.BatchNorm2d`): batch statistics and a momentum update of the running
 /// statistics in train mode, running statistics in eval mode.
 ///

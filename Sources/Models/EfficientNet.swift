@@ -223,14 +223,14 @@ public final class EfficientNetLite: Module, VisionBackbone {
     private func trunk(_ x: Tensor, collect: Bool) -> (map: Tensor, maps: [FeatureMap]) {
         var maps: [FeatureMap] = []
         var stride = 2
-        var h = bn0(convStem(x)).relu6()
+        var h = convStem(x, batchNorm: bn0, activation: .relu6)
         if collect { maps.append(FeatureMap(name: "stem", stride: stride, tensor: h)) }
         for (i, r) in stageBlocks.enumerated() {
             for b in r { h = blocks[b](h) }
             stride *= stages[i].stride
             if collect { maps.append(FeatureMap(name: "stage\(i)", stride: stride, tensor: h)) }
         }
-        h = bn1(convHead(h)).relu6()
+        h = convHead(h, batchNorm: bn1, activation: .relu6)
         if collect { maps.append(FeatureMap(name: "head", stride: stride, tensor: h)) }
         return (h, maps)
     }
@@ -287,13 +287,14 @@ public final class MBConvBlock: Module, UnaryLayer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
-        if let expandConv, let bn0 { h = bn0(expandConv(h)).relu6() }
-        h = bn1(depthwiseConv(h)).relu6()
-        h = bn2(projectConv(h))
-        guard hasResidual else { return h }
+        if let expandConv, let bn0 { h = expandConv(h, batchNorm: bn0, activation: .relu6) }
+        h = depthwiseConv(h, batchNorm: bn1, activation: .relu6)
+        guard hasResidual else { return projectConv(h, batchNorm: bn2, activation: nil) }
         // A frozen block runs as in inference, like frozen batch norm: fine-tuning the top keeps the bottom exact.
-        if isTraining && dropConnectRate > 0 && !isFrozen { h = dropConnect(h) }
-        return h + x
+        if isTraining && dropConnectRate > 0 && !isFrozen {
+            return dropConnect(projectConv(h, batchNorm: bn2, activation: nil)) + x
+        }
+        return projectConv(h, batchNorm: bn2, activation: nil, residual: x)
     }
 
     /// lukemelas `drop_connect`: each sample's branch is kept with probability 1 − p and then scaled by 1 / (1 − p).

@@ -128,7 +128,7 @@ public final class ResNet: Module, VisionBackbone {
 
     private func trunk(_ x: Tensor, collect: Bool) -> (map: Tensor, maps: [FeatureMap]) {
         var maps: [FeatureMap] = []
-        var h = bn1(conv1(x)).relu()
+        var h = conv1(x, batchNorm: bn1, activation: .relu)
         if collect { maps.append(FeatureMap(name: "stem", stride: 2, tensor: h)) }
         h = Tensor.maxPool2d(h, kernel: (3, 3), stride: (2, 2), padding: .symmetric(1, 1))
         for (i, layer) in layers.enumerated() {
@@ -140,6 +140,13 @@ public final class ResNet: Module, VisionBackbone {
 
     /// The identity path's `downsample` (torchvision: `nn.Sequential(conv1x1(stride), BatchNorm2d)`), or nil when
     /// the block keeps its shape.
+    /// The identity path of a block: `x`, or its `downsample` (convolution + BatchNorm, fused when nothing records).
+    static func identity(_ downsample: Sequential?, _ x: Tensor) -> Tensor {
+        guard let downsample, let conv = downsample.layers[0] as? Conv2d, let bn = downsample.layers[1] as? BatchNorm2d
+        else { return downsample?(x) ?? x }
+        return conv(x, batchNorm: bn, activation: nil)
+    }
+
     static func downsample(_ inChannels: Int, _ outChannels: Int, stride: Int) -> Sequential? {
         guard stride != 1 || inChannels != outChannels else { return nil }
         return Sequential(
@@ -175,8 +182,8 @@ public final class BasicBlock: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = bn2(conv2(bn1(conv1(x)).relu()))
-        return (h + (downsample?(x) ?? x)).relu()
+        let h = conv1(x, batchNorm: bn1, activation: .relu)
+        return conv2(h, batchNorm: bn2, activation: .relu, residual: ResNet.identity(downsample, x))
     }
 }
 
@@ -214,9 +221,8 @@ public final class Bottleneck: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = bn1(conv1(x)).relu()
-        h = bn2(conv2(h)).relu()
-        h = bn3(conv3(h))
-        return (h + (downsample?(x) ?? x)).relu()
+        var h = conv1(x, batchNorm: bn1, activation: .relu)
+        h = conv2(h, batchNorm: bn2, activation: .relu)
+        return conv3(h, batchNorm: bn3, activation: .relu, residual: ResNet.identity(downsample, x))
     }
 }

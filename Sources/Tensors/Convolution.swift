@@ -38,6 +38,26 @@ extension Tensor {
     var dnnlData: UnsafeMutableRawPointer { UnsafeMutableRawPointer(basePointer) }
 }
 
+/// An activation oneDNN can apply inside a convolution (a post-op), for ``Tensor/conv2d(_:weight:bias:stride:padding:dilation:groups:residual:activation:)``.
+public enum FusedActivation: String, Sendable {
+    case relu, relu6
+
+    var algorithm: dnnl_alg_kind_t { self == .relu ? dnnl_eltwise_relu : dnnl_eltwise_clip_v2 }
+    var alpha: Float { 0 }
+    var beta: Float { self == .relu ? 0 : 6 }
+
+    /// The same activation as a standalone op (used when the fused path does not apply).
+    public func apply(_ x: Tensor) -> Tensor { self == .relu ? x.relu() : x.relu6() }
+}
+
+/// The post-ops of a fused convolution: an optional residual `sum`, then an optional activation.
+struct ConvEpilogue {
+    var addsResidual = false
+    var activation: FusedActivation?
+    var isEmpty: Bool { !addsResidual && activation == nil }
+    var key: String { "sum\(addsResidual)|\(activation?.rawValue ?? "none")" }
+}
+
 /// The geometry of one 2-D convolution: every parameter that selects a oneDNN primitive.
 struct Conv2dGeometry {
     let n, cin, h, w, cout, kh, kw, oh, ow, groups: Int
@@ -72,8 +92,8 @@ struct Conv2dGeometry {
             + "|p\(padL)\(padR)|b\(hasBias)|\(DNNL.key(anySrc)),\(DNNL.key(anyWeights)),\(DNNL.key(anyDst))"
     }
 
-    func forward(_ prop: dnnl_prop_kind_t) -> DNNLPrimitive {
-        DNNL.primitive("conv2d.fwd|\(prop.rawValue)|\(key)") {
+    func forward(_ prop: dnnl_prop_kind_t, epilogue: ConvEpilogue = ConvEpilogue()) -> DNNLPrimitive {
+        DNNL.primitive("conv2d.fwd|\(prop.rawValue)|\(key)|\(epilogue.key)") {
             var op = dnnl_convolution_desc_t()
             var src = anySrc, wei = anyWeights, dst = anyDst, b = biasDesc
             let st = strides, dl = dilates, pl = padL, pr = padR
@@ -84,7 +104,19 @@ struct Conv2dGeometry {
                 DNNL.check(dnnl_dilated_convolution_forward_desc_init(
                     &op, prop, Self.algorithm, &src, &wei, nil, &dst, st, dl, pl, pr), "convolution_forward_desc_init")
             }
-            return DNNL.makePD(&op, "convolution_forward")
+            guard !epilogue.isEmpty else { return DNNL.makePD(&op, "convolution_forward") }
+            var attr: dnnl_primitive_attr_t?
+            DNNL.check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+            defer { dnnl_primitive_attr_destroy(attr) }
+            var postOps: dnnl_post_ops_t?
+            DNNL.check(dnnl_post_ops_create(&postOps), "post_ops_create")
+            defer { dnnl_post_ops_destroy(postOps) }
+            if epilogue.addsResidual { DNNL.check(dnnl_post_ops_append_sum(postOps, 1), "post_ops_append_sum") }
+            if let act = epilogue.activation {
+                DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1, act.algorithm, act.alpha, act.beta), "post_ops_append_eltwise")
+            }
+            DNNL.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "primitive_attr_set_post_ops")
+            return DNNL.makePD(&op, attr: attr, "convolution_forward with \(epilogue.key)")
         }
     }
 
@@ -123,6 +155,39 @@ struct Conv2dGeometry {
     }
 }
 
+extension Conv2dGeometry {
+    /// Validates a `conv2d` call (naming the input and weight shapes in every message) and computes its geometry.
+    init(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: Padding, dilation: (Int, Int), groups: Int) {
+        require(x.rank == 4, "conv2d: input \(x.shape) must be [N, Cin, H, W] (weight \(weight.shape))")
+        require(weight.rank == 4,
+                     "conv2d: weight \(weight.shape) must be [Cout, Cin/groups, kH, kW] (input \(x.shape))")
+        require(groups >= 1, "conv2d: groups \(groups) must be ≥ 1 (input \(x.shape), weight \(weight.shape))")
+        let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
+        let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
+        require(cin % groups == 0 && cout % groups == 0,
+                     "conv2d: groups \(groups) must divide input channels and output channels (input \(x.shape), weight \(weight.shape))")
+        require(weight.shape[1] == cin / groups,
+                     "conv2d: weight \(weight.shape) must have Cin/groups = \(cin / groups) input channels for input \(x.shape) with groups \(groups)")
+        if let bias {
+            require(bias.shape == Shape([cout]), "conv2d: bias \(bias.shape) must be [\(cout)] for weight \(weight.shape)")
+        }
+        require(stride.0 >= 1 && stride.1 >= 1 && dilation.0 >= 1 && dilation.1 >= 1,
+                     "conv2d: stride \(stride) and dilation \(dilation) must be ≥ 1 (input \(x.shape), weight \(weight.shape))")
+        let pad = padding.amounts(input: (h, w), kernel: (kh, kw), stride: stride, dilation: dilation)
+        require(pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0,
+                     "conv2d: negative padding \(padding) (input \(x.shape), weight \(weight.shape))")
+        let numH = h + pad.top + pad.bottom - ((kh - 1) * dilation.0 + 1)
+        let numW = w + pad.left + pad.right - ((kw - 1) * dilation.1 + 1)
+        require(numH >= 0 && numW >= 0,
+                     "conv2d: dilated kernel of weight \(weight.shape) (dilation \(dilation)) is larger than the padded input \(x.shape)")
+        self.init(n: n, cin: cin, h: h, w: w, cout: cout, kh: kh, kw: kw,
+                  oh: numH / stride.0 + 1, ow: numW / stride.1 + 1, groups: groups,
+                  stride: stride, dilation: dilation,
+                  top: pad.top, bottom: pad.bottom, left: pad.left, right: pad.right,
+                  hasBias: bias != nil)
+    }
+}
+
 extension Tensor {
     /// 2-D convolution (cross-correlation) of an NCHW batch, as PyTorch's `torch.nn.functional.conv2d`.
     ///
@@ -146,33 +211,8 @@ extension Tensor {
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
                               padding: Padding = .symmetric(0, 0), dilation: (Int, Int) = (1, 1),
                               groups: Int = 1) -> Tensor {
-        require(x.rank == 4, "conv2d: input \(x.shape) must be [N, Cin, H, W] (weight \(weight.shape))")
-        require(weight.rank == 4,
-                     "conv2d: weight \(weight.shape) must be [Cout, Cin/groups, kH, kW] (input \(x.shape))")
-        require(groups >= 1, "conv2d: groups \(groups) must be ≥ 1 (input \(x.shape), weight \(weight.shape))")
-        let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
-        let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
-        require(cin % groups == 0 && cout % groups == 0,
-                     "conv2d: groups \(groups) must divide input channels and output channels (input \(x.shape), weight \(weight.shape))")
-        require(weight.shape[1] == cin / groups,
-                     "conv2d: weight \(weight.shape) must have Cin/groups = \(cin / groups) input channels for input \(x.shape) with groups \(groups)")
-        if let bias {
-            require(bias.shape == Shape([cout]), "conv2d: bias \(bias.shape) must be [\(cout)] for weight \(weight.shape)")
-        }
-        require(stride.0 >= 1 && stride.1 >= 1 && dilation.0 >= 1 && dilation.1 >= 1,
-                     "conv2d: stride \(stride) and dilation \(dilation) must be ≥ 1 (input \(x.shape), weight \(weight.shape))")
-        let pad = padding.amounts(input: (h, w), kernel: (kh, kw), stride: stride, dilation: dilation)
-        require(pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0,
-                     "conv2d: negative padding \(padding) (input \(x.shape), weight \(weight.shape))")
-        let numH = h + pad.top + pad.bottom - ((kh - 1) * dilation.0 + 1)
-        let numW = w + pad.left + pad.right - ((kw - 1) * dilation.1 + 1)
-        require(numH >= 0 && numW >= 0,
-                     "conv2d: dilated kernel of weight \(weight.shape) (dilation \(dilation)) is larger than the padded input \(x.shape)")
-        let g = Conv2dGeometry(n: n, cin: cin, h: h, w: w, cout: cout, kh: kh, kw: kw,
-                               oh: numH / stride.0 + 1, ow: numW / stride.1 + 1, groups: groups,
-                               stride: stride, dilation: dilation,
-                               top: pad.top, bottom: pad.bottom, left: pad.left, right: pad.right,
-                               hasBias: bias != nil)
+        let g = Conv2dGeometry(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
+                               groups: groups)
         let inputs = [x, weight] + (bias.map { [$0] } ?? [])
         let recording = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
 
@@ -206,6 +246,42 @@ extension Tensor {
             }
             return g.hasBias ? [gx, gw, gb] : [gx, gw]
         }
+    }
+
+    /// `activation(conv2d(x, weight, bias) + residual)` as one oneDNN convolution with post-ops (a `sum` of the
+    /// residual, then an eltwise activation), for inference: nothing is recorded for autograd, so callers use it
+    /// only when no input requires a gradient (``Layers``' `Conv2d` decides). Frozen BatchNorm folds into `weight`
+    /// and `bias` beforehand. The residual may be plain or blocked; it is copied into the output first (the `sum`
+    /// post-op accumulates into the destination) and is not modified.
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: Padding,
+                              dilation: (Int, Int), groups: Int, residual: Tensor?, activation: FusedActivation?) -> Tensor {
+        let g = Conv2dGeometry(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
+                               groups: groups)
+        if let residual {
+            require(residual.shape == Shape(g.dstDims),
+                    "conv2d: residual \(residual.shape) does not match the output [\(g.dstDims.map(String.init).joined(separator: ", "))] (input \(x.shape), weight \(weight.shape))")
+        }
+        let p = g.forward(dnnl_forward_training, epilogue: ConvEpilogue(addsResidual: residual != nil, activation: activation))
+        let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md), dstMD = p.md(dnnl_query_dst_md)
+        let xs = DNNL.asLayout(x, srcMD)
+        let ws = DNNL.asLayout(g.weightView(weight), weiMD)
+        let bs = bias?.contiguous()
+        let out = DNNL.output(Shape(g.dstDims), dstMD)
+        if let residual {
+            let src = residual.layout == nil ? residual.plainData() : residual
+            let srcDesc = DNNL.descOf(src)
+            if DNNL.equal(srcDesc, dstMD) {
+                out.storage.pointer.update(from: src.storage.pointer + src.offset, count: out.storage.count)
+            } else {
+                DNNL.reorder(from: srcDesc, src.dnnlData, to: dstMD, out.dnnlData)
+            }
+        }
+        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData), (DNNL_ARG_DST, dstMD, out.dnnlData),
+        ]
+        if let bs { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData)) }
+        withExtendedLifetime((xs, ws, bs)) { p.execute(args) }
+        return out
     }
 
     /// ∂L/∂x through oneDNN convolution backward-data; the result keeps oneDNN's chosen layout.

@@ -24,6 +24,14 @@ public final class DNNLPrimitive: @unchecked Sendable {
         dnnl_primitive_destroy(primitive)
         dnnl_primitive_desc_destroy(pd)
     }
+    /// oneDNN's implementation name, e.g. `brg:avx512_core` or `ref:any`.
+    public var implementation: String {
+        var name: UnsafePointer<CChar>?
+        guard dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success, let name else { return "" }
+        return String(cString: name)
+    }
+    /// True for oneDNN's slow reference kernels (`ref:…`), which a caller should avoid.
+    public var isReference: Bool { implementation.hasPrefix("ref") }
     /// The memory descriptor the primitive wants for `what` (e.g. `dnnl_query_src_md`).
     public func md(_ what: dnnl_query_t, _ index: Int32 = 0) -> dnnl_memory_desc_t {
         dnnl_primitive_desc_query_md(pd, what, index)!.pointee

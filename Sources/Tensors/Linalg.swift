@@ -1,7 +1,7 @@
-import CBLAS
+import CDNNL
 
 extension Tensor {
-    /// How a matrix view can be handed to `cblas_sgemm` without a copy: as is (row stride `ld`) or transposed.
+    /// How a matrix view can be handed to a row-major SGEMM without a copy: as is (row stride `ld`) or transposed.
     struct GemmOperand {
         let trans: Bool
         let ld: Int
@@ -18,8 +18,9 @@ extension Tensor {
 
     /// Matrix product over the last two dimensions with broadcast batch dimensions (`torch.matmul` for rank ≥ 2).
     ///
-    /// Transposed views (from ``transposed(_:_:)``) are passed to `cblas_sgemm` as transposed operands, never
-    /// copied. When `b` is a single matrix and `a`'s rows are evenly strided, all of `a`'s batch is one GEMM.
+    /// Transposed views (from ``transposed(_:_:)``) are passed to the GEMM as transposed operands, never
+    /// copied. When `b` is a single matrix and `a`'s rows are evenly strided, all of `a`'s batch is one GEMM; other batches run
+    /// as one oneDNN matmul over strided views.
     public func matmul(_ other: Tensor) -> Tensor { Tensor.matmul(self, other) }
 
     public static func matmul(_ a0: Tensor, _ b0: Tensor) -> Tensor {
@@ -42,6 +43,10 @@ extension Tensor {
             && a.isContiguousRows(rowStride: opA.ld)
         if rowsStack {
             gemm(opA, opB, m: batch.count * m, n: n, k: k, a.basePointer, b.basePointer, out.storage.pointer, ldc: n)
+        } else if let p = batchedPrimitive(a, b, batch: batch, m: m, n: n, k: k) {
+            p.execute([(DNNL_ARG_SRC, p.md(dnnl_query_src_md), UnsafeMutableRawPointer(a.basePointer)),
+                       (DNNL_ARG_WEIGHTS, p.md(dnnl_query_weights_md), UnsafeMutableRawPointer(b.basePointer)),
+                       (DNNL_ARG_DST, p.md(dnnl_query_dst_md), UnsafeMutableRawPointer(out.storage.pointer))])
         } else {
             let sa = BinaryKernel.broadcastStrides(Tensor(storage: a.storage, shape: batchA, strides: Array(a.strides.dropLast(2))), to: batch)
             let sb = BinaryKernel.broadcastStrides(Tensor(storage: b.storage, shape: batchB, strides: Array(b.strides.dropLast(2))), to: batch)
@@ -79,8 +84,42 @@ extension Tensor {
                      _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
         if k == 0 { c.initialize(repeating: 0, count: m * ldc); return }
-        cblas_sgemm(CblasRowMajor, opA.trans ? CblasTrans : CblasNoTrans, opB.trans ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), 1, a, Int32(opA.ld), b, Int32(opB.ld), 0, c, Int32(ldc))
+        // oneDNN's row-major SGEMM: as fast as OpenBLAS on large shapes and faster on small ones here
+        // (benchmarks/RESULTS.md), and it runs on the same OpenMP threads as every other oneDNN primitive, so no
+        // second pool spins while the first one works.
+        DNNL.check(dnnl_sgemm(opA.trans ? 84 : 78, opB.trans ? 84 : 78, Int64(m), Int64(n), Int64(k), 1,
+                              a, Int64(opA.ld), b, Int64(opB.ld), 0, c, Int64(ldc)), "sgemm \(m)×\(n)×\(k)")
+    }
+
+    /// A oneDNN matmul primitive over the whole broadcast batch, reading `a` and `b` through their strides (so
+    /// permuted attention heads need no copy), or nil when oneDNN has only its reference kernel for the layout.
+    static func batchedPrimitive(_ a: Tensor, _ b: Tensor, batch: Shape, m: Int, n: Int, k: Int) -> DNNLPrimitive? {
+        let rank = batch.rank + 2
+        guard rank <= 6 else { return nil }
+        func stridedDesc(_ t: Tensor) -> dnnl_memory_desc_t {
+            // Left-pad to the output's rank with size-1 dims (broadcast).
+            let pad = rank - t.rank
+            let dims = [Int](repeating: 1, count: pad) + t.shape.dims
+            var strides = [Int](repeating: 0, count: pad) + t.strides
+            // A size-1 (broadcast) dim gets the stride it would have if it were dense.
+            for i in stride(from: rank - 1, through: 0, by: -1) where dims[i] == 1 {
+                strides[i] = (i + 1..<rank).map { strides[$0] * dims[$0] }.max() ?? 1
+            }
+            var d = dnnl_memory_desc_t()
+            let dd = dims.map(Int64.init) + [Int64](repeating: 0, count: 12 - rank)
+            let ss = strides.map(Int64.init) + [Int64](repeating: 0, count: 12 - rank)
+            DNNL.check(dnnl_memory_desc_init_by_strides(&d, Int32(rank), dd, dnnl_f32, ss), "memory_desc_init_by_strides \(dims)")
+            return d
+        }
+        let ad = stridedDesc(a), bd = stridedDesc(b), cd = DNNL.plainDesc(Shape(batch.dims + [m, n]))
+        let key = "matmul|\(DNNL.key(ad))|\(DNNL.key(bd))|\(DNNL.key(cd))"
+        let p = DNNL.primitive(key) {
+            var op = dnnl_matmul_desc_t()
+            var a0 = ad, b0 = bd, c0 = cd
+            DNNL.check(dnnl_matmul_desc_init(&op, &a0, &b0, nil, &c0), "matmul_desc_init")
+            return DNNL.makePD(&op, "matmul \(a.shape)×\(b.shape)")
+        }
+        return p.isReference ? nil : p
     }
 
     /// `x · weightᵀ + bias` with PyTorch's weight layout `[out, in]` (the transpose is folded into the GEMM).

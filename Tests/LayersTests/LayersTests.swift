@@ -195,3 +195,63 @@ func prefixed(_ f: SafeTensorsFile, _ prefix: String) throws -> [String: Tensor]
         #expect((m.layers[4] as! BatchNorm2d).usesBatchStatistics)
     }
 }
+
+@Suite struct FusedConvolutionTests {
+    /// A BatchNorm with non-trivial running statistics and affine parameters.
+    func batchNorm(_ c: Int, seed: UInt64) -> BatchNorm2d {
+        let bn = BatchNorm2d(c, eps: 1e-3)
+        var r = SeededGenerator(seed: seed)
+        withNoGrad {
+            bn.weight.assign(Tensor.uniform([c], low: 0.5, high: 1.5, generator: &r))
+            bn.bias.assign(Tensor.uniform([c], low: -0.5, high: 0.5, generator: &r))
+            bn.runningMean.assign(Tensor.uniform([c], low: -0.3, high: 0.3, generator: &r))
+            bn.runningVar.assign(Tensor.uniform([c], low: 0.2, high: 2, generator: &r))
+        }
+        bn.eval()
+        return bn
+    }
+
+    @Test func foldedBatchNormWithResidualAndActivationPostOpsMatchesTheOpsOneByOne() {
+        var g = SeededGenerator(seed: 7)
+        let cases: [(conv: Conv2d, act: FusedActivation?, residual: Bool)] = [
+            (Conv2d(8, 16, kernel: (3, 3), padding: .symmetric(1, 1), bias: false), .relu, true),
+            (Conv2d(8, 16, kernel: (1, 1), stride: (2, 2), bias: false), nil, false),
+            (Conv2d(16, 16, kernel: (3, 3), padding: .same, groups: 16, bias: false), .relu6, false),
+            (Conv2d(16, 8, kernel: (1, 1), bias: true), nil, true),
+        ]
+        for (i, c) in cases.enumerated() {
+            let cin = c.conv.weight.shape[1] * c.conv.groups, cout = c.conv.weight.shape[0]
+            let x = Tensor.randn([2, cin, 9, 9], generator: &g)
+            let bn = batchNorm(cout, seed: UInt64(10 * i))
+            // Reference: the ops one by one (parameters require gradients, so nothing fuses).
+            var ref = bn(c.conv(x))
+            let residual = c.residual ? Tensor.randn(ref.shape, generator: &g) : nil
+            let residualBefore = residual?.toArray()
+            if let residual { ref = ref + residual }
+            if let act = c.act { ref = act.apply(ref) }
+            let unfused = c.conv(x, batchNorm: bn, activation: c.act, residual: residual)
+            let fused = withNoGrad { c.conv(x, batchNorm: bn, activation: c.act, residual: residual) }
+            #expect(unfused.requiresGrad, "case \(i): with trainable weights the unit must be recorded")
+            #expect(!fused.requiresGrad)
+            #expect(closeness(unfused.contiguous(), ref.contiguous(), atol: 1e-6, rtol: 1e-6) <= 0, "case \(i)")
+            // Folding BN into the weights changes rounding only: |Δ| ≤ 1e-5 + 1e-5·|y| on outputs of magnitude ~1–5.
+            #expect(closeness(fused.contiguous(), ref.contiguous(), atol: 1e-5, rtol: 1e-5) <= 0, "case \(i)")
+            #expect(residual?.toArray() == residualBefore, "case \(i): the residual input must not change")
+        }
+    }
+
+    @Test func batchNormInTrainingModeIsNeverFolded() {
+        var g = SeededGenerator(seed: 8)
+        let conv = Conv2d(4, 6, kernel: (3, 3), padding: .symmetric(1, 1), bias: false)
+        let bn = batchNorm(6, seed: 99)
+        bn.train()
+        let x = Tensor.randn([4, 4, 5, 5], generator: &g)
+        let before = bn.runningMean.toArray()
+        let y = withNoGrad { conv(x, batchNorm: bn, activation: .relu) }
+        // Batch statistics were used (and the running mean moved), as an unfused train-mode BatchNorm does.
+        #expect(bn.runningMean.toArray() != before)
+        bn.eval()
+        let yEval = withNoGrad { conv(x, batchNorm: bn, activation: .relu) }
+        #expect(closeness(y.contiguous(), yEval.contiguous(), atol: 1e-3, rtol: 1e-3) > 0)
+    }
+}

@@ -78,6 +78,23 @@ import Testing
         }
     }
 
+    @Test func attentionHeadViewsMultiplyInOneOneDNNMatmulWithoutCopies() {
+        // [B, T, H, d] activations seen as [B, H, T, d] heads, as multi-head attention does.
+        let b = 2, t = 5, h = 3, d = 4
+        let q = randomTensor([b, t, h, d], seed: 58).permuted([0, 2, 1, 3])
+        let k = randomTensor([b, t, h, d], seed: 59).permuted([0, 2, 1, 3])
+        let kt = k.transposed(-2, -1)
+        let scores = q.matmul(kt)
+        let qc = q.contiguous().toArray(), kc = kt.contiguous().toArray(), sv = scores.toArray()
+        for i in 0..<(b * h) {
+            let ref = naive(Array(qc[(i * t * d)..<((i + 1) * t * d)]), Array(kc[(i * d * t)..<((i + 1) * d * t)]), t, d, t)
+            #expect(maxAbsDiff(Array(sv[(i * t * t)..<((i + 1) * t * t)]), ref) < 1e-5)
+        }
+        let p = Tensor.batchedPrimitive(q, kt, batch: [b, h], m: t, n: t, k: d)
+        #expect(p != nil, "oneDNN offered only its reference matmul for strided attention heads")
+        #expect(p.map { !$0.implementation.isEmpty } ?? false)
+    }
+
     @Test func matmulGradientsMatchFiniteDifferences() {
         expectGradients("matmul 2d", [randomTensor([4, 6], seed: 47), randomTensor([6, 3], seed: 48)]) { $0[0].matmul($0[1]) }
         expectGradients("matmul batched broadcast", [randomTensor([2, 4, 6], seed: 49), randomTensor([6, 3], seed: 50)]) { $0[0].matmul($0[1]) }
