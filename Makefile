@@ -7,7 +7,13 @@ TEST_MODELS ?= efficientnet-lite0 minilm-l6
 # (fashion-mnist is the Debian package scripts/setup installs).
 TEST_DATASETS ?= bbc-news
 
-.PHONY: setup build test fetch demo bench clean
+# The peers `make bench` measures beside TransferKit (benchmarks/peers.py): a Python with torch (and optionally
+# onnxruntime, openvino). Default: the venv `make peers-setup` creates; none → TransferKit's figures only.
+PEER_PYTHON ?= $(firstword $(wildcard .venv-peers/bin/python))
+BENCH_THREADS ?= $(shell nproc)
+BENCH_SCRATCH ?= .build
+
+.PHONY: setup build test fetch demo bench peers-setup clean
 
 setup:
 	@bash scripts/setup
@@ -32,9 +38,24 @@ demo: setup
 	$(SWIFT) build -c release --product transfer
 	$$($(SWIFT) build -c release --show-bin-path)/transfer demo $(DEMO_ARGS)
 
-bench: setup
+# TransferKit's kernels against raw OpenBLAS/oneDNN, its whole models against the peers (same machine, same thread
+# count, one invocation); writes benchmarks/RESULTS.md.
+bench: fetch
 	$(SWIFT) build -c release --product transfer-bench
-	$$($(SWIFT) build -c release --show-bin-path)/transfer-bench $(BENCH_ARGS)
+	@mkdir -p $(BENCH_SCRATCH)
+	@peers=""; \
+	if [ -n "$(PEER_PYTHON)" ] && "$(PEER_PYTHON)" -c "import torch" 2>/dev/null; then \
+		"$(PEER_PYTHON)" benchmarks/peers.py --threads $(BENCH_THREADS) --json $(BENCH_SCRATCH)/peers.json && peers="--peers $(BENCH_SCRATCH)/peers.json"; \
+	else \
+		echo "make bench: no peer Python with torch (run 'make peers-setup', ~3 GB, or set PEER_PYTHON); TransferKit only"; \
+	fi; \
+	$$($(SWIFT) build -c release --show-bin-path)/transfer-bench --threads $(BENCH_THREADS) $$peers --results benchmarks/RESULTS.md $(BENCH_ARGS)
+
+# A venv with the peers for `make bench` (PyTorch from PyPI pulls CUDA wheels, ~3 GB; never needed by the tests).
+peers-setup:
+	@python3 -c "import ensurepip" 2>/dev/null || apt-get install -y python3-venv
+	python3 -m venv .venv-peers
+	.venv-peers/bin/pip install --quiet torch torchvision transformers safetensors onnx onnxruntime openvino
 
 clean:
 	rm -rf .build

@@ -27,6 +27,12 @@ struct TransferBench: ParsableCommand {
     @Option(name: .long, help: "Untimed warm-up runs before each measurement.")
     var warmup: Int = 2
 
+    @Option(name: .long, help: "The JSON benchmarks/peers.py wrote: adds a table of TransferKit against PyTorch, ONNX Runtime and OpenVINO.")
+    var peers: String?
+
+    @Option(name: .long, help: "Also write the report as Markdown to this file (make bench: benchmarks/RESULTS.md).")
+    var results: String?
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
@@ -41,6 +47,9 @@ struct TransferBench: ParsableCommand {
             throw ValidationError("no benchmark name contains \"\(filter ?? "")\"; names: "
                                   + Benchmarks.all.map(\.name).joined(separator: ", "))
         }
+        let peerRun = try peers.map { path in
+            do { return try PeerRun.load(path) } catch { throw ValidationError("\(error)") }
+        }
         let showProgress = !json && isatty(STDERR_FILENO) != 0
         let ctx = BenchContext(plan: TimingPlan(warmup: warmup, repeats: repeats), raw: RawEngine())
         var results: [BenchResult] = []
@@ -53,10 +62,19 @@ struct TransferBench: ParsableCommand {
         }
         if showProgress { progress(String(format: "total %.1f s", monotonicSeconds() - start)) }
         let machine = MachineInfo.current()
+        let table = Report.table(results, machine: machine, notes: ctx.notes)
+        let peerTable = peerRun.map { PeerReport.markdown(results, $0, machine: machine) }
         if json {
             print(Report.json(results, machine: machine))
         } else {
-            print(Report.table(results, machine: machine, notes: ctx.notes))
+            print(table)
+            if let peerTable { print("\n" + peerTable) }
+        }
+        if let path = self.results {
+            let text = "# TransferKit benchmark results\n\nWritten by `make bench` (transfer-bench --results); regenerate, do not edit.\n\n"
+                + (peerTable.map { "## Against the peers\n\n" + $0 + "\n\n" } ?? "")
+                + "## Against the raw libraries\n\n```\n" + table + "\n```\n"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
         }
     }
 

@@ -51,9 +51,26 @@ enum Benchmarks {
         Benchmark(name: "gelu") { bandwidth($0, "gelu", inputs: 1) { x, _ in _ = x.gelu() } },
         Benchmark(name: "frozen_backbone_backward") { frozenBackbone($0) },
         Benchmark(name: "loader_images_per_s") { LoaderBench.run($0) },
-        Benchmark(name: "efficientnet_lite0_infer") { InferBench.efficientNetLite0($0) },
-        Benchmark(name: "resnet18_infer") { InferBench.resNet18($0) },
-        Benchmark(name: "minilm_infer") { InferBench.miniLM($0) },
+        Benchmark(name: "efficientnet_lite0_infer") {
+            ModelBench.visionInference($0, "efficientnet_lite0_infer") { ModelBench.efficientNetLite0(includeTop: true) }
+        },
+        Benchmark(name: "resnet18_infer") { ModelBench.visionInference($0, "resnet18_infer") { ModelBench.resNet18(includeTop: true) } },
+        Benchmark(name: "minilm_infer") { ModelBench.textInference($0) },
+        Benchmark(name: "efficientnet_lite0_train") {
+            ModelBench.visionTraining($0, "efficientnet_lite0_train", .all) { ModelBench.efficientNetLite0(includeTop: false) }
+        },
+        // The last two stages and the head convolution, as `transfer train --strategy fine-tune` unfreezes.
+        Benchmark(name: "efficientnet_lite0_train_top") {
+            ModelBench.visionTraining($0, "efficientnet_lite0_train_top", .top(3)) { ModelBench.efficientNetLite0(includeTop: false) }
+        },
+        Benchmark(name: "resnet18_train") {
+            ModelBench.visionTraining($0, "resnet18_train", .all) { ModelBench.resNet18(includeTop: false) }
+        },
+        Benchmark(name: "resnet18_train_top") {
+            ModelBench.visionTraining($0, "resnet18_train_top", .top(1)) { ModelBench.resNet18(includeTop: false) }
+        },
+        Benchmark(name: "minilm_train") { ModelBench.textTraining($0, "minilm_train", .all) },
+        Benchmark(name: "minilm_train_top") { ModelBench.textTraining($0, "minilm_train_top", .top(2)) },
         // Last, so that it covers every measurement before it.
         Benchmark(name: "peak_rss_mb") { _ in
             BenchResult(name: "peak_rss_mb", value: peakRSSMegabytes(), unit: "MB", reference: nil, ratio: nil, target: nil)

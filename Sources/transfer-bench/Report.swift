@@ -12,6 +12,8 @@ struct BenchResult {
     let ratio: Double?
     /// The lowest acceptable ratio, where the issue states one.
     let target: Double?
+    /// Peak resident memory of this measurement alone, in MB (whole-model benchmarks).
+    var peakRSSMB: Double? = nil
 
     /// True when the ratio is below the stated target.
     var belowTarget: Bool {
@@ -78,7 +80,8 @@ enum Report {
     static func json(_ results: [BenchResult], machine: MachineInfo) -> String {
         let items = results.map { r in
             "{\"name\": \(string(r.name)), \"value\": \(jsonNumber(r.value)), \"unit\": \(string(r.unit)), "
-                + "\"reference\": \(r.reference.map(jsonNumber) ?? "null"), \"ratio\": \(r.ratio.map(jsonNumber) ?? "null")}"
+                + "\"reference\": \(r.reference.map(jsonNumber) ?? "null"), \"ratio\": \(r.ratio.map(jsonNumber) ?? "null"), "
+                + "\"peak_rss_mb\": \(r.peakRSSMB.map(jsonNumber) ?? "null")}"
         }
         let m = "{\"cpu\": \(string(machine.cpu)), \"onednn\": \(string(machine.onednn)), "
             + "\"openblas\": \(string(machine.openblas)), \"threads\": \(machine.threads), \"date\": \(string(machine.date))}"

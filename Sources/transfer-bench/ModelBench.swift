@@ -1,0 +1,177 @@
+import Foundation
+import Layers
+import Models
+import Optimizers
+import Tensors
+import TransferKit
+
+/// Whole-model throughput at batch 32 (inference and training steps), the figures `benchmarks/peers.py` measures
+/// for PyTorch, ONNX Runtime and OpenVINO under the same names. Each is the median of a few runs after one warm-up
+/// (the models are far too slow for the default repeat count), and each reports the peak resident memory of its
+/// own run (`VmHWM`, reset through `/proc/self/clear_refs` before the model is built).
+enum ModelBench {
+    static let batch = 32
+    static let imageSize = 224
+    static let sequenceLength = 128
+    static let classes = 10
+
+    /// One warm-up, then the median of at most 3 timed runs (fewer with a smaller `--repeats`).
+    static func plan(_ ctx: BenchContext) -> TimingPlan {
+        TimingPlan(warmup: Swift.min(1, ctx.plan.warmup), repeats: Swift.min(3, ctx.plan.repeats))
+    }
+
+    /// What a training benchmark trains.
+    enum Trainable {
+        /// Every parameter (full fine-tuning).
+        case all
+        /// Only the top block groups (the rest frozen; frozen BatchNorm keeps its running statistics).
+        case top(Int)
+    }
+
+    // MARK: - Models
+
+    /// EfficientNet-Lite0 with its pretrained weights when they are cached (else random ones, said in the note).
+    static func efficientNetLite0(includeTop: Bool) -> (model: any VisionBackbone, weights: String) {
+        if let spec = try? ModelRegistry.spec(named: "efficientnet-lite0"), spec.isCached, let file = spec.cachedWeights {
+            do {
+                return (try Pretrained.loadVision(spec, weights: file.path, includeTop: includeTop), "pretrained weights from the cache")
+            } catch {
+                return (EfficientNetLite(.lite0, includeTop: includeTop), "random-initialised weights (cached weights failed to load: \(error))")
+            }
+        }
+        return (EfficientNetLite(.lite0, includeTop: includeTop), "random-initialised weights (efficientnet-lite0 not in the cache)")
+    }
+
+    static func resNet18(includeTop: Bool) -> (model: any VisionBackbone, weights: String) {
+        (ResNet(.resnet18, includeTop: includeTop), "random-initialised weights (none ship offline)")
+    }
+
+    /// all-MiniLM-L6-v2 from the cache, or the same architecture with random weights.
+    static func miniLM() -> (model: BertModel, weights: String) {
+        if let spec = try? ModelRegistry.spec(named: "minilm-l6"), spec.isCached, let dir = spec.cachedWeights {
+            do {
+                return (try BertModel.load(directory: dir.path), "pretrained weights from the cache")
+            } catch {
+                return (randomMiniLM(), "random-initialised all-MiniLM-L6-v2 architecture (cached weights failed to load: \(error))")
+            }
+        }
+        return (randomMiniLM(), "random-initialised all-MiniLM-L6-v2 architecture (minilm-l6 not in the cache)")
+    }
+
+    static func randomMiniLM() -> BertModel {
+        try! BertModel(config: BertConfig(vocabSize: 30522, hiddenSize: 384, numHiddenLayers: 6, numAttentionHeads: 12,
+                                          intermediateSize: 1536))
+    }
+
+    /// Deterministic token ids spread over the vocabulary (their values do not matter for timing).
+    static func tokenIDs(vocab: Int) -> [Int] { (0..<(batch * sequenceLength)).map { ($0 &* 7919 &+ 101) % vocab } }
+
+    static func labels() -> [Int] { (0..<batch).map { ($0 * 7) % classes } }
+
+    // MARK: - Measurements
+
+    /// Runs `body` with the peak-RSS counter reset, returning its result and the peak in MB.
+    static func withPeakRSS(_ body: () -> BenchResult) -> BenchResult {
+        BufferPool.shared.drain()
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+        let r = body()
+        BufferPool.shared.drain()
+        return BenchResult(name: r.name, value: r.value, unit: r.unit, reference: r.reference, ratio: r.ratio,
+                           target: r.target, peakRSSMB: highWaterMarkMegabytes())
+    }
+
+    /// Images per second of a vision model's forward (with its 1000-class classifier) on a random batch.
+    static func visionInference(_ ctx: BenchContext, _ name: String, _ load: () -> (model: any VisionBackbone, weights: String)) -> BenchResult {
+        withPeakRSS {
+            let (model, weights) = load()
+            model.eval()
+            let x = randomTensor([batch, 3, imageSize, imageSize], seed: 61)
+            let seconds = medianSeconds(plan(ctx)) { withNoGrad { _ = model(x).contiguous() } }
+            ctx.note("\(name): \(model.modelName) forward with classifier, batch \(batch)×3×\(imageSize)×\(imageSize), eval(), "
+                     + "withNoGrad; \(weights); images/s = \(batch) / median of \(plan(ctx).repeats) runs after 1 warm-up.")
+            return BenchResult(name: name, value: Double(batch) / seconds, unit: "images/s", reference: nil, ratio: nil, target: nil)
+        }
+    }
+
+    /// Images per second of one training step: pooled features → a new 10-class linear head → cross-entropy,
+    /// backward, AdamW (lr 1e-4) over the trainable parameters.
+    static func visionTraining(_ ctx: BenchContext, _ name: String, _ trainable: Trainable,
+                               _ load: () -> (model: any VisionBackbone, weights: String)) -> BenchResult {
+        withPeakRSS {
+            let (model, weights) = load()
+            let head = Linear(model.featureDimension, classes)
+            let what = freeze(model, model.blockGroups, trainable)
+            model.train()
+            let opt = optimizer(model, head)
+            let x = randomTensor([batch, 3, imageSize, imageSize], seed: 62), y = labels()
+            let seconds = medianSeconds(plan(ctx)) {
+                opt.zeroGrad()
+                Tensor.crossEntropy(logits: head(model.features(x)), targets: y).backward()
+                opt.step()
+            }
+            ctx.note("\(name): \(model.modelName) training step (\(what) + a new \(classes)-class linear head, train mode, "
+                     + "cross-entropy, backward, AdamW lr 1e-4), batch \(batch)×3×\(imageSize)×\(imageSize); \(weights); "
+                     + "images/s = \(batch) / median of \(plan(ctx).repeats) steps after 1 warm-up.")
+            return BenchResult(name: name, value: Double(batch) / seconds, unit: "images/s", reference: nil, ratio: nil, target: nil)
+        }
+    }
+
+    /// Sequences per second of MiniLM's forward to the last hidden state on `[32, 128]` token ids, full mask.
+    static func textInference(_ ctx: BenchContext) -> BenchResult {
+        withPeakRSS {
+            let (bert, weights) = miniLM()
+            bert.eval()
+            let ids = tokenIDs(vocab: bert.config.vocabSize)
+            let mask = [Float](repeating: 1, count: ids.count)
+            let seconds = medianSeconds(plan(ctx)) {
+                withNoGrad { _ = bert(ids: ids, attentionMask: mask, shape: [batch, sequenceLength]).contiguous() }
+            }
+            ctx.note("minilm_infer: BertModel (\(bert.config.numHiddenLayers) layers, \(bert.config.hiddenSize)-d) forward to the "
+                     + "last hidden state, batch \(batch) × \(sequenceLength) token ids, full attention mask, eval(), withNoGrad; "
+                     + "\(weights); sequences/s = \(batch) / median of \(plan(ctx).repeats) runs after 1 warm-up.")
+            return BenchResult(name: "minilm_infer", value: Double(batch) / seconds, unit: "seq/s", reference: nil, ratio: nil, target: nil)
+        }
+    }
+
+    /// Sequences per second of one MiniLM training step: mean-pooled last hidden state → a 10-class linear head →
+    /// cross-entropy, backward, AdamW (lr 1e-4); dropout on (train mode).
+    static func textTraining(_ ctx: BenchContext, _ name: String, _ trainable: Trainable) -> BenchResult {
+        withPeakRSS {
+            let (bert, weights) = miniLM()
+            let layers = bert.config.numHiddenLayers
+            let groups = [BlockGroup(name: "embeddings", prefixes: ["embeddings"])]
+                + (0..<layers).map { BlockGroup(name: "layer\($0)", prefixes: ["encoder.layer.\($0)"]) }
+            let what = freeze(bert, groups, trainable)
+            let head = Linear(bert.config.hiddenSize, classes)
+            bert.train()
+            let opt = optimizer(bert, head)
+            let ids = tokenIDs(vocab: bert.config.vocabSize), y = labels()
+            let mask = [Float](repeating: 1, count: ids.count)
+            let seconds = medianSeconds(plan(ctx)) {
+                opt.zeroGrad()
+                let hidden = bert(ids: ids, attentionMask: mask, shape: [batch, sequenceLength])
+                Tensor.crossEntropy(logits: head(hidden.mean(axis: 1)), targets: y).backward()
+                opt.step()
+            }
+            ctx.note("\(name): BertModel training step (\(what) + a \(classes)-class head on the mean-pooled last hidden state, "
+                     + "dropout on, cross-entropy, backward, AdamW lr 1e-4), batch \(batch) × \(sequenceLength) tokens; \(weights); "
+                     + "sequences/s = \(batch) / median of \(plan(ctx).repeats) steps after 1 warm-up.")
+            return BenchResult(name: name, value: Double(batch) / seconds, unit: "seq/s", reference: nil, ratio: nil, target: nil)
+        }
+    }
+
+    /// Freezes all but the top groups (or nothing), returning a description of what trains.
+    static func freeze(_ model: Module, _ groups: [BlockGroup], _ trainable: Trainable) -> String {
+        model.unfreeze()
+        guard case .top(let n) = trainable else { return "every parameter trainable" }
+        let top = groups.suffix(n)
+        model.freeze(where: { key in !top.contains { $0.contains(key) } })
+        return "only " + top.map(\.name).joined(separator: ", ") + " trainable"
+    }
+
+    static func optimizer(_ model: Module, _ head: Linear) -> AdamW {
+        let params = model.trainableParameters().map { (name: "backbone." + $0.0, tensor: $0.1) }
+            + head.namedParameters().map { (name: "head." + $0.0, tensor: $0.1) }
+        return AdamW(groups: [ParameterGroup(parameters: params, learningRate: 1e-4, weightDecay: 1e-2)])
+    }
+}
