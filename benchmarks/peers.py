@@ -319,6 +319,7 @@ def main():
     cpu, flags = cpu_info()
     bf16 = bool(flags & {"avx512_bf16", "amx_bf16"})
     notes = [f"median of {repeats} timed run(s) after 1 warm-up; each measurement and variant in a fresh process"]
+    load_before = os.getloadavg()[0]
     versions = {}
     for module in PEER_MODULES.values():
         try:
@@ -375,6 +376,7 @@ def main():
             if export and export.get("attention"):
                 notes.append(f"{model}: ONNX export traced with the {export['attention']} attention")
 
+    notes.append(f"1-minute load average {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "threads": args.threads, "batch": args.batch, "cpu": cpu, "versions": versions, "results": results,
               "notes": notes}

@@ -14,6 +14,13 @@ public final class Linear: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { Tensor.linear(x, weight: weight, bias: bias) }
+
+    /// `activation(self(x))`, with the activation fused into the matmul when nothing needs a gradient.
+    public func callAsFunction(_ x: Tensor, activation: FusedActivation) -> Tensor {
+        let recording = GradMode.isEnabled && ([x, weight] + (bias.map { [$0] } ?? [])).contains { $0.requiresGrad }
+        if recording { return activation.apply(self(x)) }
+        return Tensor.linear(x, weight: weight, bias: bias, activation: activation)
+    }
 }
 
 /// 2-D convolution over NCHW input with PyTorch's `[out, in/groups, kH, kW]` weight (`nn.Conv2d`), plus
@@ -198,7 +205,20 @@ public final class Sequential: Module, UnaryLayer {
 
 /// A parameter-free activation as a layer.
 public final class Activation: Module, UnaryLayer {
-    public enum Kind: Sendable { case relu, relu6, gelu, geluTanh, silu, sigmoid, tanh }
+    public enum Kind: Sendable {
+        case relu, relu6, gelu, geluTanh, silu, sigmoid, tanh
+
+        /// The same activation as a oneDNN post-op, where one exists.
+        public var fused: FusedActivation? {
+            switch self {
+            case .relu: .relu
+            case .relu6: .relu6
+            case .gelu: .gelu
+            case .geluTanh: .geluTanh
+            case .silu, .sigmoid, .tanh: nil
+            }
+        }
+    }
     public let kind: Kind
 
     public init(_ kind: Kind) {

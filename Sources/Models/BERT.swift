@@ -210,7 +210,10 @@ public final class BertIntermediate: Module {
         child("dense", dense)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { activation(dense(x)) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard let fused = activation.kind.fused else { return activation(dense(x)) }
+        return dense(x, activation: fused)
+    }
 }
 
 /// One post-LN transformer layer (`BertLayer`: `attention`, `intermediate`, `output`).

@@ -38,16 +38,32 @@ extension Tensor {
     var dnnlData: UnsafeMutableRawPointer { UnsafeMutableRawPointer(basePointer) }
 }
 
-/// An activation oneDNN can apply inside a convolution (a post-op), for ``Tensor/conv2d(_:weight:bias:stride:padding:dilation:groups:residual:activation:)``.
+/// An activation oneDNN applies inside a convolution or matmul (a post-op), for
+/// ``Tensor/conv2d(_:weight:bias:stride:padding:dilation:groups:residual:activation:)`` and
+/// ``Tensor/linear(_:weight:bias:activation:)``.
 public enum FusedActivation: String, Sendable {
-    case relu, relu6
+    case relu, relu6, gelu, geluTanh
 
-    var algorithm: dnnl_alg_kind_t { self == .relu ? dnnl_eltwise_relu : dnnl_eltwise_clip_v2 }
+    var algorithm: dnnl_alg_kind_t {
+        switch self {
+        case .relu: dnnl_eltwise_relu
+        case .relu6: dnnl_eltwise_clip_v2
+        case .gelu: dnnl_eltwise_gelu_erf
+        case .geluTanh: dnnl_eltwise_gelu_tanh
+        }
+    }
     var alpha: Float { 0 }
-    var beta: Float { self == .relu ? 0 : 6 }
+    var beta: Float { self == .relu6 ? 6 : 0 }
 
     /// The same activation as a standalone op (used when the fused path does not apply).
-    public func apply(_ x: Tensor) -> Tensor { self == .relu ? x.relu() : x.relu6() }
+    public func apply(_ x: Tensor) -> Tensor {
+        switch self {
+        case .relu: x.relu()
+        case .relu6: x.relu6()
+        case .gelu: x.gelu()
+        case .geluTanh: x.gelu(approximate: true)
+        }
+    }
 }
 
 /// The post-ops of a fused convolution: an optional residual `sum`, then an optional activation.

@@ -122,14 +122,82 @@ extension Tensor {
         return p.isReference ? nil : p
     }
 
-    /// `x · weightᵀ + bias` with PyTorch's weight layout `[out, in]` (the transpose is folded into the GEMM).
+    /// `x · weightᵀ + bias` with PyTorch's weight layout `[out, in]` (`torch.nn.functional.linear`).
+    ///
+    /// One oneDNN matmul primitive over all rows of `x`, reading the weight through transposed strides and adding
+    /// the bias in its epilogue (no separate bias pass); the backward is `g·W`, `gᵀ·x` and the row sums of `g`.
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-        require(weight.rank == 2 && x.shape.last == weight.shape[1],
-                     "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
+        let (x2, y) = linearForward(x, weight: weight, bias: bias, activation: nil)
+        let n = weight.shape[0]
+        return y.recorded("linear", [x, weight] + (bias.map { [$0] } ?? [])) { g, needs in
+            let g2 = g.contiguous().reshaped(x2.shape[0], n)
+            let gx = needs[0] ? g2.matmul(weight).reshaped(x.shape) : nil
+            let gw = needs[1] ? g2.transposed(0, 1).matmul(x2) : nil
+            let gb = bias != nil && needs[2] ? g2.sum(axis: 0) : nil
+            return bias == nil ? [gx, gw] : [gx, gw, gb]
+        }
+    }
+
+    /// `activation(x · weightᵀ + bias)` with the activation as a oneDNN post-op of the matmul, for inference:
+    /// nothing is recorded, so callers use it only when no input requires a gradient (``Layers``' `Linear` decides).
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?) -> Tensor {
+        linearForward(x, weight: weight, bias: bias, activation: activation).output
+    }
+
+    /// The forward of ``linear(_:weight:bias:)``: `x` flattened to plain rows `[M, in]`, and the output in `x`'s
+    /// shape with the last dim `out`.
+    static func linearForward(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?) -> (rows: Tensor, output: Tensor) {
+        require(weight.rank == 2 && x.rank >= 1 && x.shape.last == weight.shape[1],
+                "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
         if let bias { require(bias.shape == [weight.shape[0]], "linear: bias \(bias.shape) for weight \(weight.shape)") }
-        let x2 = x.rank == 1 ? x.unsqueezed(0) : x
-        var y = matmul(x2, weight.transposed(0, 1))
-        if let bias { y = y + bias }
-        return x.rank == 1 ? y.squeezed(0) : y
+        let k = weight.shape[1], n = weight.shape[0]
+        let x2 = (x.layout == nil ? x : x.plainData()).contiguous().reshaped(x.shape.count / Swift.max(k, 1), k)
+        let m = x2.shape[0]
+        let outShape = Shape(Array(x.shape.dims.dropLast()) + [n])
+        let w = weight.contiguous(), b = bias?.contiguous()
+        let out = Tensor(uninitialized: outShape)
+        if m > 0 && n > 0 && k > 0, let p = linearPrimitive(m: m, n: n, k: k, hasBias: b != nil, activation: activation) {
+            var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+                (DNNL_ARG_SRC, p.md(dnnl_query_src_md), UnsafeMutableRawPointer(x2.basePointer)),
+                (DNNL_ARG_WEIGHTS, p.md(dnnl_query_weights_md), UnsafeMutableRawPointer(w.basePointer)),
+                (DNNL_ARG_DST, p.md(dnnl_query_dst_md), UnsafeMutableRawPointer(out.storage.pointer)),
+            ]
+            if let b { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), UnsafeMutableRawPointer(b.basePointer))) }
+            withExtendedLifetime((x2, w, b)) { p.execute(args) }
+            return (x2, out)
+        }
+        // No fast primitive (or an empty product): the GEMM, then bias and activation as separate ops.
+        var y = withNoGrad { matmul(x2, w.transposed(0, 1)) }
+        if let b { y = withNoGrad { y + b } }
+        if let activation { y = withNoGrad { activation.apply(y) } }
+        out.storage.pointer.update(from: y.contiguous().basePointer, count: outShape.count)
+        return (x2, out)
+    }
+
+    /// The cached matmul primitive `[m, k] × [k, n]` (weights stored `[n, k]`, read transposed) `+ bias`, with an
+    /// optional activation post-op; nil when oneDNN has only its reference kernel for it.
+    static func linearPrimitive(m: Int, n: Int, k: Int, hasBias: Bool, activation: FusedActivation?) -> DNNLPrimitive? {
+        let p = DNNL.primitive("linear|\(m)|\(n)|\(k)|\(hasBias)|\(activation?.rawValue ?? "none")") {
+            var src = DNNL.desc([m, k], dnnl_ab), wei = DNNL.desc([k, n], dnnl_ba), dst = DNNL.desc([m, n], dnnl_ab)
+            var bia = DNNL.desc([1, n], dnnl_ab)
+            var op = dnnl_matmul_desc_t()
+            if hasBias {
+                DNNL.check(dnnl_matmul_desc_init(&op, &src, &wei, &bia, &dst), "matmul_desc_init (linear)")
+            } else {
+                DNNL.check(dnnl_matmul_desc_init(&op, &src, &wei, nil, &dst), "matmul_desc_init (linear)")
+            }
+            guard let activation else { return DNNL.makePD(&op, "matmul (linear \(m)×\(k) · \(k)×\(n))") }
+            var attr: dnnl_primitive_attr_t?
+            DNNL.check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+            defer { dnnl_primitive_attr_destroy(attr) }
+            var postOps: dnnl_post_ops_t?
+            DNNL.check(dnnl_post_ops_create(&postOps), "post_ops_create")
+            defer { dnnl_post_ops_destroy(postOps) }
+            DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1, activation.algorithm, activation.alpha, activation.beta),
+                       "post_ops_append_eltwise")
+            DNNL.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "primitive_attr_set_post_ops")
+            return DNNL.makePD(&op, attr: attr, "matmul (linear \(m)×\(k) · \(k)×\(n), \(activation.rawValue))")
+        }
+        return p.isReference ? nil : p
     }
 }
