@@ -1,11 +1,32 @@
-/// One recorded operation: the inputs that need gradients and how to map the output gradient to theirs.
+/// One recorded operation: where its inputs' gradients go and how to map the output gradient to theirs.
+///
+/// The graph holds nodes and leaf tensors, never intermediate tensors: an intermediate's storage lives only as long
+/// as a user variable or an op's backward (which keeps exactly what it needs, e.g. a convolution's input) holds it,
+/// as in PyTorch's saved-tensor design.
 final class GradNode {
+    /// Where one input's gradient goes.
+    enum Edge {
+        /// The input was produced by a recorded op.
+        case node(GradNode, Shape)
+        /// The input is a leaf that requires a gradient (a parameter): its ``Tensor/grad`` accumulates.
+        case leaf(Tensor)
+        /// The input needs no gradient.
+        case none(Shape)
+
+        var shape: Shape {
+            switch self {
+            case .node(_, let s), .none(let s): s
+            case .leaf(let t): t.shape
+            }
+        }
+    }
+
     let name: String
-    var inputs: [Tensor]
+    var inputs: [Edge]
     /// Given the output gradient, returns one gradient per input (nil where that input needs none).
     var backward: ((Tensor) -> [Tensor?])?
 
-    init(name: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
+    init(name: String, inputs: [Edge], backward: @escaping (Tensor) -> [Tensor?]) {
         self.name = name
         self.inputs = inputs
         self.backward = backward
@@ -33,7 +54,11 @@ extension Tensor {
         let needs = inputs.map(\.requiresGrad)
         guard needs.contains(true) else { return self }
         requiresGrad = true
-        gradFn = GradNode(name: name, inputs: inputs) { g in backward(g, needs) }
+        let edges: [GradNode.Edge] = inputs.map { t in
+            guard t.requiresGrad else { return .none(t.shape) }
+            return t.gradFn.map { .node($0, t.shape) } ?? .leaf(t)
+        }
+        gradFn = GradNode(name: name, inputs: edges) { g in backward(g, needs) }
         return self
     }
 
@@ -50,37 +75,45 @@ extension Tensor {
         guard requiresGrad else {
             fatalError("backward(): the tensor does not require a gradient (nothing recorded)")
         }
-        // Iterative post-order over the recorded graph.
-        var order: [Tensor] = []
+        guard let root = gradFn else {
+            // A leaf: its gradient is the seed.
+            withNoGrad { let g = seed ?? Tensor.ones(shape); grad = grad.map { $0 + g } ?? g.plainData() }
+            return
+        }
+        // Iterative post-order over the recorded nodes.
+        var order: [GradNode] = []
         var visited = Set<ObjectIdentifier>()
-        var stack: [(Tensor, Bool)] = [(self, false)]
-        while let (t, expanded) = stack.popLast() {
-            if expanded { order.append(t); continue }
-            if visited.contains(ObjectIdentifier(t)) { continue }
-            visited.insert(ObjectIdentifier(t))
-            stack.append((t, true))
-            if let node = t.gradFn {
-                for i in node.inputs where i.requiresGrad && !visited.contains(ObjectIdentifier(i)) { stack.append((i, false)) }
+        var stack: [(GradNode, Bool)] = [(root, false)]
+        while let (node, expanded) = stack.popLast() {
+            if expanded { order.append(node); continue }
+            if visited.contains(ObjectIdentifier(node)) { continue }
+            visited.insert(ObjectIdentifier(node))
+            stack.append((node, true))
+            for case .node(let child, _) in node.inputs where !visited.contains(ObjectIdentifier(child)) {
+                stack.append((child, false))
             }
         }
         withNoGrad {
-            var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed ?? Tensor.ones(shape)]
-            for t in order.reversed() {
-                guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
-                guard let node = t.gradFn else {
-                    if t.requiresGrad { t.grad = t.grad.map { $0 + g } ?? g.plainData() }
-                    continue
-                }
+            var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed ?? Tensor.ones(shape)]
+            for node in order.reversed() {
+                guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
                 guard let fn = node.backward else {
                     fatalError("backward(): graph through \(node.name) was already released; use retainGraph")
                 }
                 let gs = fn(g)
-                for (input, gi) in zip(node.inputs, gs) {
-                    guard let gi, input.requiresGrad else { continue }
-                    require(gi.shape == input.shape,
-                                 "backward(\(node.name)): gradient shape \(gi.shape) for input \(input.shape)")
-                    let k = ObjectIdentifier(input)
-                    grads[k] = grads[k].map { $0 + gi } ?? gi
+                for (edge, gi) in zip(node.inputs, gs) {
+                    guard let gi else { continue }
+                    require(gi.shape == edge.shape,
+                            "backward(\(node.name)): gradient shape \(gi.shape) for input \(edge.shape)")
+                    switch edge {
+                    case .node(let child, _):
+                        let k = ObjectIdentifier(child)
+                        grads[k] = grads[k].map { $0 + gi } ?? gi
+                    case .leaf(let t):
+                        t.grad = t.grad.map { $0 + gi } ?? gi.plainData()
+                    case .none:
+                        continue
+                    }
                 }
                 if !retainGraph {
                     node.backward = nil

@@ -94,15 +94,18 @@ extension Tensor {
 
     static func binary(_ k: BinaryKernel, _ a: Tensor, _ b: Tensor) -> Tensor {
         let out = k(a, b)
+        if k == .add || k == .sub {
+            // Only the shapes are needed: the operands' storage is not kept for backward.
+            let sa = a.shape, sb = b.shape, sign: Float = k == .add ? 1 : -1
+            return out.recorded(k.name, [a, b]) { g, needs in
+                [needs[0] ? g.sumTo(sa) : nil, needs[1] ? (sign == 1 ? g : -g).sumTo(sb) : nil]
+            }
+        }
         return out.recorded(k.name, [a, b]) { g, needs in
             let ga: Tensor?, gb: Tensor?
             switch k {
-            case .add:
-                ga = needs[0] ? g.sumTo(a.shape) : nil
-                gb = needs[1] ? g.sumTo(b.shape) : nil
-            case .sub:
-                ga = needs[0] ? g.sumTo(a.shape) : nil
-                gb = needs[1] ? (-g).sumTo(b.shape) : nil
+            case .add, .sub:
+                fatalError("unreachable: add and sub are recorded above")
             case .mul:
                 ga = needs[0] ? BinaryKernel.mul(g, b).sumTo(a.shape) : nil
                 gb = needs[1] ? BinaryKernel.mul(g, a).sumTo(b.shape) : nil
@@ -203,10 +206,13 @@ extension Tensor {
     /// A differentiable unary op: forward and backward through oneDNN eltwise.
     func eltwise(_ name: String, _ alg: dnnl_alg_kind_t, _ alpha: Float = 0, _ beta: Float = 0) -> Tensor {
         let out = Tensor.eltwiseForward(alg, alpha, beta, self)
-        let usesDst = alg.rawValue >= dnnl_eltwise_relu_use_dst_for_bwd.rawValue
-        return out.recorded(name, [self]) { [unowned out] g, _ in
-            [Tensor.eltwiseBackward(alg, alpha, beta, data: usesDst ? out : self, diff: g)]
+        // A `*_use_dst_for_bwd` algorithm keeps only the output for backward, so the input can be freed as soon as
+        // nothing else needs it (PyTorch gets the same from in-place ReLU).
+        if alg.rawValue >= dnnl_eltwise_relu_use_dst_for_bwd.rawValue {
+            let saved = out.detached()  // the data, not the tensor that owns this node
+            return out.recorded(name, [self]) { g, _ in [Tensor.eltwiseBackward(alg, alpha, beta, data: saved, diff: g)] }
         }
+        return out.recorded(name, [self]) { [self] g, _ in [Tensor.eltwiseBackward(alg, alpha, beta, data: self, diff: g)] }
     }
 
     public func exp() -> Tensor { eltwise("exp", dnnl_eltwise_exp_use_dst_for_bwd) }
@@ -220,9 +226,9 @@ extension Tensor {
     public func abs() -> Tensor { eltwise("abs", dnnl_eltwise_abs) }
     /// Clamps to [low, high].
     public func clamp(min low: Float, max high: Float) -> Tensor { eltwise("clamp", dnnl_eltwise_clip_v2, low, high) }
-    public func relu() -> Tensor { eltwise("relu", dnnl_eltwise_relu, 0) }
+    public func relu() -> Tensor { eltwise("relu", dnnl_eltwise_relu_use_dst_for_bwd, 0) }
     /// min(max(x, 0), 6), as in MobileNet and EfficientNet-Lite.
-    public func relu6() -> Tensor { eltwise("relu6", dnnl_eltwise_clip_v2, 0, 6) }
+    public func relu6() -> Tensor { eltwise("relu6", dnnl_eltwise_clip_v2_use_dst_for_bwd, 0, 6) }
     /// GELU, exact (erf) form by default, or the tanh approximation.
     public func gelu(approximate: Bool = false) -> Tensor {
         approximate ? eltwise("gelu_tanh", dnnl_eltwise_gelu_tanh) : eltwise("gelu", dnnl_eltwise_gelu_erf)

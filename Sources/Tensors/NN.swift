@@ -26,7 +26,10 @@ extension Tensor {
             p.execute([(DNNL_ARG_SRC, d, UnsafeMutableRawPointer(x.basePointer)),
                        (DNNL_ARG_DST, d, UnsafeMutableRawPointer(out.storage.pointer))])
         }
-        return out.recorded(log ? "logSoftmax" : "softmax", [self]) { [unowned out] g0, _ in
+        // The backward keeps the output's data (not the output tensor, which owns this node).
+        let saved = out.detached()
+        return out.recorded(log ? "logSoftmax" : "softmax", [self]) { g0, _ in
+            let out = saved
             let g = g0.plainData()
             let bp = DNNL.primitive("smb|\(alg.rawValue)|\(a)|\(DNNL.key(d))") {
                 var op = dnnl_softmax_v2_desc_t()

@@ -27,6 +27,9 @@ struct TransferBench: ParsableCommand {
     @Option(name: .long, help: "Untimed warm-up runs before each measurement.")
     var warmup: Int = 2
 
+    @Option(name: .long, help: ArgumentHelp("Run exactly this benchmark in this process (how whole-model benchmarks run, each in a fresh child process, so that their peak RSS is their own).", visibility: .hidden))
+    var only: String?
+
     @Option(name: .long, help: "The JSON benchmarks/peers.py wrote: adds a table of TransferKit against PyTorch, ONNX Runtime and OpenVINO.")
     var peers: String?
 
@@ -42,7 +45,7 @@ struct TransferBench: ParsableCommand {
     func run() throws {
         // Set the thread count before any library spins up its threads.
         if let threads { Threads.setCount(threads) } else { _ = Threads.count }
-        let selected = Benchmarks.all.filter { filter == nil || $0.name.contains(filter!) }
+        let selected = Benchmarks.all.filter { b in only.map { b.name == $0 } ?? (filter == nil || b.name.contains(filter!)) }
         if selected.isEmpty {
             throw ValidationError("no benchmark name contains \"\(filter ?? "")\"; names: "
                                   + Benchmarks.all.map(\.name).joined(separator: ", "))
@@ -57,14 +60,20 @@ struct TransferBench: ParsableCommand {
         for (i, b) in selected.enumerated() {
             if showProgress { progress("[\(i + 1)/\(selected.count)] \(b.name) …") }
             let t0 = monotonicSeconds()
-            results.append(b.run(ctx))
+            if only == nil && ModelBench.runsInChildProcess(b.name) {
+                results.append(try ModelBench.runInChild(b.name, threads: Threads.count, repeats: repeats, warmup: warmup, ctx: ctx))
+            } else {
+                results.append(b.run(ctx))
+            }
             if showProgress { progress(String(format: "[%d/%d] %@ done in %.1f s", i + 1, selected.count, b.name, monotonicSeconds() - t0)) }
         }
         if showProgress { progress(String(format: "total %.1f s", monotonicSeconds() - start)) }
         let machine = MachineInfo.current()
         let table = Report.table(results, machine: machine, notes: ctx.notes)
         let peerTable = peerRun.map { PeerReport.markdown(results, $0, machine: machine) }
-        if json {
+        if only != nil {
+            print(Report.json(results, machine: machine, notes: ctx.notes))
+        } else if json {
             print(Report.json(results, machine: machine))
         } else {
             print(table)

@@ -55,12 +55,8 @@ func peakRSSMegabytes() -> Double {
     return Double(usage.ru_maxrss) / 1024
 }
 
-/// The resident-memory high-water mark (`VmHWM` in `/proc/self/status`) in MB; reset it by writing `5` to
-/// `/proc/self/clear_refs`. Falls back to `ru_maxrss` where `/proc` has no such line.
-func highWaterMarkMegabytes() -> Double {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kb = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-    else { return peakRSSMegabytes() }
-    return kb / 1024
+/// A benchmark that could not run.
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

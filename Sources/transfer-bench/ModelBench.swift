@@ -8,7 +8,7 @@ import TransferKit
 /// Whole-model throughput at batch 32 (inference and training steps), the figures `benchmarks/peers.py` measures
 /// for PyTorch, ONNX Runtime and OpenVINO under the same names. Each is the median of a few runs after one warm-up
 /// (the models are far too slow for the default repeat count), and each reports the peak resident memory of its
-/// own run (`VmHWM`, reset through `/proc/self/clear_refs` before the model is built).
+/// own process (each runs in a fresh child process).
 enum ModelBench {
     static let batch = 32
     static let imageSize = 224
@@ -26,6 +26,39 @@ enum ModelBench {
         case all
         /// Only the top block groups (the rest frozen; frozen BatchNorm keeps its running statistics).
         case top(Int)
+    }
+
+    // MARK: - Child processes
+
+    /// Whole-model benchmarks run in a fresh process each: the allocator keeps memory a previous model freed
+    /// (glibc raises its mmap threshold as large blocks come and go), which would count in the next one's peak.
+    static func runsInChildProcess(_ name: String) -> Bool { name.contains("_infer") || name.contains("_train") }
+
+    /// Runs `transfer-bench --only NAME --json` and reads back its one result and notes.
+    static func runInChild(_ name: String, threads: Int, repeats: Int, warmup: Int, ctx: BenchContext) throws -> BenchResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path),
+           let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            process.executableURL = URL(fileURLWithPath: me)
+        }
+        process.arguments = ["--only", name, "--threads", String(threads), "--repeats", String(repeats), "--warmup", String(warmup)]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        struct Child: Decodable {
+            struct Result: Decodable { let name: String; let value: Double; let unit: String; let peak_rss_mb: Double? }
+            let results: [Result]
+            let notes: [String]
+        }
+        guard process.terminationStatus == 0, let child = try? JSONDecoder().decode(Child.self, from: data),
+              let r = child.results.first else {
+            throw BenchError("\(name): the child process exited with status \(process.terminationStatus) and no result")
+        }
+        for n in child.notes { ctx.note(n) }
+        return BenchResult(name: r.name, value: r.value, unit: r.unit, reference: nil, ratio: nil, target: nil, peakRSSMB: r.peak_rss_mb)
     }
 
     // MARK: - Models
@@ -70,14 +103,11 @@ enum ModelBench {
 
     // MARK: - Measurements
 
-    /// Runs `body` with the peak-RSS counter reset, returning its result and the peak in MB.
+    /// Runs `body` and adds the process's peak RSS (the model runs alone in its process, see ``runInChild``).
     static func withPeakRSS(_ body: () -> BenchResult) -> BenchResult {
-        BufferPool.shared.drain()
-        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
         let r = body()
-        BufferPool.shared.drain()
         return BenchResult(name: r.name, value: r.value, unit: r.unit, reference: r.reference, ratio: r.ratio,
-                           target: r.target, peakRSSMB: highWaterMarkMegabytes())
+                           target: r.target, peakRSSMB: peakRSSMegabytes())
     }
 
     /// Images per second of a vision model's forward (with its 1000-class classifier) on a random batch.

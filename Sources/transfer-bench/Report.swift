@@ -77,7 +77,7 @@ enum Report {
     }
 
     /// `{"results": [{"name", "value", "unit", "reference", "ratio"}], "machine": {...}}` on one line.
-    static func json(_ results: [BenchResult], machine: MachineInfo) -> String {
+    static func json(_ results: [BenchResult], machine: MachineInfo, notes: [String] = []) -> String {
         let items = results.map { r in
             "{\"name\": \(string(r.name)), \"value\": \(jsonNumber(r.value)), \"unit\": \(string(r.unit)), "
                 + "\"reference\": \(r.reference.map(jsonNumber) ?? "null"), \"ratio\": \(r.ratio.map(jsonNumber) ?? "null"), "
@@ -85,7 +85,7 @@ enum Report {
         }
         let m = "{\"cpu\": \(string(machine.cpu)), \"onednn\": \(string(machine.onednn)), "
             + "\"openblas\": \(string(machine.openblas)), \"threads\": \(machine.threads), \"date\": \(string(machine.date))}"
-        return "{\"results\": [\(items.joined(separator: ", "))], \"machine\": \(m)}"
+        return "{\"results\": [\(items.joined(separator: ", "))], \"machine\": \(m), \"notes\": [\(notes.map(string).joined(separator: ", "))]}"
     }
 
     /// A figure with four significant digits or more (no exponent for the magnitudes reported here).

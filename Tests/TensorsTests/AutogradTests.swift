@@ -18,6 +18,27 @@ import Testing
         #expect(x.grad!.item() == 16)
     }
 
+    @Test func theGraphKeepsNoIntermediateThatNoBackwardNeeds() {
+        let w = Tensor([1, -2, 3], shape: [3])
+        w.requiresGrad = true
+        weak var preActivation: Tensor?
+        weak var sum: Tensor?
+        let loss: Tensor
+        do {
+            let a = w * 2           // mul keeps its operands (w and the constant), not its output
+            let b = a + 1           // the ReLU input: ReLU's backward keeps only its output
+            preActivation = b
+            let c = b.relu()
+            let d = c + c           // add keeps only shapes
+            sum = d
+            loss = d.sum()
+        }
+        #expect(preActivation == nil, "ReLU's input is still alive: the graph or a backward holds it")
+        #expect(sum == nil, "an add's output is still alive after its only use")
+        loss.backward()
+        #expect(w.grad!.toArray() == [4, 0, 4])  // d/dw 2·relu(2w + 1)
+    }
+
     @Test func noGradScopeRecordsNothing() {
         let w = Tensor([1, 2], shape: [2])
         w.requiresGrad = true
