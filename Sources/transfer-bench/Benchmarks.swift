@@ -56,6 +56,7 @@ enum Benchmarks {
         },
         Benchmark(name: "resnet18_infer") { ModelBench.visionInference($0, "resnet18_infer") { ModelBench.resNet18(includeTop: true) } },
         Benchmark(name: "minilm_infer") { ModelBench.textInference($0) },
+        Benchmark(name: "efficientnet_lite0_features") { ModelBench.featureExtraction($0) },
         Benchmark(name: "efficientnet_lite0_train") {
             ModelBench.visionTraining($0, "efficientnet_lite0_train", .all) { ModelBench.efficientNetLite0(includeTop: false) }
         },

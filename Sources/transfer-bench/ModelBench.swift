@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import Layers
 import Models
@@ -32,7 +33,9 @@ enum ModelBench {
 
     /// Whole-model benchmarks run in a fresh process each: the allocator keeps memory a previous model freed
     /// (glibc raises its mmap threshold as large blocks come and go), which would count in the next one's peak.
-    static func runsInChildProcess(_ name: String) -> Bool { name.contains("_infer") || name.contains("_train") }
+    static func runsInChildProcess(_ name: String) -> Bool {
+        name.contains("_infer") || name.contains("_train") || name.contains("_features")
+    }
 
     /// Runs `transfer-bench --only NAME --json` and reads back its one result and notes.
     static func runInChild(_ name: String, threads: Int, repeats: Int, warmup: Int, ctx: BenchContext) throws -> BenchResult {
@@ -187,6 +190,46 @@ enum ModelBench {
                      + "dropout on, cross-entropy, backward, AdamW lr 1e-4), batch \(batch) × \(sequenceLength) tokens; \(weights); "
                      + "sequences/s = \(batch) / median of \(plan(ctx).repeats) steps after 1 warm-up.")
             return BenchResult(name: name, value: Double(batch) / seconds, unit: "seq/s", reference: nil, ratio: nil, target: nil)
+        }
+    }
+
+    /// Feature extraction end to end, as the features strategy's first run does it: decode + resize + centre crop
+    /// (EfficientNet-Lite0's evaluation pipeline) on a loader worker thread, then the backbone's pooled features, over
+    /// LoaderBench's folder of photo-sized JPEG/PNG files; beside it the backbone alone on a ready batch.
+    static func featureExtraction(_ ctx: BenchContext) -> BenchResult {
+        withPeakRSS {
+            let name = "efficientnet_lite0_features"
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("transferkit-features-bench-\(getpid())").path
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            let (model, weights) = efficientNetLite0(includeTop: false)
+            model.eval()
+            guard (try? LoaderBench.writeImages(to: root)) != nil, let dataset = try? ImageFolderDataset(root: root),
+                  let pipeline = (try? ModelRegistry.spec(named: "efficientnet-lite0"))?.preprocessing?.evaluationPipeline,
+                  let loader = try? DataLoader(dataset: dataset, pipeline: pipeline,
+                                               options: LoaderOptions(batchSize: batch, shuffle: false, workers: 1))
+            else {
+                ctx.note("\(name): the benchmark images or the loader could not be set up")
+                return BenchResult(name: name, value: .nan, unit: "images/s", reference: nil, ratio: nil, target: nil)
+            }
+            func epoch() -> Double {
+                let t0 = monotonicSeconds()
+                var seen = 0
+                let it = loader.epoch(0)
+                while let b = try? it.next() {
+                    withNoGrad { _ = model.features(b.images).contiguous() }
+                    seen += b.count
+                }
+                return Double(seen) / (monotonicSeconds() - t0)
+            }
+            _ = epoch()
+            let rates = (0..<plan(ctx).repeats).map { _ in epoch() }
+            let x = randomTensor([batch, 3, imageSize, imageSize], seed: 63)
+            let modelAlone = Double(batch) / medianSeconds(plan(ctx)) { withNoGrad { _ = model.features(x).contiguous() } }
+            ctx.note("\(name): \(LoaderBench.imageCount) photo-sized JPEG/PNG files → decode (libjpeg DCT scaling) → resize "
+                     + "256 → centre crop 224 → normalise on 1 loader thread, batches of \(batch) → EfficientNet-Lite0 pooled "
+                     + "features (withNoGrad); \(weights); median of \(rates.count) epochs after 1 warm-up. The backbone alone "
+                     + "on a ready batch: " + String(format: "%.1f", modelAlone) + " images/s.")
+            return BenchResult(name: name, value: median(rates), unit: "images/s", reference: nil, ratio: nil, target: nil)
         }
     }
 
