@@ -216,7 +216,9 @@ public final class EfficientNetLite: Module, VisionBackbone {
         let (map, maps) = trunk(x, collect: collect)
         let pooled = Tensor.globalAvgPool2d(map)
         guard let fc else { return (pooled, maps) }
-        return (fc(dropout(pooled)), maps)
+        // The classifier runs in fp32 even under bf16: it costs nothing next to the trunk and decides the ranking
+        // (near-tied ImageNet logits flip under bf16 rounding of a 1280-term dot product).
+        return (withPrecision(.fp32) { fc(dropout(pooled)) }, maps)
     }
 
     /// Stem, blocks and head: the `[N, 1280, H/32, W/32]` map and, when `collect`, the intermediate maps.

@@ -123,7 +123,8 @@ public final class ResNet: Module, VisionBackbone {
         let (map, maps) = trunk(x, collect: collect)
         let pooled = Tensor.globalAvgPool2d(map)
         guard let fc else { return (pooled, maps) }
-        return (fc(pooled), maps)
+        // The classifier runs in fp32 even under bf16 (see EfficientNetLite).
+        return (withPrecision(.fp32) { fc(pooled) }, maps)
     }
 
     private func trunk(_ x: Tensor, collect: Bool) -> (map: Tensor, maps: [FeatureMap]) {

@@ -108,10 +108,14 @@ struct Conv2dGeometry {
             + "|p\(padL)\(padR)|b\(hasBias)|\(DNNL.key(anySrc)),\(DNNL.key(anyWeights)),\(DNNL.key(anyDst))"
     }
 
-    func forward(_ prop: dnnl_prop_kind_t, epilogue: ConvEpilogue = ConvEpilogue()) -> DNNLPrimitive {
-        DNNL.primitive("conv2d.fwd|\(prop.rawValue)|\(key)|\(epilogue.key)") {
+    func forward(_ prop: dnnl_prop_kind_t, epilogue: ConvEpilogue = ConvEpilogue(), precision: Precision = .fp32) -> DNNLPrimitive {
+        DNNL.primitive("conv2d.fwd|\(prop.rawValue)|\(key)|\(epilogue.key)|\(precision)") {
             var op = dnnl_convolution_desc_t()
-            var src = anySrc, wei = anyWeights, dst = anyDst, b = biasDesc
+            let type = precision.dataType
+            var src = DNNL.desc(srcDims, dnnl_format_tag_any, type: type), wei = DNNL.desc(weightDims, dnnl_format_tag_any, type: type)
+            // In bf16, a convolution that adds a residual writes fp32: the residual stream of a network keeps fp32
+            // precision (a bf16 stream rounds at every block) while convolution inputs and weights are bf16.
+            var dst = DNNL.desc(dstDims, dnnl_format_tag_any, type: epilogue.addsResidual ? dnnl_f32 : type), b = biasDesc
             let st = strides, dl = dilates, pl = padL, pr = padR
             if hasBias {
                 DNNL.check(dnnl_dilated_convolution_forward_desc_init(
@@ -132,7 +136,7 @@ struct Conv2dGeometry {
                 DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1, act.algorithm, act.alpha, act.beta), "post_ops_append_eltwise")
             }
             DNNL.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "primitive_attr_set_post_ops")
-            return DNNL.makePD(&op, attr: attr, "convolution_forward with \(epilogue.key)")
+            return DNNL.makePD(&op, attr: attr, "convolution_forward with \(epilogue.key) in \(precision)")
         }
     }
 
@@ -268,7 +272,8 @@ extension Tensor {
     /// residual, then an eltwise activation), for inference: nothing is recorded for autograd, so callers use it
     /// only when no input requires a gradient (``Layers``' `Conv2d` decides). Frozen BatchNorm folds into `weight`
     /// and `bias` beforehand. The residual may be plain or blocked; it is copied into the output first (the `sum`
-    /// post-op accumulates into the destination) and is not modified.
+    /// post-op accumulates into the destination) and is not modified. Under ``withPrecision(_:_:)`` `.bf16` the
+    /// input, weights and output are bfloat16 (the bias and accumulation fp32) and the output stays bf16.
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: Padding,
                               dilation: (Int, Int), groups: Int, residual: Tensor?, activation: FusedActivation?) -> Tensor {
         let g = Conv2dGeometry(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
@@ -277,7 +282,8 @@ extension Tensor {
             require(residual.shape == Shape(g.dstDims),
                     "conv2d: residual \(residual.shape) does not match the output [\(g.dstDims.map(String.init).joined(separator: ", "))] (input \(x.shape), weight \(weight.shape))")
         }
-        let p = g.forward(dnnl_forward_training, epilogue: ConvEpilogue(addsResidual: residual != nil, activation: activation))
+        let p = g.forward(dnnl_forward_training, epilogue: ConvEpilogue(addsResidual: residual != nil, activation: activation),
+                          precision: Precision.current)
         let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md), dstMD = p.md(dnnl_query_dst_md)
         let xs = DNNL.asLayout(x, srcMD)
         let ws = DNNL.asLayout(g.weightView(weight), weiMD)

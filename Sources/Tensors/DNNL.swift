@@ -6,8 +6,10 @@ import Foundation
 public final class BlockedLayout: @unchecked Sendable {
     public let desc: dnnl_memory_desc_t
     init(_ desc: dnnl_memory_desc_t) { self.desc = desc }
-    /// Storage size in Float32 elements (padded blocks can exceed the logical count).
-    public var elementCount: Int { dnnl_memory_desc_get_size([desc]) / 4 }
+    /// Storage size in Float32 slots (padded blocks can exceed the logical count; bf16 data needs half).
+    public var elementCount: Int { (dnnl_memory_desc_get_size([desc]) + 3) / 4 }
+    /// Whether the data is bfloat16 (see ``Precision``).
+    public var isBF16: Bool { desc.data_type == dnnl_bf16 }
 }
 
 /// A oneDNN primitive descriptor and its primitive, destroyed together.
@@ -145,10 +147,10 @@ public enum DNNL {
     }
 
     /// A memory descriptor with explicit dims and a format tag (`dnnl_format_tag_any` lets the primitive choose).
-    public static func desc(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+    public static func desc(_ dims: [Int], _ tag: dnnl_format_tag_t, type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
         var d = dnnl_memory_desc_t()
         let dd = dims.map(Int64.init) + [Int64](repeating: 0, count: 12 - dims.count)
-        check(dnnl_memory_desc_init_by_tag(&d, Int32(dims.count), dd, dnnl_f32, tag), "memory_desc_init_by_tag \(dims)")
+        check(dnnl_memory_desc_init_by_tag(&d, Int32(dims.count), dd, type, tag), "memory_desc_init_by_tag \(dims)")
         return d
     }
 

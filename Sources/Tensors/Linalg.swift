@@ -127,7 +127,9 @@ extension Tensor {
     /// One oneDNN matmul primitive over all rows of `x`, reading the weight through transposed strides and adding
     /// the bias in its epilogue (no separate bias pass); the backward is `g·W`, `gᵀ·x` and the row sums of `g`.
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-        let (x2, y) = linearForward(x, weight: weight, bias: bias, activation: nil)
+        let recording = GradMode.isEnabled && ([x, weight] + (bias.map { [$0] } ?? [])).contains { $0.requiresGrad }
+        let (x2, y) = linearForward(x, weight: weight, bias: bias, activation: nil,
+                                    precision: recording ? .fp32 : Precision.current)
         let n = weight.shape[0]
         return y.recorded("linear", [x, weight] + (bias.map { [$0] } ?? [])) { g, needs in
             let g2 = g.contiguous().reshaped(x2.shape[0], n)
@@ -140,13 +142,16 @@ extension Tensor {
 
     /// `activation(x · weightᵀ + bias)` with the activation as a oneDNN post-op of the matmul, for inference:
     /// nothing is recorded, so callers use it only when no input requires a gradient (``Layers``' `Linear` decides).
+    /// Under ``withPrecision(_:_:)`` `.bf16` the product reads bf16 copies of `x` and the weight (fp32 accumulation,
+    /// bias and output).
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?) -> Tensor {
-        linearForward(x, weight: weight, bias: bias, activation: activation).output
+        linearForward(x, weight: weight, bias: bias, activation: activation, precision: Precision.current).output
     }
 
     /// The forward of ``linear(_:weight:bias:)``: `x` flattened to plain rows `[M, in]`, and the output in `x`'s
     /// shape with the last dim `out`.
-    static func linearForward(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?) -> (rows: Tensor, output: Tensor) {
+    static func linearForward(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?,
+                              precision: Precision) -> (rows: Tensor, output: Tensor) {
         require(weight.rank == 2 && x.rank >= 1 && x.shape.last == weight.shape[1],
                 "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
         if let bias { require(bias.shape == [weight.shape[0]], "linear: bias \(bias.shape) for weight \(weight.shape)") }
@@ -156,14 +161,23 @@ extension Tensor {
         let outShape = Shape(Array(x.shape.dims.dropLast()) + [n])
         let w = weight.contiguous(), b = bias?.contiguous()
         let out = Tensor(uninitialized: outShape)
-        if m > 0 && n > 0 && k > 0, let p = linearPrimitive(m: m, n: n, k: k, hasBias: b != nil, activation: activation) {
+        if m > 0 && n > 0 && k > 0,
+           let p = linearPrimitive(m: m, n: n, k: k, hasBias: b != nil, activation: activation, precision: precision) {
+            // In bf16 the operands are converted into the primitive's descriptors (the weight possibly blocked).
+            let xs = DNNL.asLayout(x2, p.md(dnnl_query_src_md))
+            let weightMD = p.md(dnnl_query_weights_md), asStored = DNNL.desc([k, n], dnnl_ba)
+            var ws = w
+            if !DNNL.equal(asStored, weightMD) {
+                ws = DNNL.output(Shape([k, n]), weightMD)
+                DNNL.reorder(from: asStored, w.dnnlData, to: weightMD, ws.dnnlData)
+            }
             var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-                (DNNL_ARG_SRC, p.md(dnnl_query_src_md), UnsafeMutableRawPointer(x2.basePointer)),
-                (DNNL_ARG_WEIGHTS, p.md(dnnl_query_weights_md), UnsafeMutableRawPointer(w.basePointer)),
+                (DNNL_ARG_SRC, p.md(dnnl_query_src_md), xs.dnnlData),
+                (DNNL_ARG_WEIGHTS, weightMD, ws.dnnlData),
                 (DNNL_ARG_DST, p.md(dnnl_query_dst_md), UnsafeMutableRawPointer(out.storage.pointer)),
             ]
             if let b { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), UnsafeMutableRawPointer(b.basePointer))) }
-            withExtendedLifetime((x2, w, b)) { p.execute(args) }
+            withExtendedLifetime((xs, ws, b)) { p.execute(args) }
             return (x2, out)
         }
         // No fast primitive (or an empty product): the GEMM, then bias and activation as separate ops.
@@ -176,9 +190,14 @@ extension Tensor {
 
     /// The cached matmul primitive `[m, k] × [k, n]` (weights stored `[n, k]`, read transposed) `+ bias`, with an
     /// optional activation post-op; nil when oneDNN has only its reference kernel for it.
-    static func linearPrimitive(m: Int, n: Int, k: Int, hasBias: Bool, activation: FusedActivation?) -> DNNLPrimitive? {
-        let p = DNNL.primitive("linear|\(m)|\(n)|\(k)|\(hasBias)|\(activation?.rawValue ?? "none")") {
-            var src = DNNL.desc([m, k], dnnl_ab), wei = DNNL.desc([k, n], dnnl_ba), dst = DNNL.desc([m, n], dnnl_ab)
+    static func linearPrimitive(m: Int, n: Int, k: Int, hasBias: Bool, activation: FusedActivation?,
+                                precision: Precision = .fp32) -> DNNLPrimitive? {
+        let p = DNNL.primitive("linear|\(m)|\(n)|\(k)|\(hasBias)|\(activation?.rawValue ?? "none")|\(precision)") {
+            let type = precision.dataType
+            // fp32 reads the weight `[n, k]` in place (`ba`); bf16 lets oneDNN choose the converted weight's layout.
+            var src = DNNL.desc([m, k], dnnl_ab, type: type)
+            var wei = DNNL.desc([k, n], precision == .fp32 ? dnnl_ba : dnnl_format_tag_any, type: type)
+            var dst = DNNL.desc([m, n], dnnl_ab)
             var bia = DNNL.desc([1, n], dnnl_ab)
             var op = dnnl_matmul_desc_t()
             if hasBias {

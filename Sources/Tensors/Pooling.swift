@@ -15,7 +15,8 @@ struct Pool2dGeometry {
     var dilates: [Int64] { [Int64(dilation.0 - 1), Int64(dilation.1 - 1)] }
     var padL: [Int64] { [Int64(top), Int64(left)] }
     var padR: [Int64] { [Int64(bottom), Int64(right)] }
-    var anyDst: dnnl_memory_desc_t { DNNL.desc(dstDims, dnnl_format_tag_any) }
+    /// The output in the source's data type (bf16 stays bf16).
+    var anyDst: dnnl_memory_desc_t { DNNL.desc(dstDims, dnnl_format_tag_any, type: src.data_type) }
 
     /// Every parameter and memory descriptor, for the primitive cache.
     var key: String {

@@ -120,8 +120,11 @@ public final class FeatureBackbone {
         }
     }
 
+    /// The feature cache's key: backbone, weights, input geometry, and the precision when it is not fp32 (bf16
+    /// features are not fp32 features).
     var cacheKey: String {
         "\(spec.name)|\(weightsSHA)|" + (spec.preprocessing.map { "\($0.inputSize)/\($0.resizeShorterTo)/\($0.normalization.rawValue)" } ?? "tokens\(text?.maxLength ?? 0)")
+            + (Precision.current == .fp32 ? "" : "|\(Precision.current)")
     }
 
     /// The on-disk cache of this backbone's pretrained features.

@@ -56,6 +56,13 @@ enum Benchmarks {
         },
         Benchmark(name: "resnet18_infer") { ModelBench.visionInference($0, "resnet18_infer") { ModelBench.resNet18(includeTop: true) } },
         Benchmark(name: "minilm_infer") { ModelBench.textInference($0) },
+        Benchmark(name: "efficientnet_lite0_infer_bf16") {
+            ModelBench.visionInference($0, "efficientnet_lite0_infer_bf16", precision: .bf16) { ModelBench.efficientNetLite0(includeTop: true) }
+        },
+        Benchmark(name: "resnet18_infer_bf16") {
+            ModelBench.visionInference($0, "resnet18_infer_bf16", precision: .bf16) { ModelBench.resNet18(includeTop: true) }
+        },
+        Benchmark(name: "minilm_infer_bf16") { ModelBench.textInference($0, precision: .bf16) },
         Benchmark(name: "efficientnet_lite0_features") { ModelBench.featureExtraction($0) },
         Benchmark(name: "efficientnet_lite0_train") {
             ModelBench.visionTraining($0, "efficientnet_lite0_train", .all) { ModelBench.efficientNetLite0(includeTop: false) }

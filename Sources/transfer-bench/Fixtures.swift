@@ -60,3 +60,14 @@ struct BenchError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+/// This process's resident-memory high-water mark (`VmHWM` in `/proc/self/status`) in MB. Unlike `ru_maxrss`, which a
+/// child inherits from its parent across fork and exec, it starts afresh with the process image; falls back to
+/// `ru_maxrss` where `/proc` has no such line.
+func highWaterMarkMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Double($0) })
+    else { return peakRSSMegabytes() }
+    return kb / 1024
+}

@@ -110,18 +110,20 @@ enum ModelBench {
     static func withPeakRSS(_ body: () -> BenchResult) -> BenchResult {
         let r = body()
         return BenchResult(name: r.name, value: r.value, unit: r.unit, reference: r.reference, ratio: r.ratio,
-                           target: r.target, peakRSSMB: peakRSSMegabytes())
+                           target: r.target, peakRSSMB: highWaterMarkMegabytes())
     }
 
     /// Images per second of a vision model's forward (with its 1000-class classifier) on a random batch.
-    static func visionInference(_ ctx: BenchContext, _ name: String, _ load: () -> (model: any VisionBackbone, weights: String)) -> BenchResult {
-        withPeakRSS {
+    static func visionInference(_ ctx: BenchContext, _ name: String, precision: Precision = .fp32,
+                                _ load: () -> (model: any VisionBackbone, weights: String)) -> BenchResult {
+        if let refused = refuse(ctx, name, precision, unit: "images/s") { return refused }
+        return withPeakRSS {
             let (model, weights) = load()
             model.eval()
             let x = randomTensor([batch, 3, imageSize, imageSize], seed: 61)
-            let seconds = medianSeconds(plan(ctx)) { withNoGrad { _ = model(x).contiguous() } }
-            ctx.note("\(name): \(model.modelName) forward with classifier, batch \(batch)×3×\(imageSize)×\(imageSize), eval(), "
-                     + "withNoGrad; \(weights); images/s = \(batch) / median of \(plan(ctx).repeats) runs after 1 warm-up.")
+            let seconds = medianSeconds(plan(ctx)) { withPrecision(precision) { withNoGrad { _ = model(x).contiguous() } } }
+            ctx.note("\(name): \(model.modelName) forward with classifier in \(precision), batch \(batch)×3×\(imageSize)×\(imageSize), "
+                     + "eval(), withNoGrad; \(weights); images/s = \(batch) / median of \(plan(ctx).repeats) runs after 1 warm-up.")
             return BenchResult(name: name, value: Double(batch) / seconds, unit: "images/s", reference: nil, ratio: nil, target: nil)
         }
     }
@@ -150,19 +152,23 @@ enum ModelBench {
     }
 
     /// Sequences per second of MiniLM's forward to the last hidden state on `[32, 128]` token ids, full mask.
-    static func textInference(_ ctx: BenchContext) -> BenchResult {
-        withPeakRSS {
+    static func textInference(_ ctx: BenchContext, precision: Precision = .fp32) -> BenchResult {
+        let name = precision == .fp32 ? "minilm_infer" : "minilm_infer_\(precision)"
+        if let refused = refuse(ctx, name, precision, unit: "seq/s") { return refused }
+        return withPeakRSS {
             let (bert, weights) = miniLM()
             bert.eval()
             let ids = tokenIDs(vocab: bert.config.vocabSize)
             let mask = [Float](repeating: 1, count: ids.count)
             let seconds = medianSeconds(plan(ctx)) {
-                withNoGrad { _ = bert(ids: ids, attentionMask: mask, shape: [batch, sequenceLength]).contiguous() }
+                withPrecision(precision) {
+                    withNoGrad { _ = bert(ids: ids, attentionMask: mask, shape: [batch, sequenceLength]).contiguous() }
+                }
             }
-            ctx.note("minilm_infer: BertModel (\(bert.config.numHiddenLayers) layers, \(bert.config.hiddenSize)-d) forward to the "
-                     + "last hidden state, batch \(batch) × \(sequenceLength) token ids, full attention mask, eval(), withNoGrad; "
-                     + "\(weights); sequences/s = \(batch) / median of \(plan(ctx).repeats) runs after 1 warm-up.")
-            return BenchResult(name: "minilm_infer", value: Double(batch) / seconds, unit: "seq/s", reference: nil, ratio: nil, target: nil)
+            ctx.note("\(name): BertModel (\(bert.config.numHiddenLayers) layers, \(bert.config.hiddenSize)-d) forward to the "
+                     + "last hidden state in \(precision), batch \(batch) × \(sequenceLength) token ids, full attention mask, eval(), "
+                     + "withNoGrad; \(weights); sequences/s = \(batch) / median of \(plan(ctx).repeats) runs after 1 warm-up.")
+            return BenchResult(name: name, value: Double(batch) / seconds, unit: "seq/s", reference: nil, ratio: nil, target: nil)
         }
     }
 
@@ -231,6 +237,13 @@ enum ModelBench {
                      + "on a ready batch: " + String(format: "%.1f", modelAlone) + " images/s.")
             return BenchResult(name: name, value: median(rates), unit: "images/s", reference: nil, ratio: nil, target: nil)
         }
+    }
+
+    /// A NaN result with a note when this CPU cannot run `precision` (bf16 without avx512_bf16).
+    static func refuse(_ ctx: BenchContext, _ name: String, _ precision: Precision, unit: String) -> BenchResult? {
+        guard let reason = precision.unsupportedReason else { return nil }
+        ctx.note("\(name): not measured: \(reason)")
+        return BenchResult(name: name, value: .nan, unit: unit, reference: nil, ratio: nil, target: nil)
     }
 
     /// Freezes all but the top groups (or nothing), returning a description of what trains.

@@ -54,14 +54,16 @@ enum PeerReport {
         var fastest: PeerResult? { peerValues.values.max { $0.value < $1.value } }
         var vsPyTorch: Double? { pytorch.map { transferKit / $0.value } }
         var vsFastest: Double? { fastest.map { transferKit / $0.value } }
+        /// Issue 7: inference ≥ 2× PyTorch, training ≥ 1.5×.
         var pytorchTarget: Double { name.contains("_train") ? 1.5 : 2.0 }
-        var fastestTarget: Double? { name.hasSuffix("_infer") ? 1.25 : nil }
+        /// Issue 9: fp32 inference ≥ 1.25× the fastest fp32 peer; bf16 inference ≥ OpenVINO bf16.
+        var fastestTarget: Double? { name.hasSuffix("_infer") ? 1.25 : name.hasSuffix("_infer_bf16") ? 1.0 : nil }
     }
 
-    static func rows(_ results: [BenchResult], _ run: PeerRun, precision: String = "fp32") -> [Row] {
+    static func rows(_ results: [BenchResult], _ run: PeerRun) -> [Row] {
         results.filter { $0.name.contains("_infer") || $0.name.contains("_train") }.map { r in
             var byPeer: [String: PeerResult] = [:]
-            for p in run.results where p.name == r.name && p.precision == precision { byPeer[p.peer] = p }
+            for p in run.results where p.name == r.name { byPeer[p.peer] = p }
             return Row(name: r.name, unit: r.unit, transferKit: r.value, peerValues: byPeer, rss: r.peakRSSMB)
         }
     }
@@ -71,7 +73,7 @@ enum PeerReport {
         let rows = rows(results, run)
         var out: [String] = []
         out.append("TransferKit vs peers — \(machine.cpu), \(machine.threads) threads (peers: \(run.threads)), batch \(run.batch ?? 32), "
-                   + "fp32, medians; TransferKit \(machine.date), peers \(run.date ?? "?")")
+                   + "fp32 unless the name ends in _bf16, medians; TransferKit \(machine.date), peers \(run.date ?? "?")")
         if let v = run.versions, !v.isEmpty {
             out.append("Peers: " + v.keys.sorted().map { "\($0) \(v[$0]!)" }.joined(separator: ", ") + "; oneDNN \(machine.onednn)")
         }

@@ -38,7 +38,13 @@ struct PredictCommand: AsyncParsableCommand {
         guard topK >= 1 else { throw ValidationError("--top-k must be ≥ 1 (received \(topK))") }
     }
 
+    @OptionGroup var precisionOption: PrecisionOption
+
     func run() async throws {
+        try await withPrecision(precisionOption.precision) { try await execute() }
+    }
+
+    func execute() async throws {
         if FileManager.default.fileExists(atPath: model + "/manifest.json") { return try await runBundle() }
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
@@ -133,7 +139,13 @@ struct EmbedCommand: AsyncParsableCommand {
     @Argument(help: "Texts to embed.")
     var texts: [String] = []
 
+    @OptionGroup var precisionOption: PrecisionOption
+
     func run() async throws {
+        try await withPrecision(precisionOption.precision) { try await execute() }
+    }
+
+    func execute() async throws {
         var all = texts
         if let file {
             guard let s = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }

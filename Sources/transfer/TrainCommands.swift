@@ -117,7 +117,13 @@ struct TrainCommand: AsyncParsableCommand {
         return o
     }
 
+    @OptionGroup var precisionOption: PrecisionOption
+
     func run() async throws {
+        try await withPrecision(precisionOption.precision) { try await execute() }
+    }
+
+    func execute() async throws {
         var o = try options()
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
@@ -204,7 +210,13 @@ struct EvaluateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Write report.html and metrics.json into this directory.") var report: String?
     @Flag(name: .long, help: "Print JSON.") var json = false
 
+    @OptionGroup var precisionOption: PrecisionOption
+
     func run() async throws {
+        try await withPrecision(precisionOption.precision) { try await execute() }
+    }
+
+    func execute() async throws {
         let url = URL(fileURLWithPath: model)
         let manifest: ModelBundle.Manifest
         do { manifest = try ModelBundle.manifest(at: url) } catch { throw ValidationError("\(error)") }

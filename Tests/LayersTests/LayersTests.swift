@@ -240,6 +240,37 @@ func prefixed(_ f: SafeTensorsFile, _ prefix: String) throws -> [String: Tensor]
         }
     }
 
+    @Test(.enabled(if: Precision.bf16.unsupportedReason == nil, "needs a CPU with avx512_bf16"))
+    func bf16ConvolutionAndLinearStayWithinBFloat16RoundingOfFP32() {
+        var g = SeededGenerator(seed: 9)
+        let conv = Conv2d(16, 32, kernel: (3, 3), padding: .symmetric(1, 1), bias: false)
+        let bn = batchNorm(32, seed: 5)
+        let x = Tensor.randn([2, 16, 12, 12], generator: &g)
+        let residual = Tensor.randn([2, 32, 12, 12], generator: &g)
+        let fp32 = withNoGrad { conv(x, batchNorm: bn, activation: .relu, residual: residual) }.contiguous()
+        let half = withPrecision(.bf16) { withNoGrad { conv(x, batchNorm: bn, activation: .relu, residual: residual) } }
+        #expect(half.layout?.isBF16 == true, "the bf16 convolution's output should stay bf16")
+        // bf16 keeps 8 significant bits: inputs and weights round by ≤ 2⁻⁹ relative; 144-term dot products of
+        // magnitude ~5 then differ by a few hundredths.
+        #expect(closeness(half.contiguous(), fp32, atol: 0.08, rtol: 0.02) <= 0)
+        #expect(half.contiguous().toArray() != fp32.toArray())
+        let linear = Linear(64, 48)
+        let h = Tensor.randn([5, 7, 64], generator: &g)
+        let ref = withNoGrad { linear(h, activation: .gelu) }
+        let low = withPrecision(.bf16) { withNoGrad { linear(h, activation: .gelu) } }
+        #expect(low.shape == ref.shape)
+        #expect(closeness(low, ref, atol: 0.03, rtol: 0.02) <= 0)
+        // Recording (training) ignores the bf16 scope.
+        let trained = withPrecision(.bf16) { linear(h) }
+        #expect(closeness(trained, withNoGrad { linear(h) }, atol: 1e-6, rtol: 1e-6) <= 0)
+    }
+
+    @Test func precisionRefusalNamesTheMissingInstructionsAndTheCPUsISA() {
+        #expect(Precision.fp32.unsupportedReason == nil)
+        let message = Precision.bf16Refusal(isaName: "avx2")
+        #expect(message.contains("avx512_bf16") && message.contains("avx2") && message.contains("--precision fp32"))
+    }
+
     @Test func batchNormInTrainingModeIsNeverFolded() {
         var g = SeededGenerator(seed: 8)
         let conv = Conv2d(4, 6, kernel: (3, 3), padding: .symmetric(1, 1), bias: false)

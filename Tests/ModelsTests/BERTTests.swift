@@ -178,6 +178,24 @@ private func writeTinyBert(to dir: String, dropping: Set<String> = [], config: S
         #expect(zip(small, a.prefix(small.count)).map { Swift.abs($0 - $1) }.max()! < 1e-5)
     }
 
+    @Test(.enabled(if: TextFixtures.miniLMAvailable && Precision.bf16.unsupportedReason == nil,
+                   "needs minilm-l6 in the cache and a CPU with avx512_bf16"))
+    func bf16SentenceEmbeddingsKeepACosineOfAtLeast0999ToFP32() throws {
+        let texts = try JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: try TextFixtures.path("minilm_embeddings", "json"))))
+        let embedder = try SentenceEmbedder(directory: TextFixtures.miniLMDirectory)
+        let fp32 = embedder.embed(texts).toArray()
+        let bf16 = withPrecision(.bf16) { embedder.embed(texts) }.toArray()
+        var minCos: Float = 1
+        for i in 0..<texts.count {
+            let x = fp32[(i * 384)..<((i + 1) * 384)], y = bf16[(i * 384)..<((i + 1) * 384)]
+            let dot = zip(x, y).reduce(0) { $0 + $1.0 * $1.1 }
+            minCos = Swift.min(minCos, dot / (x.reduce(0) { $0 + $1 * $1 }.squareRoot() * y.reduce(0) { $0 + $1 * $1 }.squareRoot()))
+        }
+        print("MiniLM bf16 embeddings: min cosine to fp32 \(minCos) over \(texts.count) texts")
+        #expect(minCos >= 0.999)
+        #expect(bf16 != fp32, "bf16 changed nothing: the bf16 path did not run")
+    }
+
     @Test(.enabled(if: TextFixtures.miniLMAvailable && ProcessInfo.processInfo.environment["TRANSFERKIT_BENCH"] != nil,
                    "set TRANSFERKIT_BENCH=1 (release build) to measure MiniLM inference"))
     func inferenceThroughputAtBatch32Length128() throws {

@@ -228,6 +228,32 @@ struct EfficientNetPretrainedTests {
         print("EfficientNet-Lite0 photos: max |logit diff| \(dLogits), max |feature diff| \(dFeatures), top-5 \(top5)")
     }
 
+    @Test(.enabled(if: Precision.bf16.unsupportedReason == nil, "needs a CPU with avx512_bf16"))
+    func lite0InBF16KeepsEveryTop1WhoseFP32MarginExceedsBFloat16Error() throws {
+        let f = try visionFixture("efficientnet_lite0")
+        let model = try pretrainedLite0()
+        let x = (try f.tensor("photos").permuted([0, 3, 1, 2]).contiguous() - 127) / 128
+        let fp32 = withNoGrad { model(x) }
+        let bf16 = withPrecision(.bf16) { withNoGrad { model(x) } }
+        let d = maxAbsDiff(bf16, fp32)
+        let f32 = fp32.toArray(), b16 = bf16.toArray()
+        print("EfficientNet-Lite0 photos in bf16: max |logit diff to fp32| \(d), top-5 \(topK(bf16, 5)) vs \(topK(fp32, 5)); "
+              + "chelsea's tiger cat (282) / Egyptian cat (285) logits: fp32 \(f32[282]) / \(f32[285]), bf16 \(b16[282]) / \(b16[285])")
+        #expect(d > 0, "bf16 changed nothing: the bf16 path did not run")
+        #expect(d < 0.2, "bf16 logits drift \(d) from fp32")
+        for (i, (top5, ref5)) in zip(topK(bf16, 5), topK(fp32, 5)).enumerated() {
+            let row = Array(f32[(i * 1000)..<((i + 1) * 1000)])
+            let margin = row[ref5[0]] - row[ref5[1]]
+            if margin > 2 * d {
+                #expect(top5[0] == ref5[0], "photo \(i): fp32 top-1 \(ref5[0]) leads by \(margin), bf16 picked \(top5[0])")
+            } else {
+                // A near tie (chelsea: tiger cat vs Egyptian cat, 0.01 apart in fp32) may swap; the pair must not.
+                #expect(Set(top5.prefix(2)) == Set(ref5.prefix(2)), "photo \(i): fp32 top-2 \(ref5.prefix(2)), bf16 \(top5.prefix(2))")
+            }
+        }
+        #expect([967, 968].contains(topK(bf16, 1)[1][0]), "coffee in bf16")
+    }
+
     @Test func lite0MatchesPyTorchOnAnOddSizedInputWithAsymmetricSamePadding() throws {
         let f = try visionFixture("efficientnet_lite0")
         let model = try pretrainedLite0()
