@@ -110,6 +110,8 @@ extension Tensor {
                         let k = ObjectIdentifier(child)
                         grads[k] = grads[k].map { $0 + gi } ?? gi
                     case .leaf(let t):
+                        // A leaf unmarked since it was recorded gets nothing (as before it was recorded).
+                        guard t.requiresGrad else { continue }
                         t.grad = t.grad.map { $0 + gi } ?? gi.plainData()
                     case .none:
                         continue

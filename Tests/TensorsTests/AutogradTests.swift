@@ -39,6 +39,17 @@ import Testing
         #expect(w.grad!.toArray() == [4, 0, 4])  // d/dw 2·relu(2w + 1)
     }
 
+    @Test func aLeafUnmarkedAfterRecordingGetsNoGradient() {
+        let a = Tensor([1, 2], shape: [2]), b = Tensor([3, 4], shape: [2])
+        a.requiresGrad = true
+        b.requiresGrad = true
+        let loss = (a * b).sum()
+        a.requiresGrad = false
+        loss.backward()
+        #expect(a.grad == nil)
+        #expect(b.grad!.toArray() == [1, 2])
+    }
+
     @Test func noGradScopeRecordsNothing() {
         let w = Tensor([1, 2], shape: [2])
         w.requiresGrad = true
