@@ -37,8 +37,16 @@ public final class MultiHeadSelfAttention: Module {
         let b = x.shape[0], t = x.shape[1], h = x.shape[2], d = h / heads
         func split(_ y: Tensor) -> Tensor { y.reshaped(b, t, heads, d).permuted([0, 2, 1, 3]) }
         let q = split(query(x)), k = split(key(x)), v = split(value(x))
-        var scores = q.matmul(k.transposed(-2, -1)) * (1 / Float(d).squareRoot())
-        if let mask { scores = scores + mask }
+        let scale = 1 / Float(d).squareRoot()
+        let recording = GradMode.isEnabled && [q, k, mask].contains { $0?.requiresGrad == true }
+        let scores: Tensor
+        if !recording, let fused = Tensor.attentionScores(q, k, scale: scale, mask: mask) {
+            scores = fused  // inference: scale and mask inside the one matmul
+        } else {
+            var s = q.matmul(k.transposed(-2, -1)) * scale
+            if let mask { s = s + mask }
+            scores = s
+        }
         let probs = dropout(scores.softmax(axis: -1))
         return probs.matmul(v).permuted([0, 2, 1, 3]).reshaped(b, t, h)
     }

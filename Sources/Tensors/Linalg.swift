@@ -122,6 +122,58 @@ extension Tensor {
         return p.isReference ? nil : p
     }
 
+    /// Attention scores `scale · q·kᵀ + mask` for inference as one oneDNN matmul (the scale an output scale, the
+    /// additive mask a broadcast binary post-op): `q` `[B, H, T, d]` and `k` `[B, H, S, d]` read through their
+    /// strides, `mask` broadcastable as `[B, 1, 1, S]`. Nil when oneDNN offers no fast kernel for it (callers then
+    /// compose the ops); nothing is recorded for autograd.
+    public static func attentionScores(_ q0: Tensor, _ k0: Tensor, scale: Float, mask: Tensor?) -> Tensor? {
+        guard q0.rank == 4, k0.rank == 4, q0.layout == nil, k0.layout == nil else { return nil }
+        let b = q0.shape[0], h = q0.shape[1], t = q0.shape[2], d = q0.shape[3], s = k0.shape[2]
+        guard k0.shape == [b, h, s, d] else { return nil }
+        let maskC = mask.map { $0.contiguous() }
+        if let maskC, maskC.shape != [b, 1, 1, s] { return nil }
+        let kt = k0.transposed(-2, -1)
+        guard gemmOperand(q0) != nil, gemmOperand(kt) != nil else { return nil }
+        func strided(_ x: Tensor) -> dnnl_memory_desc_t {
+            var desc = dnnl_memory_desc_t()
+            let dims = x.shape.dims.map(Int64.init) + [Int64](repeating: 0, count: 8)
+            let strides = x.strides.map(Int64.init) + [Int64](repeating: 0, count: 8)
+            DNNL.check(dnnl_memory_desc_init_by_strides(&desc, 4, dims, dnnl_f32, strides), "memory_desc_init_by_strides")
+            return desc
+        }
+        let qd = strided(q0), kd = strided(kt), od = DNNL.plainDesc([b, h, t, s]), md = DNNL.plainDesc([b, 1, 1, s])
+        let key = "attn|\(DNNL.key(qd))|\(DNNL.key(kd))|\(scale.bitPattern)|\(maskC != nil)"
+        let p = DNNL.primitive(key) {
+            var op = dnnl_matmul_desc_t()
+            var a = qd, w = kd, c = od
+            DNNL.check(dnnl_matmul_desc_init(&op, &a, &w, nil, &c), "matmul_desc_init (attention)")
+            var attr: dnnl_primitive_attr_t?
+            DNNL.check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+            defer { dnnl_primitive_attr_destroy(attr) }
+            var scales = [scale]
+            DNNL.check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scales), "primitive_attr_set_output_scales")
+            if maskC != nil {
+                var postOps: dnnl_post_ops_t?
+                DNNL.check(dnnl_post_ops_create(&postOps), "post_ops_create")
+                defer { dnnl_post_ops_destroy(postOps) }
+                var m = md
+                DNNL.check(dnnl_post_ops_append_binary(postOps, dnnl_binary_add, &m), "post_ops_append_binary")
+                DNNL.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "primitive_attr_set_post_ops")
+            }
+            return DNNL.makePD(&op, attr: attr, "matmul (attention scores)")
+        }
+        guard !p.isReference else { return nil }
+        let out = Tensor(uninitialized: [b, h, t, s])
+        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (DNNL_ARG_SRC, qd, UnsafeMutableRawPointer(q0.basePointer)),
+            (DNNL_ARG_WEIGHTS, kd, UnsafeMutableRawPointer(kt.basePointer)),
+            (DNNL_ARG_DST, od, UnsafeMutableRawPointer(out.storage.pointer)),
+        ]
+        if let maskC { args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | DNNL_ARG_SRC_1, md, UnsafeMutableRawPointer(maskC.basePointer))) }
+        withExtendedLifetime((q0, k0, maskC)) { p.execute(args) }
+        return out
+    }
+
     /// `x · weightᵀ + bias` with PyTorch's weight layout `[out, in]` (`torch.nn.functional.linear`).
     ///
     /// One oneDNN matmul primitive over all rows of `x`, reading the weight through transposed strides and adding

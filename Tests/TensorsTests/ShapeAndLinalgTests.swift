@@ -95,6 +95,19 @@ import Testing
         #expect(p.map { !$0.implementation.isEmpty } ?? false)
     }
 
+    @Test func fusedAttentionScoresEqualScaledProductPlusBroadcastMask() {
+        let b = 2, t = 5, h = 3, d = 4
+        let q = randomTensor([b, t, h, d], seed: 60).permuted([0, 2, 1, 3])
+        let k = randomTensor([b, t, h, d], seed: 61).permuted([0, 2, 1, 3])
+        let mask = Tensor([0, 0, -1e9, 0, -2, 0, 0, 0, -1e9, -1e9], shape: [b, 1, 1, t])
+        let fused = Tensor.attentionScores(q, k, scale: 0.5, mask: mask)
+        #expect(fused != nil, "oneDNN offered no fast matmul with output scale and mask post-op")
+        let reference = q.matmul(k.transposed(-2, -1)) * 0.5 + mask
+        if let fused { #expect(maxAbsDiff(fused.toArray(), reference.toArray()) < 1e-4) }
+        let unmasked = Tensor.attentionScores(q, k, scale: 0.5, mask: nil)
+        if let unmasked { #expect(maxAbsDiff(unmasked.toArray(), (q.matmul(k.transposed(-2, -1)) * 0.5).toArray()) < 1e-5) }
+    }
+
     @Test func matmulGradientsMatchFiniteDifferences() {
         expectGradients("matmul 2d", [randomTensor([4, 6], seed: 47), randomTensor([6, 3], seed: 48)]) { $0[0].matmul($0[1]) }
         expectGradients("matmul batched broadcast", [randomTensor([2, 4, 6], seed: 49), randomTensor([6, 3], seed: 50)]) { $0[0].matmul($0[1]) }
