@@ -64,6 +64,7 @@ enum Benchmarks {
         },
         Benchmark(name: "minilm_infer_bf16") { ModelBench.textInference($0, precision: .bf16) },
         Benchmark(name: "efficientnet_lite0_features") { ModelBench.featureExtraction($0) },
+        Benchmark(name: "efficientnet_lite0_features_bf16") { ModelBench.featureExtraction($0, precision: .bf16) },
         Benchmark(name: "efficientnet_lite0_train") {
             ModelBench.visionTraining($0, "efficientnet_lite0_train", .all) { ModelBench.efficientNetLite0(includeTop: false) }
         },

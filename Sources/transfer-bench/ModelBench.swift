@@ -202,9 +202,10 @@ enum ModelBench {
     /// Feature extraction end to end, as the features strategy's first run does it: decode + resize + centre crop
     /// (EfficientNet-Lite0's evaluation pipeline) on a loader worker thread, then the backbone's pooled features, over
     /// LoaderBench's folder of photo-sized JPEG/PNG files; beside it the backbone alone on a ready batch.
-    static func featureExtraction(_ ctx: BenchContext) -> BenchResult {
-        withPeakRSS {
-            let name = "efficientnet_lite0_features"
+    static func featureExtraction(_ ctx: BenchContext, precision: Precision = .fp32) -> BenchResult {
+        let name = precision == .fp32 ? "efficientnet_lite0_features" : "efficientnet_lite0_features_\(precision)"
+        if let refused = refuse(ctx, name, precision, unit: "images/s") { return refused }
+        return withPeakRSS {
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("transferkit-features-bench-\(getpid())").path
             defer { try? FileManager.default.removeItem(atPath: root) }
             let (model, weights) = efficientNetLite0(includeTop: false)
@@ -222,7 +223,7 @@ enum ModelBench {
                 var seen = 0
                 let it = loader.epoch(0)
                 while let b = try? it.next() {
-                    withNoGrad { _ = model.features(b.images).contiguous() }
+                    withPrecision(precision) { withNoGrad { _ = model.features(b.images).contiguous() } }
                     seen += b.count
                 }
                 return Double(seen) / (monotonicSeconds() - t0)
@@ -230,10 +231,12 @@ enum ModelBench {
             _ = epoch()
             let rates = (0..<plan(ctx).repeats).map { _ in epoch() }
             let x = randomTensor([batch, 3, imageSize, imageSize], seed: 63)
-            let modelAlone = Double(batch) / medianSeconds(plan(ctx)) { withNoGrad { _ = model.features(x).contiguous() } }
+            let modelAlone = Double(batch) / medianSeconds(plan(ctx)) {
+                withPrecision(precision) { withNoGrad { _ = model.features(x).contiguous() } }
+            }
             ctx.note("\(name): \(LoaderBench.imageCount) photo-sized JPEG/PNG files → decode (libjpeg DCT scaling) → resize "
                      + "256 → centre crop 224 → normalise on 1 loader thread, batches of \(batch) → EfficientNet-Lite0 pooled "
-                     + "features (withNoGrad); \(weights); median of \(rates.count) epochs after 1 warm-up. The backbone alone "
+                     + "features in \(precision) (withNoGrad); \(weights); median of \(rates.count) epochs after 1 warm-up. The backbone alone "
                      + "on a ready batch: " + String(format: "%.1f", modelAlone) + " images/s.")
             return BenchResult(name: name, value: median(rates), unit: "images/s", reference: nil, ratio: nil, target: nil)
         }
