@@ -125,18 +125,8 @@ struct Conv2dGeometry {
                     &op, prop, Self.algorithm, &src, &wei, nil, &dst, st, dl, pl, pr), "convolution_forward_desc_init")
             }
             guard !epilogue.isEmpty else { return DNNL.makePD(&op, "convolution_forward") }
-            var attr: dnnl_primitive_attr_t?
-            DNNL.check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
-            defer { dnnl_primitive_attr_destroy(attr) }
-            var postOps: dnnl_post_ops_t?
-            DNNL.check(dnnl_post_ops_create(&postOps), "post_ops_create")
-            defer { dnnl_post_ops_destroy(postOps) }
-            if epilogue.addsResidual { DNNL.check(dnnl_post_ops_append_sum(postOps, 1), "post_ops_append_sum") }
-            if let act = epilogue.activation {
-                DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1, act.algorithm, act.alpha, act.beta), "post_ops_append_eltwise")
-            }
-            DNNL.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "primitive_attr_set_post_ops")
-            return DNNL.makePD(&op, attr: attr, "convolution_forward with \(epilogue.key) in \(precision)")
+            let postOps: [DNNL.PostOp] = (epilogue.addsResidual ? [.sum] : []) + (epilogue.activation.map { [.eltwise($0)] } ?? [])
+            return DNNL.makePD(&op, postOps: postOps, "convolution_forward with \(epilogue.key) in \(precision)")
         }
     }
 

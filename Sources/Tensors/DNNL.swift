@@ -146,6 +146,38 @@ public enum DNNL {
         return pd!
     }
 
+    /// One post-op of a fused primitive, applied to its output in order.
+    enum PostOp {
+        /// Adds what the destination holds before the primitive runs (a residual copied in).
+        case sum
+        case eltwise(FusedActivation)
+        /// Adds a second tensor (`DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE * (index + 1) | DNNL_ARG_SRC_1`), broadcast.
+        case binaryAdd(dnnl_memory_desc_t)
+    }
+
+    /// ``makePD(_:attr:hint:_:)`` with post-ops and an optional output scale in the primitive's attributes.
+    static func makePD<Op>(_ op: inout Op, postOps: [PostOp], outputScale: Float? = nil, _ what: String) -> dnnl_primitive_desc_t {
+        var attr: dnnl_primitive_attr_t?
+        check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+        defer { dnnl_primitive_attr_destroy(attr) }
+        if var scale = outputScale {
+            check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "primitive_attr_set_output_scales")
+        }
+        var ops: dnnl_post_ops_t?
+        check(dnnl_post_ops_create(&ops), "post_ops_create")
+        defer { dnnl_post_ops_destroy(ops) }
+        for p in postOps {
+            switch p {
+            case .sum: check(dnnl_post_ops_append_sum(ops, 1), "post_ops_append_sum")
+            case .eltwise(let a):
+                check(dnnl_post_ops_append_eltwise(ops, 1, a.algorithm, a.alpha, a.beta), "post_ops_append_eltwise")
+            case .binaryAdd(var d): check(dnnl_post_ops_append_binary(ops, dnnl_binary_add, &d), "post_ops_append_binary")
+            }
+        }
+        check(dnnl_primitive_attr_set_post_ops(attr, ops), "primitive_attr_set_post_ops")
+        return makePD(&op, attr: attr, what)
+    }
+
     /// A memory descriptor with explicit dims and a format tag (`dnnl_format_tag_any` lets the primitive choose).
     public static func desc(_ dims: [Int], _ tag: dnnl_format_tag_t, type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
         var d = dnnl_memory_desc_t()

@@ -147,20 +147,7 @@ extension Tensor {
             var op = dnnl_matmul_desc_t()
             var a = qd, w = kd, c = od
             DNNL.check(dnnl_matmul_desc_init(&op, &a, &w, nil, &c), "matmul_desc_init (attention)")
-            var attr: dnnl_primitive_attr_t?
-            DNNL.check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
-            defer { dnnl_primitive_attr_destroy(attr) }
-            var scales = [scale]
-            DNNL.check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scales), "primitive_attr_set_output_scales")
-            if maskC != nil {
-                var postOps: dnnl_post_ops_t?
-                DNNL.check(dnnl_post_ops_create(&postOps), "post_ops_create")
-                defer { dnnl_post_ops_destroy(postOps) }
-                var m = md
-                DNNL.check(dnnl_post_ops_append_binary(postOps, dnnl_binary_add, &m), "post_ops_append_binary")
-                DNNL.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "primitive_attr_set_post_ops")
-            }
-            return DNNL.makePD(&op, attr: attr, "matmul (attention scores)")
+            return DNNL.makePD(&op, postOps: maskC == nil ? [] : [.binaryAdd(md)], outputScale: scale, "matmul (attention scores)")
         }
         guard !p.isReference else { return nil }
         let out = Tensor(uninitialized: [b, h, t, s])
@@ -257,17 +244,8 @@ extension Tensor {
             } else {
                 DNNL.check(dnnl_matmul_desc_init(&op, &src, &wei, nil, &dst), "matmul_desc_init (linear)")
             }
-            guard let activation else { return DNNL.makePD(&op, "matmul (linear \(m)×\(k) · \(k)×\(n))") }
-            var attr: dnnl_primitive_attr_t?
-            DNNL.check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
-            defer { dnnl_primitive_attr_destroy(attr) }
-            var postOps: dnnl_post_ops_t?
-            DNNL.check(dnnl_post_ops_create(&postOps), "post_ops_create")
-            defer { dnnl_post_ops_destroy(postOps) }
-            DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1, activation.algorithm, activation.alpha, activation.beta),
-                       "post_ops_append_eltwise")
-            DNNL.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "primitive_attr_set_post_ops")
-            return DNNL.makePD(&op, attr: attr, "matmul (linear \(m)×\(k) · \(k)×\(n), \(activation.rawValue))")
+            return DNNL.makePD(&op, postOps: activation.map { [.eltwise($0)] } ?? [],
+                               "matmul (linear \(m)×\(k) · \(k)×\(n), \(activation?.rawValue ?? "no activation"))")
         }
         return p.isReference ? nil : p
     }
