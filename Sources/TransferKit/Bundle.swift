@@ -34,6 +34,9 @@ public struct ModelBundle {
         public var includesBackbone: Bool
         public var training: [String: String]
         public var metrics: [String: Double]
+        /// The inference precision of training (``Tensors/Precision``): the features the head learned from. Absent
+        /// (fp32) in bundles written before bf16 existed.
+        public var precision: String?
     }
 
     public enum BundleError: Error, CustomStringConvertible {
@@ -70,7 +73,7 @@ public struct ModelBundle {
             headOutputs: model.head.outputs, headHidden: model.head.hidden, labels: model.classNames,
             thresholds: model.thresholds, targetScaling: model.scaling,
             preprocessing: model.backbone.spec.preprocessing, weightsSha256: try SHA256.hex(fileAt: weights.path),
-            includesBackbone: includesBackbone, training: training, metrics: metrics)
+            includesBackbone: includesBackbone, training: training, metrics: metrics, precision: Precision.current.rawValue)
         let enc = JSONEncoder()
         enc.keyEncodingStrategy = .convertToSnakeCase
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -41,7 +41,7 @@ struct PredictCommand: AsyncParsableCommand {
     @OptionGroup var precisionOption: PrecisionOption
 
     func run() async throws {
-        try await withPrecision(precisionOption.precision) { try await execute() }
+        try await withPrecision(try precisionOption.effective(model: model)) { try await execute() }
     }
 
     func execute() async throws {
@@ -142,7 +142,7 @@ struct EmbedCommand: AsyncParsableCommand {
     @OptionGroup var precisionOption: PrecisionOption
 
     func run() async throws {
-        try await withPrecision(precisionOption.precision) { try await execute() }
+        try await withPrecision(try precisionOption.effective(model: model)) { try await execute() }
     }
 
     func execute() async throws {

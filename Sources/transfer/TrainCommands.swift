@@ -120,7 +120,7 @@ struct TrainCommand: AsyncParsableCommand {
     @OptionGroup var precisionOption: PrecisionOption
 
     func run() async throws {
-        try await withPrecision(precisionOption.precision) { try await execute() }
+        try await withPrecision(try precisionOption.effective(model: model)) { try await execute() }
     }
 
     func execute() async throws {
@@ -213,7 +213,7 @@ struct EvaluateCommand: AsyncParsableCommand {
     @OptionGroup var precisionOption: PrecisionOption
 
     func run() async throws {
-        try await withPrecision(precisionOption.precision) { try await execute() }
+        try await withPrecision(try precisionOption.effective(model: model)) { try await execute() }
     }
 
     func execute() async throws {

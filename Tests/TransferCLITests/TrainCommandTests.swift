@@ -64,6 +64,25 @@ import Testing
         #expect(e.status == 0, "stderr: \(e.stderr)")
         #expect(Swift.abs(((try json(e.stdout))["accuracy"] as? Double ?? -1) - testAcc) < 1e-9)
 
+        // bf16 features (where the CPU has avx512_bf16) are cached apart from fp32 ones; the bundle records its
+        // precision and evaluate reuses it, so every test feature comes from the cache with the same accuracy.
+        let info = try runTransfer(["info", "--json"], environment: env)
+        if info.stdout.contains("avx512_core_bf16") || info.stdout.contains("avx512_core_amx") {
+            let b16 = dir.appendingPathComponent("fm-bf16.transferkit").path
+            let r3 = try runTransfer(["train", "--model", "efficientnet-lite0", "--data", train, "--test", test, "--strategy", "features",
+                                      "--precision", "bf16", "--epochs", "20", "--out", b16, "--json"], environment: env)
+            #expect(r3.status == 0, "stderr: \(r3.stderr)")
+            let j3 = try json(r3.stdout)
+            #expect((j3["backbone_forwards"] as? Int) == 80, "bf16 features must not come from the fp32 cache")
+            let manifest = try json(String(contentsOfFile: b16 + "/manifest.json", encoding: .utf8))
+            #expect(manifest["precision"] as? String == "bf16")
+            let acc16 = ((j3["test"] as? [String: Any])?["accuracy"] as? Double) ?? 0
+            #expect(Swift.abs(acc16 - testAcc) <= 0.1, "bf16 test accuracy \(acc16) vs fp32 \(testAcc) on 50 images")
+            let e16 = try runTransfer(["evaluate", "--model", b16, "--data", test, "--json"], environment: env)
+            #expect(e16.status == 0, "stderr: \(e16.stderr)")
+            #expect(Swift.abs(((try json(e16.stdout))["accuracy"] as? Double ?? -1) - acc16) < 1e-9)
+        }
+
         // The bundle predicts without the training data.
         let png = try FileManager.default.contentsOfDirectory(atPath: test + "/Trouser").first!
         let p = try runTransfer(["predict", "--model", bundle, test + "/Trouser/" + png, "--top-k", "3", "--json"], environment: env)
