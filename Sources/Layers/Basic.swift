@@ -56,6 +56,9 @@ public final class Conv2d: Module, UnaryLayer {
                   dilation: (dilation, dilation), groups: groups, bias: bias)
     }
 
+    /// The fused inference path's reusable weights (see ``callAsFunction(_:batchNorm:activation:residual:)``).
+    var folded: FoldedWeights?
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         Tensor.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
@@ -80,17 +83,54 @@ extension Conv2d {
             if let residual { y = y + residual }
             return activation?.apply(y) ?? y
         }
-        var w = weight, b = bias
-        if let bn {
-            withNoGrad {
-                let scale = bn.weight / (bn.runningVar + bn.eps).sqrt()
-                w = weight * scale.reshaped(weight.shape[0], 1, 1, 1)
-                b = bn.bias + ((bias ?? Tensor.zeros([weight.shape[0]])) - bn.runningMean) * scale
+        // The folded weight and bias, and the weight in the primitive's layout, are kept while their sources (this
+        // layer's and the BatchNorm's tensors, compared by identity and data version) and the precision stay the same.
+        let sources = [weight, bias, bn?.weight, bn?.bias, bn?.runningMean, bn?.runningVar].compactMap { $0 }
+        let key = FoldedWeights.Key(sources: sources, precision: Precision.current)
+        if folded?.key != key {
+            var w = weight, b = bias
+            if let bn {
+                withNoGrad {
+                    let scale = bn.weight / (bn.runningVar + bn.eps).sqrt()
+                    w = weight * scale.reshaped(weight.shape[0], 1, 1, 1)
+                    b = bn.bias + ((bias ?? Tensor.zeros([weight.shape[0]])) - bn.runningMean) * scale
+                }
             }
+            folded = FoldedWeights(key: key, weight: w, bias: b, prepared: nil)
         }
-        return Tensor.conv2d(x, weight: w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: groups,
-                             residual: residual, activation: activation)
+        var prepared = folded!.prepared
+        let y = Tensor.conv2d(x, weight: folded!.weight, bias: folded!.bias, stride: stride, padding: padding,
+                              dilation: dilation, groups: groups, residual: residual, activation: activation,
+                              preparedWeight: &prepared)
+        folded!.prepared = prepared
+        return y
     }
+}
+
+/// What a fused ``Conv2d`` reuses between inference calls: BatchNorm folded into its weight and bias, and that weight
+/// reordered for oneDNN.
+struct FoldedWeights {
+    struct Key: Equatable {
+        let sources: [Tensor]
+        let versions: [UInt64]
+        let precision: Precision
+
+        init(sources: [Tensor], precision: Precision) {
+            self.sources = sources
+            versions = sources.map(\.dataVersion)
+            self.precision = precision
+        }
+
+        static func == (a: Key, b: Key) -> Bool {
+            a.precision == b.precision && a.versions == b.versions && a.sources.count == b.sources.count
+                && zip(a.sources, b.sources).allSatisfy { $0 === $1 }
+        }
+    }
+
+    let key: Key
+    let weight: Tensor
+    let bias: Tensor?
+    var prepared: Tensor?
 }
 
 /// Batch normalisation over NCHW (`nn.BatchNorm2d`): batch statistics and a momentum update of the running

@@ -264,8 +264,13 @@ extension Tensor {
     /// and `bias` beforehand. The residual may be plain or blocked; it is copied into the output first (the `sum`
     /// post-op accumulates into the destination) and is not modified. Under ``withPrecision(_:_:)`` `.bf16` the
     /// input, weights and output are bfloat16 (the bias and accumulation fp32) and the output stays bf16.
+    ///
+    /// `preparedWeight` caches the weight in the primitive's layout and precision between calls: when it holds a
+    /// tensor in exactly that layout it is used as is (the caller guarantees it derives from the current `weight`),
+    /// otherwise it is replaced by this call's reordered weight.
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: Padding,
-                              dilation: (Int, Int), groups: Int, residual: Tensor?, activation: FusedActivation?) -> Tensor {
+                              dilation: (Int, Int), groups: Int, residual: Tensor?, activation: FusedActivation?,
+                              preparedWeight: inout Tensor?) -> Tensor {
         let g = Conv2dGeometry(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
                                groups: groups)
         if let residual {
@@ -276,7 +281,13 @@ extension Tensor {
                           precision: Precision.current)
         let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md), dstMD = p.md(dnnl_query_dst_md)
         let xs = DNNL.asLayout(x, srcMD)
-        let ws = DNNL.asLayout(g.weightView(weight), weiMD)
+        let ws: Tensor
+        if let cached = preparedWeight, DNNL.equal(DNNL.descOf(cached), weiMD) {
+            ws = cached
+        } else {
+            ws = DNNL.asLayout(g.weightView(weight), weiMD)
+            preparedWeight = ws
+        }
         let bs = bias?.contiguous()
         let out = DNNL.output(Shape(g.dstDims), dstMD)
         if let residual {

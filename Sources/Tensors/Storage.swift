@@ -5,6 +5,10 @@ import Foundation
 public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
+    /// Bumped by every in-place write through ``Tensor/withMutableData(_:)`` (the one path that changes existing
+    /// data: optimizer steps, `assign`, BatchNorm's running statistics), so caches of values derived from a tensor
+    /// can tell when it changed.
+    public internal(set) var version: UInt64 = 0
 
     init(count: Int) {
         self.count = count

@@ -164,6 +164,7 @@ public final class Tensor: CustomStringConvertible {
     public func withMutableData<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
         require(isContiguous, "withMutableData: tensor of shape \(shape) is a non-contiguous or blocked view")
         plainCache = nil
+        storage.version &+= 1
         return try body(UnsafeMutableBufferPointer(start: basePointer, count: count))
     }
 
@@ -173,6 +174,10 @@ public final class Tensor: CustomStringConvertible {
         let src = source.plainData()
         withMutableData { dst in dst.baseAddress!.update(from: src.basePointer, count: count) }
     }
+
+    /// Changes whenever this tensor's data is written in place (see ``TensorStorage/version``); with `===` on the
+    /// tensor it identifies the current values for a cache.
+    public var dataVersion: UInt64 { storage.version }
 
     /// A new leaf tensor sharing this one's data, cut from the tape.
     public func detached() -> Tensor {

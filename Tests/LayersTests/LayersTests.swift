@@ -271,6 +271,36 @@ func prefixed(_ f: SafeTensorsFile, _ prefix: String) throws -> [String: Tensor]
         #expect(message.contains("avx512_bf16") && message.contains("avx2") && message.contains("--precision fp32"))
     }
 
+    @Test func foldedWeightsAreReusedUntilAnySourceTensorChanges() {
+        var g = SeededGenerator(seed: 11)
+        let conv = Conv2d(6, 8, kernel: (3, 3), padding: .symmetric(1, 1), bias: true)
+        let bn = batchNorm(8, seed: 21)
+        let x = Tensor.randn([2, 6, 7, 7], generator: &g)
+        func fused() -> [Float] { withNoGrad { conv(x, batchNorm: bn, activation: .relu) }.contiguous().toArray() }
+        func reference() -> Tensor { withNoGrad { bn(conv(x)).relu() }.contiguous() }
+        func expectMatches(_ what: String) {
+            #expect(closeness(Tensor(fused(), shape: [2, 8, 7, 7]), reference(), atol: 1e-5, rtol: 1e-5) <= 0, "\(what)")
+        }
+        let first = fused()
+        let cached = conv.folded?.prepared
+        #expect(cached != nil)
+        #expect(fused() == first)
+        #expect(conv.folded?.prepared === cached, "a second call with unchanged weights must reuse the prepared weight")
+        conv.weight.assign(Tensor.randn(conv.weight.shape, generator: &g))
+        expectMatches("after assigning new convolution weights")
+        conv.bias!.withMutableData { b in for i in b.indices { b[i] += 0.5 } }  // how optimizers write
+        expectMatches("after an in-place update of the bias")
+        bn.runningMean.assign(Tensor.randn([8], generator: &g))
+        expectMatches("after new BatchNorm running statistics")
+        bn.weight.assign(Tensor.uniform([8], low: 0.5, high: 2, generator: &g))
+        expectMatches("after a new BatchNorm scale")
+        if Precision.bf16.unsupportedReason == nil {
+            let half = withPrecision(.bf16) { fused() }
+            #expect(half != fused(), "a cached fp32 weight must not serve a bf16 call")
+            expectMatches("back in fp32 after bf16")
+        }
+    }
+
     @Test func batchNormInTrainingModeIsNeverFolded() {
         var g = SeededGenerator(seed: 8)
         let conv = Conv2d(4, 6, kernel: (3, 3), padding: .symmetric(1, 1), bias: false)
