@@ -32,17 +32,15 @@ With --json the last line of stdout is one JSON object (accuracies, macro F1, se
 import argparse
 import json
 import os
-import random
-import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
 from transformers import BertModel, BertTokenizerFast
+
+from recipe_common import list_class_folder, log, one_cycle, scores, seed_everything
 
 CACHE = os.environ.get("TRANSFERKIT_CACHE", os.path.expanduser("~/.cache/transferkit"))
 MODEL_DIR = os.path.join(CACHE, "minilm-l6")
@@ -53,26 +51,19 @@ FINE_TUNE_BATCH = 16
 UNFROZEN_LAYERS = (4, 5)
 
 
-def log(*args):
-    print(*args, file=sys.stderr, flush=True)
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Data and embedding
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def list_folder(root, limit):
-    """(texts, labels, class names) of a text class folder; classes and files sorted, at most `limit` per class."""
-    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
-    texts, labels = [], []
-    for c, name in enumerate(classes):
-        files = sorted(f for f in os.listdir(os.path.join(root, name)) if f.lower().endswith(".txt"))
-        for f in files[:limit]:
-            with open(os.path.join(root, name, f), encoding="utf-8", errors="replace") as fh:
-                texts.append(fh.read())
-            labels.append(c)
-    return texts, np.array(labels), classes
+def read_texts(root, limit):
+    """(texts, labels, class names) of a text class folder (one .txt per article)."""
+    paths, labels, classes = list_class_folder(root, limit, ".txt")
+    texts = []
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            texts.append(fh.read())
+    return texts, labels, classes
 
 
 def tokenize(tokenizer, texts):
@@ -110,18 +101,6 @@ def embed_all(model, ids, pad_id):
         idx = order[i:i + EMBED_BATCH]
         out[idx] = embed(model, *collate(ids, idx, pad_id))
     return out.numpy()
-
-
-def one_cycle(optimizer, max_lrs, total_steps):
-    """fastai's fit_one_cycle schedule (pct_start 0.25, div 25, div_final 1e5, momentum 0.95 → 0.85 → 0.95)."""
-    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lrs, total_steps=max(total_steps, 1),
-                                               pct_start=0.25, div_factor=25, final_div_factor=1e5 / 25,
-                                               base_momentum=0.85, max_momentum=0.95)
-
-
-def scores(y_true, y_pred):
-    return {"accuracy": float(accuracy_score(y_true, y_pred)),
-            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0))}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -242,13 +221,10 @@ def main():
     ap.add_argument("--json", action="store_true", help="print one JSON object of results on stdout")
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-    random.seed(args.seed)
+    seed_everything(args.threads, args.seed)
 
-    train_texts, train_y, classes = list_folder(args.train, args.limit)
-    test_texts, test_y, test_classes = list_folder(args.test, args.limit)
+    train_texts, train_y, classes = read_texts(args.train, args.limit)
+    test_texts, test_y, test_classes = read_texts(args.test, args.limit)
     assert classes == test_classes, f"train classes {classes} differ from test classes {test_classes}"
     log(f"{len(train_texts)} train and {len(test_texts)} test texts, {len(classes)} classes, {args.threads} threads")
 

@@ -35,8 +35,6 @@ import argparse
 import importlib.util
 import json
 import os
-import random
-import sys
 import time
 
 import numpy as np
@@ -45,7 +43,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
+
+from recipe_common import list_class_folder, log, one_cycle, scores, seed_everything
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.environ.get("TRANSFERKIT_CACHE", os.path.expanduser("~/.cache/transferkit"))
@@ -62,25 +61,9 @@ def load_reference_module():
     return module
 
 
-def log(*args):
-    print(*args, file=sys.stderr, flush=True)
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-def list_folder(root, limit):
-    """(paths, labels, class names) of an image class folder; classes and files sorted, at most `limit` per class."""
-    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
-    paths, labels = [], []
-    for c, name in enumerate(classes):
-        files = sorted(f for f in os.listdir(os.path.join(root, name)) if f.lower().endswith(".png"))
-        for f in files[:limit]:
-            paths.append(os.path.join(root, name, f))
-            labels.append(c)
-    return paths, np.array(labels), classes
 
 
 def load_resized(path):
@@ -163,18 +146,6 @@ def extract_features(model, paths):
 def predict(model, head, paths):
     model.eval()
     return torch.cat([head(model.features(x)).argmax(1) for x in eval_batches(paths)]).numpy()
-
-
-def one_cycle(optimizer, max_lrs, total_steps):
-    """fastai's fit_one_cycle schedule (pct_start 0.25, div 25, div_final 1e5, momentum 0.95 → 0.85 → 0.95)."""
-    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lrs, total_steps=max(total_steps, 1),
-                                               pct_start=0.25, div_factor=25, final_div_factor=1e5 / 25,
-                                               base_momentum=0.85, max_momentum=0.95)
-
-
-def scores(y_true, y_pred):
-    return {"accuracy": float(accuracy_score(y_true, y_pred)),
-            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0))}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -306,15 +277,12 @@ def main():
     ap.add_argument("--json", action="store_true", help="print one JSON object of results on stdout")
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-    random.seed(args.seed)
+    seed_everything(args.threads, args.seed)
     reference = load_reference_module()
     assert 1 <= args.unfreeze_stages <= len(reference.STAGES), "--unfreeze-stages out of range"
 
-    train_paths, train_y, classes = list_folder(args.train, args.limit)
-    test_paths, test_y, test_classes = list_folder(args.test, args.limit)
+    train_paths, train_y, classes = list_class_folder(args.train, args.limit, ".png")
+    test_paths, test_y, test_classes = list_class_folder(args.test, args.limit, ".png")
     assert classes == test_classes, f"train classes {classes} differ from test classes {test_classes}"
     log(f"{len(train_paths)} train and {len(test_paths)} test images, {len(classes)} classes, {args.threads} threads")
 
