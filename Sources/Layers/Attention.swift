@@ -38,9 +38,8 @@ public final class MultiHeadSelfAttention: Module {
         func split(_ y: Tensor) -> Tensor { y.reshaped(b, t, heads, d).permuted([0, 2, 1, 3]) }
         let q = split(query(x)), k = split(key(x)), v = split(value(x))
         let scale = 1 / Float(d).squareRoot()
-        let recording = GradMode.isEnabled && [q, k, mask].contains { $0?.requiresGrad == true }
         let scores: Tensor
-        if !recording, let fused = Tensor.attentionScores(q, k, scale: scale, mask: mask) {
+        if !GradMode.records([q, k, mask]), let fused = Tensor.attentionScores(q, k, scale: scale, mask: mask) {
             scores = fused  // inference: scale and mask inside the one matmul
         } else {
             var s = q.matmul(k.transposed(-2, -1)) * scale

@@ -17,8 +17,7 @@ public final class Linear: Module, UnaryLayer {
 
     /// `activation(self(x))`, with the activation fused into the matmul when nothing needs a gradient.
     public func callAsFunction(_ x: Tensor, activation: FusedActivation) -> Tensor {
-        let recording = GradMode.isEnabled && ([x, weight] + (bias.map { [$0] } ?? [])).contains { $0.requiresGrad }
-        if recording { return activation.apply(self(x)) }
+        if GradMode.records([x, weight, bias]) { return activation.apply(self(x)) }
         return Tensor.linear(x, weight: weight, bias: bias, activation: activation)
     }
 }
@@ -75,9 +74,7 @@ extension Conv2d {
     /// activation pass over the activations. Otherwise the ops run one by one and are recorded for autograd.
     public func callAsFunction(_ x: Tensor, batchNorm bn: BatchNorm2d?, activation: FusedActivation?,
                                residual: Tensor? = nil) -> Tensor {
-        let inputs = [x, weight, bias, bn?.weight, bn?.bias, residual].compactMap { $0 }
-        let recording = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
-        if recording || bn?.usesBatchStatistics == true {
+        if GradMode.records([x, weight, bias, bn?.weight, bn?.bias, residual]) || bn?.usesBatchStatistics == true {
             var y = self(x)
             if let bn { y = bn(y) }
             if let residual { y = y + residual }

@@ -38,6 +38,12 @@ public enum GradMode {
     @TaskLocal static var enabled = true
     /// True outside ``withNoGrad(_:)``.
     public static var isEnabled: Bool { enabled }
+
+    /// Whether an op over `inputs` would be recorded: gradients are on and some input requires one. Fused
+    /// inference paths (folded BatchNorm, post-ops, bf16) apply only when this is false.
+    public static func records(_ inputs: [Tensor?]) -> Bool {
+        enabled && inputs.contains { $0?.requiresGrad == true }
+    }
 }
 
 /// Runs `body` without recording operations (inference, optimizer updates, metric computation).

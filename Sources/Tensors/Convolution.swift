@@ -224,7 +224,7 @@ extension Tensor {
         let g = Conv2dGeometry(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
                                groups: groups)
         let inputs = [x, weight] + (bias.map { [$0] } ?? [])
-        let recording = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
+        let recording = GradMode.records(inputs)
 
         // forward_training even when nothing is recorded: oneDNN 2.6 serves forward_inference with `brgconv` /
         // `brdgmm_dw` on NHWC, measured 2.5× (dense 3×3, where training gets Winograd) and 1.9× (depthwise) slower

@@ -91,27 +91,28 @@ extension Tensor {
                               a, Int64(opA.ld), b, Int64(opB.ld), 0, c, Int64(ldc)), "sgemm \(m)×\(n)×\(k)")
     }
 
+    /// `t`'s memory as it is, through its strides, left-padded with size-1 (broadcast) dims to `rank`; a size-1 dim
+    /// gets the stride it would have if it were dense.
+    static func stridedDesc(_ t: Tensor, rank: Int) -> dnnl_memory_desc_t {
+        let pad = rank - t.rank
+        let dims = [Int](repeating: 1, count: pad) + t.shape.dims
+        var strides = [Int](repeating: 0, count: pad) + t.strides
+        for i in stride(from: rank - 1, through: 0, by: -1) where dims[i] == 1 {
+            strides[i] = (i + 1..<rank).map { strides[$0] * dims[$0] }.max() ?? 1
+        }
+        var d = dnnl_memory_desc_t()
+        let dd = dims.map(Int64.init) + [Int64](repeating: 0, count: 12 - rank)
+        let ss = strides.map(Int64.init) + [Int64](repeating: 0, count: 12 - rank)
+        DNNL.check(dnnl_memory_desc_init_by_strides(&d, Int32(rank), dd, dnnl_f32, ss), "memory_desc_init_by_strides \(dims)")
+        return d
+    }
+
     /// A oneDNN matmul primitive over the whole broadcast batch, reading `a` and `b` through their strides (so
     /// permuted attention heads need no copy), or nil when oneDNN has only its reference kernel for the layout.
     static func batchedPrimitive(_ a: Tensor, _ b: Tensor, batch: Shape, m: Int, n: Int, k: Int) -> DNNLPrimitive? {
         let rank = batch.rank + 2
         guard rank <= 6 else { return nil }
-        func stridedDesc(_ t: Tensor) -> dnnl_memory_desc_t {
-            // Left-pad to the output's rank with size-1 dims (broadcast).
-            let pad = rank - t.rank
-            let dims = [Int](repeating: 1, count: pad) + t.shape.dims
-            var strides = [Int](repeating: 0, count: pad) + t.strides
-            // A size-1 (broadcast) dim gets the stride it would have if it were dense.
-            for i in stride(from: rank - 1, through: 0, by: -1) where dims[i] == 1 {
-                strides[i] = (i + 1..<rank).map { strides[$0] * dims[$0] }.max() ?? 1
-            }
-            var d = dnnl_memory_desc_t()
-            let dd = dims.map(Int64.init) + [Int64](repeating: 0, count: 12 - rank)
-            let ss = strides.map(Int64.init) + [Int64](repeating: 0, count: 12 - rank)
-            DNNL.check(dnnl_memory_desc_init_by_strides(&d, Int32(rank), dd, dnnl_f32, ss), "memory_desc_init_by_strides \(dims)")
-            return d
-        }
-        let ad = stridedDesc(a), bd = stridedDesc(b), cd = DNNL.plainDesc(Shape(batch.dims + [m, n]))
+        let ad = stridedDesc(a, rank: rank), bd = stridedDesc(b, rank: rank), cd = DNNL.plainDesc(Shape(batch.dims + [m, n]))
         let key = "matmul|\(DNNL.key(ad))|\(DNNL.key(bd))|\(DNNL.key(cd))"
         let p = DNNL.primitive(key) {
             var op = dnnl_matmul_desc_t()
@@ -134,14 +135,7 @@ extension Tensor {
         if let maskC, maskC.shape != [b, 1, 1, s] { return nil }
         let kt = k0.transposed(-2, -1)
         guard gemmOperand(q0) != nil, gemmOperand(kt) != nil else { return nil }
-        func strided(_ x: Tensor) -> dnnl_memory_desc_t {
-            var desc = dnnl_memory_desc_t()
-            let dims = x.shape.dims.map(Int64.init) + [Int64](repeating: 0, count: 8)
-            let strides = x.strides.map(Int64.init) + [Int64](repeating: 0, count: 8)
-            DNNL.check(dnnl_memory_desc_init_by_strides(&desc, 4, dims, dnnl_f32, strides), "memory_desc_init_by_strides")
-            return desc
-        }
-        let qd = strided(q0), kd = strided(kt), od = DNNL.plainDesc([b, h, t, s]), md = DNNL.plainDesc([b, 1, 1, s])
+        let qd = stridedDesc(q0, rank: 4), kd = stridedDesc(kt, rank: 4), od = DNNL.plainDesc([b, h, t, s]), md = DNNL.plainDesc([b, 1, 1, s])
         let key = "attn|\(DNNL.key(qd))|\(DNNL.key(kd))|\(scale.bitPattern)|\(maskC != nil)"
         let p = DNNL.primitive(key) {
             var op = dnnl_matmul_desc_t()
@@ -166,7 +160,7 @@ extension Tensor {
     /// One oneDNN matmul primitive over all rows of `x`, reading the weight through transposed strides and adding
     /// the bias in its epilogue (no separate bias pass); the backward is `g·W`, `gᵀ·x` and the row sums of `g`.
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-        let recording = GradMode.isEnabled && ([x, weight] + (bias.map { [$0] } ?? [])).contains { $0.requiresGrad }
+        let recording = GradMode.records([x, weight, bias])
         let (x2, y) = linearForward(x, weight: weight, bias: bias, activation: nil,
                                     precision: recording ? .fp32 : Precision.current)
         let n = weight.shape[0]
@@ -199,7 +193,6 @@ extension Tensor {
         let m = x2.shape[0]
         let outShape = Shape(Array(x.shape.dims.dropLast()) + [n])
         let w = weight.contiguous(), b = bias?.contiguous()
-        let out = Tensor(uninitialized: outShape)
         if m > 0 && n > 0 && k > 0,
            let p = linearPrimitive(m: m, n: n, k: k, hasBias: b != nil, activation: activation, precision: precision) {
             // In bf16 the operands are converted into the primitive's descriptors (the weight possibly blocked).
@@ -210,6 +203,7 @@ extension Tensor {
                 ws = DNNL.output(Shape([k, n]), weightMD)
                 DNNL.reorder(from: asStored, w.dnnlData, to: weightMD, ws.dnnlData)
             }
+            let out = Tensor(uninitialized: outShape)
             var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
                 (DNNL_ARG_SRC, p.md(dnnl_query_src_md), xs.dnnlData),
                 (DNNL_ARG_WEIGHTS, weightMD, ws.dnnlData),
@@ -220,11 +214,12 @@ extension Tensor {
             return (x2, out)
         }
         // No fast primitive (or an empty product): the GEMM, then bias and activation as separate ops.
-        var y = withNoGrad { matmul(x2, w.transposed(0, 1)) }
-        if let b { y = withNoGrad { y + b } }
-        if let activation { y = withNoGrad { activation.apply(y) } }
-        out.storage.pointer.update(from: y.contiguous().basePointer, count: outShape.count)
-        return (x2, out)
+        let y = withNoGrad {
+            let product = matmul(x2, w.transposed(0, 1))
+            let biased = b.map { product + $0 } ?? product
+            return activation?.apply(biased) ?? biased
+        }
+        return (x2, y.contiguous().reshaped(outShape))
     }
 
     /// The cached matmul primitive `[m, k] × [k, n]` (weights stored `[n, k]`, read transposed) `+ bias`, with an

@@ -42,7 +42,7 @@ extension Tensor {
         if bias != nil { flags |= dnnl_use_shift.rawValue }
         if !training { flags |= dnnl_use_global_stats.rawValue }
         let inputs = [x0] + [weight, bias].compactMap { $0 }
-        let recording = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
+        let recording = GradMode.records(inputs)
         // Batch statistics are an output of forward_training; eval uses forward_inference unless it is recorded.
         let prop = training || recording ? dnnl_forward_training : dnnl_forward_inference
         let epsKey = String(eps.bitPattern, radix: 16)
@@ -151,7 +151,7 @@ extension Tensor {
         if weight != nil { flags |= dnnl_use_scale.rawValue }
         if bias != nil { flags |= dnnl_use_shift.rawValue }
         let inputs = [x0] + [weight, bias].compactMap { $0 }
-        let recording = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
+        let recording = GradMode.records(inputs)
         let prop = recording ? dnnl_forward_training : dnnl_forward_inference
         let epsKey = String(eps.bitPattern, radix: 16)
         let forwardKey = "lnorm.fwd|\(prop.rawValue)|\(flags)|\(epsKey)|\(x.shape.dims)|\(DNNL.key(data))|\(DNNL.key(statDesc))"

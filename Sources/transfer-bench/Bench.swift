@@ -63,7 +63,10 @@ struct TransferBench: ParsableCommand {
             if only == nil && ModelBench.runsInChildProcess(b.name) {
                 results.append(try ModelBench.runInChild(b.name, threads: Threads.count, repeats: repeats, warmup: warmup, ctx: ctx))
             } else {
-                results.append(b.run(ctx))
+                var r = b.run(ctx)
+                // A child process runs one benchmark alone: its whole high-water mark is that benchmark's.
+                if only != nil { r.peakRSSMB = highWaterMarkMegabytes() }
+                results.append(r)
             }
             if showProgress { progress(String(format: "[%d/%d] %@ done in %.1f s", i + 1, selected.count, b.name, monotonicSeconds() - t0)) }
         }

@@ -9,7 +9,7 @@ import TransferKit
 /// Whole-model throughput at batch 32 (inference and training steps), the figures `benchmarks/peers.py` measures
 /// for PyTorch, ONNX Runtime and OpenVINO under the same names. Each is the median of a few runs after one warm-up
 /// (the models are far too slow for the default repeat count), and each reports the peak resident memory of its
-/// own process (each runs in a fresh child process).
+/// own process (each runs in a fresh child process, see ``runInChild``).
 enum ModelBench {
     static let batch = 32
     static let imageSize = 224
@@ -40,11 +40,7 @@ enum ModelBench {
     /// Runs `transfer-bench --only NAME --json` and reads back its one result and notes.
     static func runInChild(_ name: String, threads: Int, repeats: Int, warmup: Int, ctx: BenchContext) throws -> BenchResult {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path),
-           let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            process.executableURL = URL(fileURLWithPath: me)
-        }
+        process.executableURL = Bundle.main.executableURL
         process.arguments = ["--only", name, "--threads", String(threads), "--repeats", String(repeats), "--warmup", String(warmup)]
         let out = Pipe()
         process.standardOutput = out
@@ -106,97 +102,82 @@ enum ModelBench {
 
     // MARK: - Measurements
 
-    /// Runs `body` and adds the process's peak RSS (the model runs alone in its process, see ``runInChild``).
-    static func withPeakRSS(_ body: () -> BenchResult) -> BenchResult {
-        let r = body()
-        return BenchResult(name: r.name, value: r.value, unit: r.unit, reference: r.reference, ratio: r.ratio,
-                           target: r.target, peakRSSMB: highWaterMarkMegabytes())
-    }
-
     /// Images per second of a vision model's forward (with its 1000-class classifier) on a random batch.
     static func visionInference(_ ctx: BenchContext, _ name: String, precision: Precision = .fp32,
                                 _ load: () -> (model: any VisionBackbone, weights: String)) -> BenchResult {
         if let refused = refuse(ctx, name, precision, unit: "images/s") { return refused }
-        return withPeakRSS {
-            let (model, weights) = load()
-            model.eval()
-            let x = randomTensor([batch, 3, imageSize, imageSize], seed: 61)
-            let seconds = medianSeconds(plan(ctx)) { withPrecision(precision) { withNoGrad { _ = model(x).contiguous() } } }
-            ctx.note("\(name): \(model.modelName) forward with classifier in \(precision), batch \(batch)×3×\(imageSize)×\(imageSize), "
-                     + "eval(), withNoGrad; \(weights); images/s = \(batch) / median of \(plan(ctx).repeats) runs after 1 warm-up.")
-            return BenchResult(name: name, value: Double(batch) / seconds, unit: "images/s", reference: nil, ratio: nil, target: nil)
-        }
+        let (model, weights) = load()
+        model.eval()
+        let x = randomTensor([batch, 3, imageSize, imageSize], seed: 61)
+        let seconds = medianSeconds(plan(ctx)) { withPrecision(precision) { withNoGrad { _ = model(x).contiguous() } } }
+        ctx.note("\(name): \(model.modelName) forward with classifier in \(precision), batch \(batch)×3×\(imageSize)×\(imageSize), "
+                 + "eval(), withNoGrad; \(weights); images/s = \(batch) / median of \(plan(ctx).repeats) runs after 1 warm-up.")
+        return perBatch(name, seconds, unit: "images/s")
     }
 
     /// Images per second of one training step: pooled features → a new 10-class linear head → cross-entropy,
     /// backward, AdamW (lr 1e-4) over the trainable parameters.
     static func visionTraining(_ ctx: BenchContext, _ name: String, _ trainable: Trainable,
                                _ load: () -> (model: any VisionBackbone, weights: String)) -> BenchResult {
-        withPeakRSS {
-            let (model, weights) = load()
-            let head = Linear(model.featureDimension, classes)
-            let what = freeze(model, model.blockGroups, trainable)
-            model.train()
-            let opt = optimizer(model, head)
-            let x = randomTensor([batch, 3, imageSize, imageSize], seed: 62), y = labels()
-            let seconds = medianSeconds(plan(ctx)) {
-                opt.zeroGrad()
-                Tensor.crossEntropy(logits: head(model.features(x)), targets: y).backward()
-                opt.step()
-            }
-            ctx.note("\(name): \(model.modelName) training step (\(what) + a new \(classes)-class linear head, train mode, "
-                     + "cross-entropy, backward, AdamW lr 1e-4), batch \(batch)×3×\(imageSize)×\(imageSize); \(weights); "
-                     + "images/s = \(batch) / median of \(plan(ctx).repeats) steps after 1 warm-up.")
-            return BenchResult(name: name, value: Double(batch) / seconds, unit: "images/s", reference: nil, ratio: nil, target: nil)
+        let (model, weights) = load()
+        let head = Linear(model.featureDimension, classes)
+        let what = freeze(model, model.blockGroups, trainable)
+        model.train()
+        let opt = optimizer(model, head)
+        let x = randomTensor([batch, 3, imageSize, imageSize], seed: 62), y = labels()
+        let seconds = medianSeconds(plan(ctx)) {
+            opt.zeroGrad()
+            Tensor.crossEntropy(logits: head(model.features(x)), targets: y).backward()
+            opt.step()
         }
+        ctx.note("\(name): \(model.modelName) training step (\(what) + a new \(classes)-class linear head, train mode, "
+                 + "cross-entropy, backward, AdamW lr 1e-4), batch \(batch)×3×\(imageSize)×\(imageSize); \(weights); "
+                 + "images/s = \(batch) / median of \(plan(ctx).repeats) steps after 1 warm-up.")
+        return perBatch(name, seconds, unit: "images/s")
     }
 
     /// Sequences per second of MiniLM's forward to the last hidden state on `[32, 128]` token ids, full mask.
     static func textInference(_ ctx: BenchContext, precision: Precision = .fp32) -> BenchResult {
         let name = precision == .fp32 ? "minilm_infer" : "minilm_infer_\(precision)"
         if let refused = refuse(ctx, name, precision, unit: "seq/s") { return refused }
-        return withPeakRSS {
-            let (bert, weights) = miniLM()
-            bert.eval()
-            let ids = tokenIDs(vocab: bert.config.vocabSize)
-            let mask = [Float](repeating: 1, count: ids.count)
-            let seconds = medianSeconds(plan(ctx)) {
-                withPrecision(precision) {
-                    withNoGrad { _ = bert(ids: ids, attentionMask: mask, shape: [batch, sequenceLength]).contiguous() }
-                }
+        let (bert, weights) = miniLM()
+        bert.eval()
+        let ids = tokenIDs(vocab: bert.config.vocabSize)
+        let mask = [Float](repeating: 1, count: ids.count)
+        let seconds = medianSeconds(plan(ctx)) {
+            withPrecision(precision) {
+                withNoGrad { _ = bert(ids: ids, attentionMask: mask, shape: [batch, sequenceLength]).contiguous() }
             }
-            ctx.note("\(name): BertModel (\(bert.config.numHiddenLayers) layers, \(bert.config.hiddenSize)-d) forward to the "
-                     + "last hidden state in \(precision), batch \(batch) × \(sequenceLength) token ids, full attention mask, eval(), "
-                     + "withNoGrad; \(weights); sequences/s = \(batch) / median of \(plan(ctx).repeats) runs after 1 warm-up.")
-            return BenchResult(name: name, value: Double(batch) / seconds, unit: "seq/s", reference: nil, ratio: nil, target: nil)
         }
+        ctx.note("\(name): BertModel (\(bert.config.numHiddenLayers) layers, \(bert.config.hiddenSize)-d) forward to the "
+                 + "last hidden state in \(precision), batch \(batch) × \(sequenceLength) token ids, full attention mask, eval(), "
+                 + "withNoGrad; \(weights); sequences/s = \(batch) / median of \(plan(ctx).repeats) runs after 1 warm-up.")
+        return perBatch(name, seconds, unit: "seq/s")
     }
 
     /// Sequences per second of one MiniLM training step: mean-pooled last hidden state → a 10-class linear head →
     /// cross-entropy, backward, AdamW (lr 1e-4); dropout on (train mode).
     static func textTraining(_ ctx: BenchContext, _ name: String, _ trainable: Trainable) -> BenchResult {
-        withPeakRSS {
-            let (bert, weights) = miniLM()
-            let layers = bert.config.numHiddenLayers
-            let groups = [BlockGroup(name: "embeddings", prefixes: ["embeddings"])]
-                + (0..<layers).map { BlockGroup(name: "layer\($0)", prefixes: ["encoder.layer.\($0)"]) }
-            let what = freeze(bert, groups, trainable)
-            let head = Linear(bert.config.hiddenSize, classes)
-            bert.train()
-            let opt = optimizer(bert, head)
-            let ids = tokenIDs(vocab: bert.config.vocabSize), y = labels()
-            let mask = [Float](repeating: 1, count: ids.count)
-            let seconds = medianSeconds(plan(ctx)) {
-                opt.zeroGrad()
-                let hidden = bert(ids: ids, attentionMask: mask, shape: [batch, sequenceLength])
-                Tensor.crossEntropy(logits: head(hidden.mean(axis: 1)), targets: y).backward()
-                opt.step()
-            }
-            ctx.note("\(name): BertModel training step (\(what) + a \(classes)-class head on the mean-pooled last hidden state, "
-                     + "dropout on, cross-entropy, backward, AdamW lr 1e-4), batch \(batch) × \(sequenceLength) tokens; \(weights); "
-                     + "sequences/s = \(batch) / median of \(plan(ctx).repeats) steps after 1 warm-up.")
-            return BenchResult(name: name, value: Double(batch) / seconds, unit: "seq/s", reference: nil, ratio: nil, target: nil)
+        let (bert, weights) = miniLM()
+        let layers = bert.config.numHiddenLayers
+        let groups = [BlockGroup(name: "embeddings", prefixes: ["embeddings"])]
+            + (0..<layers).map { BlockGroup(name: "layer\($0)", prefixes: ["encoder.layer.\($0)"]) }
+        let what = freeze(bert, groups, trainable)
+        let head = Linear(bert.config.hiddenSize, classes)
+        bert.train()
+        let opt = optimizer(bert, head)
+        let ids = tokenIDs(vocab: bert.config.vocabSize), y = labels()
+        let mask = [Float](repeating: 1, count: ids.count)
+        let seconds = medianSeconds(plan(ctx)) {
+            opt.zeroGrad()
+            let hidden = bert(ids: ids, attentionMask: mask, shape: [batch, sequenceLength])
+            Tensor.crossEntropy(logits: head(hidden.mean(axis: 1)), targets: y).backward()
+            opt.step()
         }
+        ctx.note("\(name): BertModel training step (\(what) + a \(classes)-class head on the mean-pooled last hidden state, "
+                 + "dropout on, cross-entropy, backward, AdamW lr 1e-4), batch \(batch) × \(sequenceLength) tokens; \(weights); "
+                 + "sequences/s = \(batch) / median of \(plan(ctx).repeats) steps after 1 warm-up.")
+        return perBatch(name, seconds, unit: "seq/s")
     }
 
     /// Feature extraction end to end, as the features strategy's first run does it: decode + resize + centre crop
@@ -205,41 +186,44 @@ enum ModelBench {
     static func featureExtraction(_ ctx: BenchContext, precision: Precision = .fp32) -> BenchResult {
         let name = precision == .fp32 ? "efficientnet_lite0_features" : "efficientnet_lite0_features_\(precision)"
         if let refused = refuse(ctx, name, precision, unit: "images/s") { return refused }
-        return withPeakRSS {
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("transferkit-features-bench-\(getpid())").path
-            defer { try? FileManager.default.removeItem(atPath: root) }
-            let (model, weights) = efficientNetLite0(includeTop: false)
-            model.eval()
-            guard (try? LoaderBench.writeImages(to: root)) != nil, let dataset = try? ImageFolderDataset(root: root),
-                  let pipeline = (try? ModelRegistry.spec(named: "efficientnet-lite0"))?.preprocessing?.evaluationPipeline,
-                  let loader = try? DataLoader(dataset: dataset, pipeline: pipeline,
-                                               options: LoaderOptions(batchSize: batch, shuffle: false, workers: 1))
-            else {
-                ctx.note("\(name): the benchmark images or the loader could not be set up")
-                return BenchResult(name: name, value: .nan, unit: "images/s", reference: nil, ratio: nil, target: nil)
-            }
-            func epoch() -> Double {
-                let t0 = monotonicSeconds()
-                var seen = 0
-                let it = loader.epoch(0)
-                while let b = try? it.next() {
-                    withPrecision(precision) { withNoGrad { _ = model.features(b.images).contiguous() } }
-                    seen += b.count
-                }
-                return Double(seen) / (monotonicSeconds() - t0)
-            }
-            _ = epoch()
-            let rates = (0..<plan(ctx).repeats).map { _ in epoch() }
-            let x = randomTensor([batch, 3, imageSize, imageSize], seed: 63)
-            let modelAlone = Double(batch) / medianSeconds(plan(ctx)) {
-                withPrecision(precision) { withNoGrad { _ = model.features(x).contiguous() } }
-            }
-            ctx.note("\(name): \(LoaderBench.imageCount) photo-sized JPEG/PNG files → decode (libjpeg DCT scaling) → resize "
-                     + "256 → centre crop 224 → normalise on 1 loader thread, batches of \(batch) → EfficientNet-Lite0 pooled "
-                     + "features in \(precision) (withNoGrad); \(weights); median of \(rates.count) epochs after 1 warm-up. The backbone alone "
-                     + "on a ready batch: " + String(format: "%.1f", modelAlone) + " images/s.")
-            return BenchResult(name: name, value: median(rates), unit: "images/s", reference: nil, ratio: nil, target: nil)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("transferkit-features-bench-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (model, weights) = efficientNetLite0(includeTop: false)
+        model.eval()
+        guard (try? LoaderBench.writeImages(to: root)) != nil, let dataset = try? ImageFolderDataset(root: root),
+              let pipeline = (try? ModelRegistry.spec(named: "efficientnet-lite0"))?.preprocessing?.evaluationPipeline,
+              let loader = try? DataLoader(dataset: dataset, pipeline: pipeline,
+                                           options: LoaderOptions(batchSize: batch, shuffle: false, workers: 1))
+        else {
+            ctx.note("\(name): the benchmark images or the loader could not be set up")
+            return BenchResult(name: name, value: .nan, unit: "images/s", reference: nil, ratio: nil, target: nil)
         }
+        func epoch() -> Double {
+            let t0 = monotonicSeconds()
+            var seen = 0
+            let it = loader.epoch(0)
+            while let b = try? it.next() {
+                withPrecision(precision) { withNoGrad { _ = model.features(b.images).contiguous() } }
+                seen += b.count
+            }
+            return Double(seen) / (monotonicSeconds() - t0)
+        }
+        _ = epoch()
+        let rates = (0..<plan(ctx).repeats).map { _ in epoch() }
+        let x = randomTensor([batch, 3, imageSize, imageSize], seed: 63)
+        let modelAlone = Double(batch) / medianSeconds(plan(ctx)) {
+            withPrecision(precision) { withNoGrad { _ = model.features(x).contiguous() } }
+        }
+        ctx.note("\(name): \(LoaderBench.imageCount) photo-sized JPEG/PNG files → decode (libjpeg DCT scaling) → resize "
+                 + "256 → centre crop 224 → normalise on 1 loader thread, batches of \(batch) → EfficientNet-Lite0 pooled "
+                 + "features in \(precision) (withNoGrad); \(weights); median of \(rates.count) epochs after 1 warm-up. The backbone alone "
+                 + "on a ready batch: " + String(format: "%.1f", modelAlone) + " images/s.")
+        return BenchResult(name: name, value: median(rates), unit: "images/s", reference: nil, ratio: nil, target: nil)
+    }
+
+    /// Items per second of a batch that took `seconds`.
+    static func perBatch(_ name: String, _ seconds: Double, unit: String) -> BenchResult {
+        BenchResult(name: name, value: Double(batch) / seconds, unit: unit, reference: nil, ratio: nil, target: nil)
     }
 
     /// A NaN result with a note when this CPU cannot run `precision` (bf16 without avx512_bf16).

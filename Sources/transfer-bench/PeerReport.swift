@@ -24,17 +24,12 @@ struct PeerRun: Decodable {
     static func load(_ path: String) throws -> PeerRun {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw PeerReportError("cannot read the peer results \(path): \(error.localizedDescription)")
+            throw BenchError("cannot read the peer results \(path): \(error.localizedDescription)")
         }
         do { return try JSONDecoder().decode(PeerRun.self, from: data) } catch {
-            throw PeerReportError("\(path) is not the JSON benchmarks/peers.py writes: \(error)")
+            throw BenchError("\(path) is not the JSON benchmarks/peers.py writes: \(error)")
         }
     }
-}
-
-struct PeerReportError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// TransferKit's whole-model figures beside the peers', with the ratios the issues set targets for: inference
