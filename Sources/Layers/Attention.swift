@@ -31,21 +31,42 @@ public final class MultiHeadSelfAttention: Module {
         return ((1 - keep) * -1e9).reshaped(keep.shape[0], 1, 1, keep.shape[1])
     }
 
+    /// The query, key and value weights and biases concatenated (`in_proj_weight`), for inference.
+    var packed: FoldedWeights?
+
+    /// `x · [W_q; W_k; W_v]ᵀ + [b_q; b_k; b_v]`, `[B, T, 3·hidden]`, as one matmul; bf16 under
+    /// ``withPrecision(_:_:)`` `.bf16`.
+    func packedProjection(_ x: Tensor) -> Tensor {
+        let sources = [query.weight, key.weight, value.weight] + [query.bias, key.bias, value.bias].compactMap { $0 }
+        let cacheKey = FoldedWeights.Key(sources: sources, precision: Precision.current)
+        if packed?.key != cacheKey {
+            let projections = [query, key, value]
+            let (w, b) = withNoGrad {
+                (Tensor.concat(projections.map(\.weight), axis: 0),
+                 Tensor.concat(projections.map { $0.bias ?? Tensor.zeros([$0.weight.shape[0]]) }, axis: 0))
+            }
+            packed = FoldedWeights(key: cacheKey, weight: w, bias: b, prepared: nil)
+        }
+        var prepared = packed!.prepared
+        let qkv = Tensor.linear(x, weight: packed!.weight, bias: packed!.bias, activation: nil, residual: nil,
+                                output: Precision.current, preparedWeight: &prepared)
+        packed!.prepared = prepared
+        return qkv
+    }
+
     /// x: [B, T, hidden]; mask: additive, broadcastable to [B, heads, T, T] (see ``additiveMask(_:)``).
     public func callAsFunction(_ x: Tensor, mask: Tensor? = nil) -> Tensor {
         require(x.rank == 3, "MultiHeadSelfAttention: expected [batch, tokens, hidden], got \(x.shape)")
         let b = x.shape[0], t = x.shape[1], h = x.shape[2], d = h / heads
         func split(_ y: Tensor) -> Tensor { y.reshaped(b, t, heads, d).permuted([0, 2, 1, 3]) }
+        if dropout.isIdentity, !GradMode.records([x, mask] + [query, key, value].flatMap { [$0.weight, $0.bias] }),
+           let context = Tensor.packedSelfAttention(packedProjection(x), heads: heads, mask: mask) {
+            return context  // inference: one projection GEMM, attention with no copies of Q, K, V
+        }
         let q = split(query(x)), k = split(key(x)), v = split(value(x))
         let scale = 1 / Float(d).squareRoot()
-        let scores: Tensor
-        if !GradMode.records([q, k, mask]), let fused = Tensor.attentionScores(q, k, scale: scale, mask: mask) {
-            scores = fused  // inference: scale and mask inside the one matmul
-        } else {
-            var s = q.matmul(k.transposed(-2, -1)) * scale
-            if let mask { s = s + mask }
-            scores = s
-        }
+        var scores = q.matmul(k.transposed(-2, -1)) * scale
+        if let mask { scores = scores + mask }
         let probs = dropout(scores.softmax(axis: -1))
         return probs.matmul(v).permuted([0, 2, 1, 3]).reshaped(b, t, h)
     }

@@ -13,12 +13,34 @@ public final class Linear: Module, UnaryLayer {
         if let b = self.bias { parameter("bias", b) }
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { Tensor.linear(x, weight: weight, bias: bias) }
+    /// The weight in the bf16 matmul's layout, kept between inference calls while the weight and the precision
+    /// are unchanged.
+    var prepared: FoldedWeights?
 
-    /// `activation(self(x))`, with the activation fused into the matmul when nothing needs a gradient.
-    public func callAsFunction(_ x: Tensor, activation: FusedActivation) -> Tensor {
-        if GradMode.records([x, weight, bias]) { return activation.apply(self(x)) }
-        return Tensor.linear(x, weight: weight, bias: bias, activation: activation)
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        if GradMode.records([x, weight, bias]) { return Tensor.linear(x, weight: weight, bias: bias) }
+        return self(x, activation: nil)
+    }
+
+    /// `activation(self(x)) + residual`. When nothing needs a gradient it is one oneDNN matmul (activation and sum
+    /// as post-ops), and with `keepsPrecision` under ``withPrecision(_:_:)`` `.bf16` its output stays bf16 for a
+    /// consumer that is itself a linear layer (see
+    /// ``Tensor/linear(_:weight:bias:activation:residual:output:preparedWeight:)``); otherwise the ops run one by
+    /// one and are recorded.
+    public func callAsFunction(_ x: Tensor, activation: FusedActivation?, residual: Tensor? = nil,
+                               keepsPrecision: Bool = false) -> Tensor {
+        if GradMode.records([x, weight, bias, residual]) {
+            let y = Tensor.linear(x, weight: weight, bias: bias)
+            let activated = activation?.apply(y) ?? y
+            return residual.map { activated + $0 } ?? activated
+        }
+        let key = FoldedWeights.Key(sources: [weight], precision: Precision.current)
+        if prepared?.key != key { prepared = FoldedWeights(key: key, weight: weight, bias: bias, prepared: nil) }
+        var cached = prepared!.prepared
+        let y = Tensor.linear(x, weight: weight, bias: bias, activation: activation, residual: residual,
+                              output: keepsPrecision ? Precision.current : .fp32, preparedWeight: &cached)
+        prepared!.prepared = cached
+        return y
     }
 }
 
@@ -104,8 +126,9 @@ extension Conv2d {
     }
 }
 
-/// What a fused ``Conv2d`` reuses between inference calls: BatchNorm folded into its weight and bias, and that weight
-/// reordered for oneDNN.
+/// What a layer's fused inference path reuses between calls: weights derived from its parameters (a ``Conv2d``'s
+/// with BatchNorm folded in, attention's packed query/key/value) and that weight reordered for oneDNN, valid while
+/// ``Key`` (every source tensor's identity and data version, and the precision) is unchanged.
 struct FoldedWeights {
     struct Key: Equatable {
         let sources: [Tensor]
@@ -223,6 +246,9 @@ public final class Dropout: Module, UnaryLayer {
     public override func reseedOwnRandomness(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { x.dropout(p: p, training: isTraining, generator: &generator) }
+
+    /// True when this dropout passes its input through unchanged (eval mode, or `p` = 0).
+    public var isIdentity: Bool { !isTraining || p == 0 }
 }
 
 /// Children applied in order, named "0", "1", … as in `nn.Sequential`.

@@ -174,7 +174,9 @@ public final class BertResidualOutput: Module {
     }
 
     public func callAsFunction(_ x: Tensor, residual: Tensor) -> Tensor {
-        layerNorm(dropout(dense(x)) + residual)
+        // Without dropout the residual sum is the matmul's post-op when nothing records.
+        if dropout.isIdentity { return layerNorm(dense(x, activation: nil, residual: residual)) }
+        return layerNorm(dropout(dense(x)) + residual)
     }
 }
 
@@ -212,7 +214,7 @@ public final class BertIntermediate: Module {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard let fused = activation.kind.fused else { return activation(dense(x)) }
-        return dense(x, activation: fused)
+        return dense(x, activation: fused, keepsPrecision: true)  // read only by BertOutput's dense
     }
 }
 

@@ -123,46 +123,16 @@ extension Tensor {
         return p.isReference ? nil : p
     }
 
-    /// Attention scores `scale · q·kᵀ + mask` for inference as one oneDNN matmul (the scale an output scale, the
-    /// additive mask a broadcast binary post-op): `q` `[B, H, T, d]` and `k` `[B, H, S, d]` read through their
-    /// strides, `mask` broadcastable as `[B, 1, 1, S]`. Nil when oneDNN offers no fast kernel for it (callers then
-    /// compose the ops); nothing is recorded for autograd.
-    public static func attentionScores(_ q0: Tensor, _ k0: Tensor, scale: Float, mask: Tensor?) -> Tensor? {
-        guard q0.rank == 4, k0.rank == 4, q0.layout == nil, k0.layout == nil else { return nil }
-        let b = q0.shape[0], h = q0.shape[1], t = q0.shape[2], d = q0.shape[3], s = k0.shape[2]
-        guard k0.shape == [b, h, s, d] else { return nil }
-        let maskC = mask.map { $0.contiguous() }
-        if let maskC, maskC.shape != [b, 1, 1, s] { return nil }
-        let kt = k0.transposed(-2, -1)
-        guard gemmOperand(q0) != nil, gemmOperand(kt) != nil else { return nil }
-        let qd = stridedDesc(q0, rank: 4), kd = stridedDesc(kt, rank: 4), od = DNNL.plainDesc([b, h, t, s]), md = DNNL.plainDesc([b, 1, 1, s])
-        let key = "attn|\(DNNL.key(qd))|\(DNNL.key(kd))|\(scale.bitPattern)|\(maskC != nil)"
-        let p = DNNL.primitive(key) {
-            var op = dnnl_matmul_desc_t()
-            var a = qd, w = kd, c = od
-            DNNL.check(dnnl_matmul_desc_init(&op, &a, &w, nil, &c), "matmul_desc_init (attention)")
-            return DNNL.makePD(&op, postOps: maskC == nil ? [] : [.binaryAdd(md)], outputScale: scale, "matmul (attention scores)")
-        }
-        guard !p.isReference else { return nil }
-        let out = Tensor(uninitialized: [b, h, t, s])
-        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-            (DNNL_ARG_SRC, qd, UnsafeMutableRawPointer(q0.basePointer)),
-            (DNNL_ARG_WEIGHTS, kd, UnsafeMutableRawPointer(kt.basePointer)),
-            (DNNL_ARG_DST, od, UnsafeMutableRawPointer(out.storage.pointer)),
-        ]
-        if let maskC { args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | DNNL_ARG_SRC_1, md, UnsafeMutableRawPointer(maskC.basePointer))) }
-        withExtendedLifetime((q0, k0, maskC)) { p.execute(args) }
-        return out
-    }
-
     /// `x · weightᵀ + bias` with PyTorch's weight layout `[out, in]` (`torch.nn.functional.linear`).
     ///
     /// One oneDNN matmul primitive over all rows of `x`, reading the weight through transposed strides and adding
     /// the bias in its epilogue (no separate bias pass); the backward is `g·W`, `gᵀ·x` and the row sums of `g`.
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         let recording = GradMode.records([x, weight, bias])
-        let (x2, y) = linearForward(x, weight: weight, bias: bias, activation: nil,
-                                    precision: recording ? .fp32 : Precision.current)
+        var prepared: Tensor?
+        let (x2, y) = linearForward(x, weight: weight, bias: bias, activation: nil, residual: nil,
+                                    precision: recording ? .fp32 : Precision.current, output: .fp32,
+                                    preparedWeight: &prepared)
         let n = weight.shape[0]
         return y.recorded("linear", [x, weight] + (bias.map { [$0] } ?? [])) { g, needs in
             let g2 = g.contiguous().reshaped(x2.shape[0], n)
@@ -178,60 +148,114 @@ extension Tensor {
     /// Under ``withPrecision(_:_:)`` `.bf16` the product reads bf16 copies of `x` and the weight (fp32 accumulation,
     /// bias and output).
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?) -> Tensor {
-        linearForward(x, weight: weight, bias: bias, activation: activation, precision: Precision.current).output
+        var prepared: Tensor?
+        return linear(x, weight: weight, bias: bias, activation: activation, residual: nil, output: .fp32,
+                      preparedWeight: &prepared)
     }
 
-    /// The forward of ``linear(_:weight:bias:)``: `x` flattened to plain rows `[M, in]`, and the output in `x`'s
-    /// shape with the last dim `out`.
+    /// `activation(x · weightᵀ + bias) + residual` as one oneDNN matmul for inference (the activation and the
+    /// residual sum are post-ops, in that order); nothing is recorded.
+    ///
+    /// Under ``withPrecision(_:_:)`` `.bf16` the product reads `x` and the weight in bf16 and accumulates in fp32.
+    /// `output: .bf16` then writes the result in bf16 (a plain row-major tensor whose ``BlockedLayout`` says bf16):
+    /// for a consumer that is itself a bf16 matmul, such as the next linear layer, which reads it as is; any other
+    /// reader gets fp32 through ``contiguous()``. Outside bf16 scope `output` is ignored and the result is fp32.
+    ///
+    /// `preparedWeight` caches the weight in the primitive's layout and precision between calls, as in
+    /// ``conv2d(_:weight:bias:stride:padding:dilation:groups:residual:activation:preparedWeight:)``: used as is when
+    /// it matches the primitive (the caller guarantees it derives from the current `weight`), else replaced.
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?,
+                              residual: Tensor?, output: Precision, preparedWeight: inout Tensor?) -> Tensor {
+        linearForward(x, weight: weight, bias: bias, activation: activation, residual: residual,
+                      precision: Precision.current, output: output, preparedWeight: &preparedWeight).output
+    }
+
+    /// True when `t` holds plain row-major bf16 data (the output of a linear or attention that kept bf16).
+    static func isPlainBF16(_ t: Tensor) -> Bool {
+        guard let l = t.layout, l.isBF16, t.rank >= 1, t.offset == 0 else { return false }
+        return DNNL.equal(l.desc, DNNL.desc(t.shape.dims, DNNL.plainTag(t.rank), type: dnnl_bf16))
+    }
+
+    /// A new plain row-major tensor of `shape` in `type` (bf16 storage carries a ``BlockedLayout`` saying so).
+    static func plainOutput(_ shape: Shape, type: dnnl_data_type_t) -> Tensor {
+        guard type == dnnl_bf16 else { return Tensor(uninitialized: shape) }
+        let layout = BlockedLayout(DNNL.desc(shape.dims, DNNL.plainTag(shape.rank), type: dnnl_bf16))
+        return Tensor(storage: TensorStorage(count: layout.elementCount), shape: shape, layout: layout)
+    }
+
+    /// The forward of the linear ops: `x` flattened to plain rows `[M, in]` (for the backward), and the output in
+    /// `x`'s shape with the last dim `out`.
     static func linearForward(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?,
-                              precision: Precision) -> (rows: Tensor, output: Tensor) {
+                              residual: Tensor?, precision: Precision, output: Precision,
+                              preparedWeight: inout Tensor?) -> (rows: Tensor, output: Tensor) {
         require(weight.rank == 2 && x.rank >= 1 && x.shape.last == weight.shape[1],
                 "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
         if let bias { require(bias.shape == [weight.shape[0]], "linear: bias \(bias.shape) for weight \(weight.shape)") }
         let k = weight.shape[1], n = weight.shape[0]
-        let x2 = (x.layout == nil ? x : x.plainData()).contiguous().reshaped(x.shape.count / Swift.max(k, 1), k)
-        let m = x2.shape[0]
+        let m = x.shape.count / Swift.max(k, 1)
         let outShape = Shape(Array(x.shape.dims.dropLast()) + [n])
-        let w = weight.contiguous(), b = bias?.contiguous()
+        if let residual {
+            require(residual.shape == outShape, "linear: residual \(residual.shape) does not match the output \(outShape) (input \(x.shape), weight \(weight.shape))")
+        }
+        // A bf16 input from a previous bf16 linear is read as is; anything else becomes plain fp32 rows first.
+        let bf16Input = precision == .bf16 && isPlainBF16(x)
+        let x2 = bf16Input ? x : (x.layout == nil ? x : x.plainData()).contiguous().reshaped(m, k)
+        let outType = precision == .bf16 && output == .bf16 ? dnnl_bf16 : dnnl_f32
+        let w = weight.contiguous(), b = bias?.contiguous(), r = residual?.plainData()
         if m > 0 && n > 0 && k > 0,
-           let p = linearPrimitive(m: m, n: n, k: k, hasBias: b != nil, activation: activation, precision: precision) {
+           let p = linearPrimitive(m: m, n: n, k: k, hasBias: b != nil, activation: activation,
+                                   addsResidual: r != nil, precision: precision, output: outType) {
             // In bf16 the operands are converted into the primitive's descriptors (the weight possibly blocked).
-            let xs = DNNL.asLayout(x2, p.md(dnnl_query_src_md))
+            let srcMD = p.md(dnnl_query_src_md)
+            let xs = bf16Input ? x : DNNL.asLayout(x2, srcMD)
             let weightMD = p.md(dnnl_query_weights_md), asStored = DNNL.desc([k, n], dnnl_ba)
             var ws = w
             if !DNNL.equal(asStored, weightMD) {
-                ws = DNNL.output(Shape([k, n]), weightMD)
-                DNNL.reorder(from: asStored, w.dnnlData, to: weightMD, ws.dnnlData)
+                if let cached = preparedWeight, DNNL.equal(DNNL.descOf(cached), weightMD) {
+                    ws = cached
+                } else {
+                    ws = DNNL.output(Shape([k, n]), weightMD)
+                    DNNL.reorder(from: asStored, w.dnnlData, to: weightMD, ws.dnnlData)
+                    preparedWeight = ws
+                }
             }
-            let out = Tensor(uninitialized: outShape)
+            let out = plainOutput(outShape, type: outType)
             var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-                (DNNL_ARG_SRC, p.md(dnnl_query_src_md), xs.dnnlData),
+                (DNNL_ARG_SRC, srcMD, xs.dnnlData),
                 (DNNL_ARG_WEIGHTS, weightMD, ws.dnnlData),
-                (DNNL_ARG_DST, p.md(dnnl_query_dst_md), UnsafeMutableRawPointer(out.storage.pointer)),
+                (DNNL_ARG_DST, p.md(dnnl_query_dst_md), out.dnnlData),
             ]
-            if let b { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), UnsafeMutableRawPointer(b.basePointer))) }
-            withExtendedLifetime((xs, ws, b)) { p.execute(args) }
+            if let b { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), b.dnnlData)) }
+            if let r {
+                let index: Int32 = activation == nil ? 1 : 2  // DNNL_ARG_ATTR_MULTIPLE_POST_OP(post-op index)
+                args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE * index | DNNL_ARG_SRC_1, DNNL.desc([m, n], dnnl_ab), r.dnnlData))
+            }
+            withExtendedLifetime((xs, ws, b, r)) { p.execute(args) }
             return (x2, out)
         }
-        // No fast primitive (or an empty product): the GEMM, then bias and activation as separate ops.
+        // No fast primitive (or an empty product): the GEMM, then bias, activation and residual as separate ops.
+        let rows = bf16Input ? x.plainData().reshaped(m, k) : x2
         let y = withNoGrad {
-            let product = matmul(x2, w.transposed(0, 1))
+            let product = matmul(rows, w.transposed(0, 1))
             let biased = b.map { product + $0 } ?? product
-            return activation?.apply(biased) ?? biased
+            let activated = activation?.apply(biased) ?? biased
+            return r.map { activated + $0.reshaped(m, n) } ?? activated
         }
-        return (x2, y.contiguous().reshaped(outShape))
+        return (rows, y.contiguous().reshaped(outShape))
     }
 
-    /// The cached matmul primitive `[m, k] × [k, n]` (weights stored `[n, k]`, read transposed) `+ bias`, with an
-    /// optional activation post-op; nil when oneDNN has only its reference kernel for it.
+    /// The cached matmul primitive `[m, k] × [k, n]` (weights stored `[n, k]`, read transposed) `+ bias`, with
+    /// optional activation and residual-sum post-ops; nil when oneDNN has only its reference kernel for it.
     static func linearPrimitive(m: Int, n: Int, k: Int, hasBias: Bool, activation: FusedActivation?,
-                                precision: Precision = .fp32) -> DNNLPrimitive? {
-        let p = DNNL.primitive("linear|\(m)|\(n)|\(k)|\(hasBias)|\(activation?.rawValue ?? "none")|\(precision)") {
+                                addsResidual: Bool = false, precision: Precision = .fp32,
+                                output: dnnl_data_type_t = dnnl_f32) -> DNNLPrimitive? {
+        let key = "linear|\(m)|\(n)|\(k)|\(hasBias)|\(activation?.rawValue ?? "none")|\(addsResidual)|\(precision)|\(output.rawValue)"
+        let p = DNNL.primitive(key) {
             let type = precision.dataType
             // fp32 reads the weight `[n, k]` in place (`ba`); bf16 lets oneDNN choose the converted weight's layout.
             var src = DNNL.desc([m, k], dnnl_ab, type: type)
             var wei = DNNL.desc([k, n], precision == .fp32 ? dnnl_ba : dnnl_format_tag_any, type: type)
-            var dst = DNNL.desc([m, n], dnnl_ab)
+            var dst = DNNL.desc([m, n], dnnl_ab, type: output)
             var bia = DNNL.desc([1, n], dnnl_ab)
             var op = dnnl_matmul_desc_t()
             if hasBias {
@@ -239,8 +263,10 @@ extension Tensor {
             } else {
                 DNNL.check(dnnl_matmul_desc_init(&op, &src, &wei, nil, &dst), "matmul_desc_init (linear)")
             }
-            return DNNL.makePD(&op, postOps: activation.map { [.eltwise($0)] } ?? [],
-                               "matmul (linear \(m)×\(k) · \(k)×\(n), \(activation?.rawValue ?? "no activation"))")
+            var postOps: [DNNL.PostOp] = activation.map { [.eltwise($0)] } ?? []
+            if addsResidual { postOps.append(.binaryAdd(DNNL.desc([m, n], dnnl_ab))) }
+            return DNNL.makePD(&op, postOps: postOps,
+                               "matmul (linear \(m)×\(k) · \(k)×\(n), \(activation?.rawValue ?? "no activation")\(addsResidual ? " + residual" : ""))")
         }
         return p.isReference ? nil : p
     }

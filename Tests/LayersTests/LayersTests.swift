@@ -90,6 +90,10 @@ func prefixed(_ f: SafeTensorsFile, _ prefix: String) throws -> [String: Tensor]
         let block = AttentionBlock()
         let mask = MultiHeadSelfAttention.additiveMask(try f.tensor("keep"))
         try check(block, f) { block($0, mask: mask) }
+        // Inference takes the packed path (one QKV matmul, strided heads, fused scale and mask): same answer.
+        let inferred = withNoGrad { block(try! f.tensor("input"), mask: mask) }
+        #expect(block.attention.packed != nil, "inference should have used the packed projection")
+        #expect(closeness(inferred, try f.tensor("output")) <= 0, "inference output")
     }
 }
 
@@ -314,5 +318,93 @@ func prefixed(_ f: SafeTensorsFile, _ prefix: String) throws -> [String: Tensor]
         bn.eval()
         let yEval = withNoGrad { conv(x, batchNorm: bn, activation: .relu) }
         #expect(closeness(y.contiguous(), yEval.contiguous(), atol: 1e-3, rtol: 1e-3) > 0)
+    }
+}
+
+@Suite struct FusedLinearAndAttentionTests {
+    @Test func fusedLinearWithActivationAndResidualMatchesTheOpsOneByOne() {
+        var g = SeededGenerator(seed: 31)
+        let linear = Linear(12, 10)
+        let x = Tensor.randn([3, 4, 12], generator: &g)
+        let residual = Tensor.randn([3, 4, 10], generator: &g)
+        for activation in [nil, FusedActivation.gelu, .relu] {
+            // Reference: recorded ops (the parameters require gradients, so nothing fuses).
+            let y = linear(x)
+            let ref = (activation?.apply(y) ?? y) + residual
+            let recorded = linear(x, activation: activation, residual: residual)
+            let fused = withNoGrad { linear(x, activation: activation, residual: residual) }
+            #expect(recorded.requiresGrad && !fused.requiresGrad)
+            #expect(closeness(recorded, ref, atol: 1e-6, rtol: 1e-6) <= 0, "\(String(describing: activation))")
+            #expect(closeness(fused, ref, atol: 1e-5, rtol: 1e-5) <= 0, "\(String(describing: activation))")
+        }
+    }
+
+    @Test(.enabled(if: Precision.bf16.unsupportedReason == nil, "needs a CPU with avx512_bf16"))
+    func bf16LinearsPassBF16BetweenThemAndReuseTheirConvertedWeights() {
+        var g = SeededGenerator(seed: 32)
+        let up = Linear(64, 96), down = Linear(96, 32)
+        let x = Tensor.randn([4, 5, 64], generator: &g)
+        let residual = Tensor.randn([4, 5, 32], generator: &g)
+        func chain() -> (hidden: Tensor, out: Tensor) {
+            withNoGrad {
+                let h = up(x, activation: .gelu, keepsPrecision: true)
+                return (h, down(h, activation: nil, residual: residual))
+            }
+        }
+        let ref = chain()
+        #expect(ref.hidden.layout == nil, "outside bf16 scope keepsPrecision changes nothing")
+        let half = withPrecision(.bf16) { chain() }
+        #expect(half.hidden.layout?.isBF16 == true, "the hidden activation should stay bf16")
+        #expect(half.out.layout == nil, "without keepsPrecision the output is fp32")
+        // Inputs and weights round by ≤ 2⁻⁹ relative; 64- and 96-term dot products of magnitude ~1–3.
+        #expect(closeness(half.hidden.contiguous(), ref.hidden, atol: 0.03, rtol: 0.02) <= 0)
+        #expect(closeness(half.out, ref.out, atol: 0.05, rtol: 0.02) <= 0)
+        let converted = up.prepared?.prepared
+        #expect(converted?.layout?.isBF16 == true)
+        _ = withPrecision(.bf16) { chain() }
+        #expect(up.prepared?.prepared === converted, "unchanged weights must reuse the converted copy")
+        up.weight.withMutableData { w in for i in w.indices { w[i] *= -1 } }  // how optimizers write
+        let flipped = withPrecision(.bf16) { chain() }
+        #expect(up.prepared?.prepared !== converted)
+        let flippedRef = chain()
+        #expect(closeness(flipped.out, flippedRef.out, atol: 0.05, rtol: 0.02) <= 0, "after an in-place weight update")
+    }
+
+    /// The attention layer with random weights, input and a padding mask.
+    func attentionCase(seed: UInt64) -> (MultiHeadSelfAttention, Tensor, Tensor) {
+        Initializer.seed(seed)
+        let attention = MultiHeadSelfAttention(hidden: 24, heads: 3)
+        var g = SeededGenerator(seed: seed)
+        let x = Tensor.randn([2, 7, 24], generator: &g)
+        let keep = Tensor([1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1], shape: [2, 7])
+        return (attention, x, MultiHeadSelfAttention.additiveMask(keep))
+    }
+
+    @Test func packedSelfAttentionMatchesTheComposedOps() {
+        let (attention, x, mask) = attentionCase(seed: 33)
+        let composed = attention(x, mask: mask)  // recorded: the ops one by one
+        let packed = withNoGrad { attention(x, mask: mask) }
+        #expect(attention.packed != nil)
+        #expect(closeness(packed, composed, atol: 1e-5, rtol: 1e-5) <= 0)
+        // A mask that only broadcasts ([1, 1, 1, T]) is not the packed kernel's shape: the ops compose, same answer.
+        let shared = mask.sliced(axis: 0, start: 1, end: 2)
+        let broadcast = withNoGrad { attention(x, mask: shared) }
+        #expect(closeness(broadcast, attention(x, mask: shared), atol: 1e-5, rtol: 1e-5) <= 0)
+        // Without a mask.
+        #expect(closeness(withNoGrad { attention(x) }, attention(x), atol: 1e-5, rtol: 1e-5) <= 0)
+        // New weights invalidate the packed copy.
+        withNoGrad { attention.value.weight.assign(attention.value.weight * 2) }
+        #expect(closeness(withNoGrad { attention(x, mask: mask) }, attention(x, mask: mask), atol: 1e-5, rtol: 1e-5) <= 0)
+    }
+
+    @Test(.enabled(if: Precision.bf16.unsupportedReason == nil, "needs a CPU with avx512_bf16"))
+    func bf16PackedSelfAttentionStaysWithinBFloat16RoundingOfFP32() {
+        let (attention, x, mask) = attentionCase(seed: 34)
+        let fp32 = withNoGrad { attention(x, mask: mask) }
+        let half = withPrecision(.bf16) { withNoGrad { attention(x, mask: mask) } }
+        #expect(half.layout?.isBF16 == true, "the context should stay bf16 for the output projection")
+        // Context values are averages of V (magnitude ~1); bf16 Q, K, V and probabilities round by ≤ 2⁻⁹ relative.
+        #expect(closeness(half.contiguous(), fp32, atol: 0.02, rtol: 0.02) <= 0)
+        #expect(half.contiguous().toArray() != fp32.toArray())
     }
 }

@@ -95,17 +95,24 @@ import Testing
         #expect(p.map { !$0.implementation.isEmpty } ?? false)
     }
 
-    @Test func fusedAttentionScoresEqualScaledProductPlusBroadcastMask() {
-        let b = 2, t = 5, h = 3, d = 4
-        let q = randomTensor([b, t, h, d], seed: 60).permuted([0, 2, 1, 3])
-        let k = randomTensor([b, t, h, d], seed: 61).permuted([0, 2, 1, 3])
+    @Test func packedSelfAttentionEqualsSoftmaxOfScaledScoresPlusMaskTimesValues() {
+        let b = 2, t = 5, heads = 3, d = 4, hidden = heads * d
+        let qkv = randomTensor([b, t, 3 * hidden], seed: 60, low: -2, high: 2)
         let mask = Tensor([0, 0, -1e9, 0, -2, 0, 0, 0, -1e9, -1e9], shape: [b, 1, 1, t])
-        let fused = Tensor.attentionScores(q, k, scale: 0.5, mask: mask)
-        #expect(fused != nil, "oneDNN offered no fast matmul with output scale and mask post-op")
-        let reference = q.matmul(k.transposed(-2, -1)) * 0.5 + mask
-        if let fused { #expect(maxAbsDiff(fused.toArray(), reference.toArray()) < 1e-4) }
-        let unmasked = Tensor.attentionScores(q, k, scale: 0.5, mask: nil)
-        if let unmasked { #expect(maxAbsDiff(unmasked.toArray(), (q.matmul(k.transposed(-2, -1)) * 0.5).toArray()) < 1e-5) }
+        func head(_ part: Int) -> Tensor {
+            qkv.sliced(axis: 2, start: part * hidden, end: (part + 1) * hidden).reshaped(b, t, heads, d).permuted([0, 2, 1, 3])
+        }
+        let scores = head(0).matmul(head(1).transposed(-2, -1)) * (1 / Float(d).squareRoot())
+        for m in [mask, nil] {
+            let probs = (m.map { scores + $0 } ?? scores).softmax(axis: -1)
+            let reference = probs.matmul(head(2)).permuted([0, 2, 1, 3]).reshaped(b, t, hidden)
+            let packed = Tensor.packedSelfAttention(qkv, heads: heads, mask: m)
+            #expect(packed != nil, "oneDNN offered only reference kernels for packed attention")
+            if let packed { #expect(maxAbsDiff(packed.toArray(), reference.toArray()) < 1e-5) }
+        }
+        // Shapes it does not cover are declined, not guessed.
+        #expect(Tensor.packedSelfAttention(qkv, heads: 5, mask: nil) == nil)
+        #expect(Tensor.packedSelfAttention(qkv, heads: heads, mask: Tensor.zeros([1, 1, 1, t])) == nil)
     }
 
     @Test func matmulGradientsMatchFiniteDifferences() {
