@@ -288,9 +288,13 @@ public final class MBConvBlock: Module, UnaryLayer {
     public override func reseedOwnRandomness(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = x
-        if let expandConv, let bn0 { h = expandConv(h, batchNorm: bn0, activation: .relu6) }
-        h = depthwiseConv(h, batchNorm: bn1, activation: .relu6)
+        let h: Tensor
+        if let expandConv, let bn0 {
+            h = expandConv(x, batchNorm: bn0, activation: .relu6, thenDepthwise: depthwiseConv, batchNorm: bn1,
+                           activation: .relu6)
+        } else {
+            h = depthwiseConv(x, batchNorm: bn1, activation: .relu6)
+        }
         guard hasResidual else { return projectConv(h, batchNorm: bn2, activation: nil) }
         // A frozen block runs as in inference, like frozen batch norm: fine-tuning the top keeps the bottom exact.
         if isTraining && dropConnectRate > 0 && !isFrozen {

@@ -66,12 +66,34 @@ public enum FusedActivation: String, Sendable {
     }
 }
 
-/// The post-ops of a fused convolution: an optional residual `sum`, then an optional activation.
+/// The post-ops of a fused convolution: an optional residual `sum`, then an optional activation, then an optional
+/// 3×3 depthwise convolution with its own activation.
 struct ConvEpilogue {
     var addsResidual = false
     var activation: FusedActivation?
-    var isEmpty: Bool { !addsResidual && activation == nil }
-    var key: String { "sum\(addsResidual)|\(activation?.rawValue ?? "none")" }
+    var depthwise: DepthwiseEpilogue?
+    var isEmpty: Bool { !addsResidual && activation == nil && depthwise == nil }
+    var key: String {
+        "sum\(addsResidual)|\(activation?.rawValue ?? "none")"
+            + (depthwise.map { "|dw\($0.stride),\($0.padding),\($0.activation?.rawValue ?? "none")" } ?? "")
+    }
+
+    struct DepthwiseEpilogue {
+        let stride: Int
+        /// Top and left zero padding; oneDNN derives the bottom and right so the output is ⌈input / stride⌉.
+        let padding: Int
+        let activation: FusedActivation?
+    }
+
+    func postOps(_ type: dnnl_data_type_t) -> [DNNL.PostOp] {
+        var ops: [DNNL.PostOp] = addsResidual ? [.sum] : []
+        if let activation { ops.append(.eltwise(activation)) }
+        if let depthwise {
+            ops.append(.depthwise3x3(stride: depthwise.stride, padding: depthwise.padding, type: type))
+            if let a = depthwise.activation { ops.append(.eltwise(a)) }
+        }
+        return ops
+    }
 }
 
 /// The geometry of one 2-D convolution: every parameter that selects a oneDNN primitive.
@@ -109,7 +131,14 @@ struct Conv2dGeometry {
     }
 
     func forward(_ prop: dnnl_prop_kind_t, epilogue: ConvEpilogue = ConvEpilogue(), precision: Precision = .fp32) -> DNNLPrimitive {
-        DNNL.primitive("conv2d.fwd|\(prop.rawValue)|\(key)|\(epilogue.key)|\(precision)") {
+        forwardIfAvailable(prop, epilogue: epilogue, precision: precision, required: true)!
+    }
+
+    /// The forward primitive, or nil when oneDNN has no implementation and `required` is false (a fusion this
+    /// CPU's kernels may not offer).
+    func forwardIfAvailable(_ prop: dnnl_prop_kind_t, epilogue: ConvEpilogue, precision: Precision,
+                            required: Bool = false) -> DNNLPrimitive? {
+        DNNL.primitiveIfAvailable("conv2d.fwd|\(prop.rawValue)|\(key)|\(epilogue.key)|\(precision)") {
             var op = dnnl_convolution_desc_t()
             let type = precision.dataType
             var src = DNNL.desc(srcDims, dnnl_format_tag_any, type: type), wei = DNNL.desc(weightDims, dnnl_format_tag_any, type: type)
@@ -125,8 +154,8 @@ struct Conv2dGeometry {
                     &op, prop, Self.algorithm, &src, &wei, nil, &dst, st, dl, pl, pr), "convolution_forward_desc_init")
             }
             guard !epilogue.isEmpty else { return DNNL.makePD(&op, "convolution_forward") }
-            let postOps: [DNNL.PostOp] = (epilogue.addsResidual ? [.sum] : []) + (epilogue.activation.map { [.eltwise($0)] } ?? [])
-            return DNNL.makePD(&op, postOps: postOps, "convolution_forward with \(epilogue.key) in \(precision)")
+            return DNNL.makePD(&op, postOps: epilogue.postOps(type), allowUnimplemented: !required,
+                               "convolution_forward with \(epilogue.key) in \(precision)")
         }
     }
 
@@ -304,6 +333,58 @@ extension Tensor {
         ]
         if let bs { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData)) }
         withExtendedLifetime((xs, ws, bs)) { p.execute(args) }
+        return out
+    }
+
+    /// `dwActivation(depthwise3x3(activation(conv1x1(x) + bias)) + dwBias)`, the expansion and depthwise stage of
+    /// an inverted-bottleneck block, as one oneDNN 1×1 convolution with a depthwise post-op, for inference: the
+    /// expanded activation is computed a few rows at a time in cache and never written out. The issue's "1×1
+    /// convolution with a fused depthwise post-op where oneDNN offers it" (`dnnl_post_ops_append_dw`).
+    ///
+    /// `weight` is `[C, Cin, 1, 1]`, `depthwiseWeight` `[C, 1, 3, 3]`; BatchNorm folds into both beforehand, as for
+    /// ``conv2d(_:weight:bias:stride:padding:dilation:groups:residual:activation:preparedWeight:)``, and both
+    /// prepared weights are cached the same way. Nil (the caller runs the two convolutions) when the depthwise
+    /// padding is not the same on both axes, when its output is not ⌈input / stride⌉ (what oneDNN derives), or
+    /// when oneDNN has only its reference implementation for the pair. Nothing is recorded.
+    public static func conv2dThenDepthwise(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?,
+                                           depthwiseWeight: Tensor, depthwiseBias: Tensor, stride: Int, padding: Padding,
+                                           depthwiseActivation: FusedActivation?, preparedWeight: inout Tensor?,
+                                           preparedDepthwiseWeight: inout Tensor?) -> Tensor? {
+        guard weight.rank == 4, weight.shape[2] == 1, weight.shape[3] == 1, x.rank == 4, stride == 1 || stride == 2
+        else { return nil }
+        let c = weight.shape[0], h = x.shape[2], w = x.shape[3]
+        guard depthwiseWeight.shape == [c, 1, 3, 3], depthwiseBias.shape == [c] else { return nil }
+        let pad = padding.amounts(input: (h, w), kernel: (3, 3), stride: (stride, stride))
+        let oh = (h + pad.top + pad.bottom - 3) / stride + 1, ow = (w + pad.left + pad.right - 3) / stride + 1
+        guard pad.top == pad.left, pad.top <= 1, oh == (h + stride - 1) / stride, ow == (w + stride - 1) / stride
+        else { return nil }
+        let g = Conv2dGeometry(x, weight: weight, bias: bias, stride: (1, 1), padding: .symmetric(0, 0),
+                               dilation: (1, 1), groups: 1)
+        let epilogue = ConvEpilogue(activation: activation, depthwise: .init(stride: stride, padding: pad.top,
+                                                                            activation: depthwiseActivation))
+        guard let p = g.forwardIfAvailable(dnnl_forward_training, epilogue: epilogue, precision: Precision.current),
+              !p.isReference else { return nil }
+        let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md), dstMD = p.md(dnnl_query_dst_md)
+        let dwArg = DNNL_ARG_ATTR_POST_OP_DW
+        let dwWeiMD = dnnl_primitive_desc_query_md(p.pd, dnnl_query_exec_arg_md, dwArg | DNNL_ARG_WEIGHTS)!.pointee
+        let dwBiasMD = dnnl_primitive_desc_query_md(p.pd, dnnl_query_exec_arg_md, dwArg | DNNL_ARG_BIAS)!.pointee
+        func prepared(_ cache: inout Tensor?, _ source: Tensor, _ md: dnnl_memory_desc_t) -> Tensor {
+            if let cached = cache, DNNL.equal(DNNL.descOf(cached), md) { return cached }
+            let t = DNNL.asLayout(source, md)
+            cache = t
+            return t
+        }
+        let xs = DNNL.asLayout(x, srcMD)
+        let ws = prepared(&preparedWeight, weight.contiguous(), weiMD)
+        let dws = prepared(&preparedDepthwiseWeight, depthwiseWeight.contiguous().reshaped(c, 1, 1, 3, 3), dwWeiMD)
+        let bs = bias?.contiguous(), dwb = depthwiseBias.contiguous()
+        let out = DNNL.output([x.shape[0], c, oh, ow], dstMD)
+        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData), (DNNL_ARG_DST, dstMD, out.dnnlData),
+            (dwArg | DNNL_ARG_WEIGHTS, dwWeiMD, dws.dnnlData), (dwArg | DNNL_ARG_BIAS, dwBiasMD, dwb.dnnlData),
+        ]
+        if let bs { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData)) }
+        withExtendedLifetime((xs, ws, dws, bs, dwb)) { p.execute(args) }
         return out
     }
 

@@ -79,6 +79,8 @@ public enum DNNL {
         let engine: dnnl_engine_t
         var streamKey = pthread_key_t()
         var cache: [String: DNNLPrimitive] = [:]
+        /// Keys for which oneDNN has no implementation (see ``primitiveIfAvailable(_:_:)``).
+        var unavailable: Set<String> = []
         let lock = NSLock()
         init() {
             _ = Threads.count  // apply the thread setting before oneDNN spins up OpenMP
@@ -118,6 +120,25 @@ public enum DNNL {
         return p
     }
 
+    /// The cached primitive for `key`, or nil when `make` returns nil (oneDNN has no implementation for it, e.g. a
+    /// fusion this CPU's kernels do not offer); the answer is cached either way.
+    static func primitiveIfAvailable(_ key: String, _ make: () -> dnnl_primitive_desc_t?) -> DNNLPrimitive? {
+        context.lock.lock()
+        if let p = context.cache[key] { context.lock.unlock(); return p }
+        if context.unavailable.contains(key) { context.lock.unlock(); return nil }
+        context.lock.unlock()
+        let pd = make()
+        context.lock.lock()
+        defer { context.lock.unlock() }
+        guard let pd else {
+            context.unavailable.insert(key)
+            return nil
+        }
+        let p = DNNLPrimitive(pd: pd)
+        context.cache[key] = p
+        return p
+    }
+
     /// Whether a primitive for `key` has been created (tests use it to prove that a backward pass was skipped).
     static func isCached(_ key: String) -> Bool {
         context.lock.lock()
@@ -134,16 +155,25 @@ public enum DNNL {
     /// ``DNNLPrimitive/execute(_:)``, out of the buffer pool.
     public static func makePD<Op>(_ op: inout Op, attr userAttr: dnnl_primitive_attr_t? = nil, hint: dnnl_primitive_desc_t? = nil,
                                   _ what: String) -> dnnl_primitive_desc_t {
+        makePD(&op, attr: userAttr, hint: hint, allowUnimplemented: false, what)!
+    }
+
+    /// ``makePD(_:attr:hint:_:)``, returning nil instead of stopping when `allowUnimplemented` and oneDNN has no
+    /// implementation for the operation and attributes.
+    static func makePD<Op>(_ op: inout Op, attr userAttr: dnnl_primitive_attr_t?, hint: dnnl_primitive_desc_t?,
+                           allowUnimplemented: Bool, _ what: String) -> dnnl_primitive_desc_t? {
         var owned: dnnl_primitive_attr_t?
         if userAttr == nil { check(dnnl_primitive_attr_create(&owned), "primitive_attr_create") }
         defer { if owned != nil { dnnl_primitive_attr_destroy(owned) } }
         let attr = userAttr ?? owned
         check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "primitive_attr_set_scratchpad_mode")
         var pd: dnnl_primitive_desc_t?
-        withUnsafeMutablePointer(to: &op) { p in
-            check(dnnl_primitive_desc_create(&pd, UnsafeRawPointer(p), attr, engine, hint), what)
+        let status = withUnsafeMutablePointer(to: &op) { p in
+            dnnl_primitive_desc_create(&pd, UnsafeRawPointer(p), attr, engine, hint)
         }
-        return pd!
+        if status == dnnl_unimplemented && allowUnimplemented { return nil }
+        check(status, what)
+        return pd
     }
 
     /// One post-op of a fused primitive, applied to its output in order.
@@ -153,10 +183,19 @@ public enum DNNL {
         case eltwise(FusedActivation)
         /// Adds a second tensor (`DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE * (index + 1) | DNNL_ARG_SRC_1`), broadcast.
         case binaryAdd(dnnl_memory_desc_t)
+        /// A 3×3 depthwise convolution of the output (`DNNL_ARG_ATTR_POST_OP_DW` weights `[C, 1, 1, 3, 3]` and an
+        /// fp32 bias), with `padding` on the top and left.
+        case depthwise3x3(stride: Int, padding: Int, type: dnnl_data_type_t)
     }
 
     /// ``makePD(_:attr:hint:_:)`` with post-ops and an optional output scale in the primitive's attributes.
     static func makePD<Op>(_ op: inout Op, postOps: [PostOp], outputScale: Float? = nil, _ what: String) -> dnnl_primitive_desc_t {
+        makePD(&op, postOps: postOps, outputScale: outputScale, allowUnimplemented: false, what)!
+    }
+
+    /// ``makePD(_:postOps:outputScale:_:)``, returning nil when `allowUnimplemented` and oneDNN has no implementation.
+    static func makePD<Op>(_ op: inout Op, postOps: [PostOp], outputScale: Float? = nil, allowUnimplemented: Bool,
+                           _ what: String) -> dnnl_primitive_desc_t? {
         var attr: dnnl_primitive_attr_t?
         check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
         defer { dnnl_primitive_attr_destroy(attr) }
@@ -172,10 +211,13 @@ public enum DNNL {
             case .eltwise(let a):
                 check(dnnl_post_ops_append_eltwise(ops, 1, a.algorithm, a.alpha, a.beta), "post_ops_append_eltwise")
             case .binaryAdd(var d): check(dnnl_post_ops_append_binary(ops, dnnl_binary_add, &d), "post_ops_append_binary")
+            case let .depthwise3x3(stride, padding, type):
+                check(dnnl_post_ops_append_dw(ops, type, dnnl_f32, type, 3, Int64(stride), Int64(padding), 0, 0, nil),
+                      "post_ops_append_dw")
             }
         }
         check(dnnl_primitive_attr_set_post_ops(attr, ops), "primitive_attr_set_post_ops")
-        return makePD(&op, attr: attr, what)
+        return makePD(&op, attr: attr, hint: nil, allowUnimplemented: allowUnimplemented, what)
     }
 
     /// A memory descriptor with explicit dims and a format tag (`dnnl_format_tag_any` lets the primitive choose).

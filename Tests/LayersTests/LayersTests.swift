@@ -305,6 +305,59 @@ func prefixed(_ f: SafeTensorsFile, _ prefix: String) throws -> [String: Tensor]
         }
     }
 
+    @Test func expansionWithDepthwisePostOpMatchesTheTwoConvolutions() {
+        var g = SeededGenerator(seed: 12)
+        // (input size, depthwise stride, padding): TF "SAME" (left pad 1 at stride 1, 0 at stride 2 on an even
+        // input, 1 on an odd one) and symmetric 1.
+        // oneDNN fuses for real (`jit_1x1` with the depthwise row kernel) from about this size; smaller pairs get
+        // its `ref_fused_convolution` wrapper, which the function declines.
+        let cases: [(Int, Int, Padding)] = [(56, 1, .same), (56, 2, .same), (55, 2, .same), (56, 2, .symmetric(1, 1))]
+        for (size, stride, padding) in cases {
+            let x = Tensor.randn([2, 16, size, size], generator: &g)
+            let w = Tensor.randn([96, 16, 1, 1], generator: &g) * 0.3, b = Tensor.randn([96], generator: &g) * 0.1
+            let dw = Tensor.randn([96, 1, 3, 3], generator: &g) * 0.3, db = Tensor.randn([96], generator: &g) * 0.1
+            let reference = withNoGrad {
+                Tensor.conv2d(Tensor.conv2d(x, weight: w, bias: b).relu6(), weight: dw, bias: db, stride: (stride, stride),
+                              padding: padding, groups: 96).relu6()
+            }
+            var prepared: Tensor?, preparedDepthwise: Tensor?
+            let fused = Tensor.conv2dThenDepthwise(x, weight: w, bias: b, activation: .relu6, depthwiseWeight: dw,
+                                                   depthwiseBias: db, stride: stride, padding: padding,
+                                                   depthwiseActivation: .relu6, preparedWeight: &prepared,
+                                                   preparedDepthwiseWeight: &preparedDepthwise)
+            #expect(fused != nil, "oneDNN offered no fused kernel for size \(size), stride \(stride), \(padding)")
+            if let fused {
+                #expect(fused.shape == reference.shape)
+                #expect(closeness(fused.contiguous(), reference.contiguous(), atol: 1e-5, rtol: 1e-5) <= 0,
+                        "size \(size), stride \(stride), \(padding)")
+            }
+        }
+        // Padding oneDNN would derive differently (2 on the left) is declined, not approximated.
+        var p: Tensor?, q: Tensor?
+        #expect(Tensor.conv2dThenDepthwise(Tensor.randn([1, 4, 8, 8], generator: &g), weight: Tensor.randn([8, 4, 1, 1], generator: &g),
+                                           bias: nil, activation: nil, depthwiseWeight: Tensor.randn([8, 1, 3, 3], generator: &g),
+                                           depthwiseBias: Tensor.zeros([8]), stride: 1, padding: .symmetric(2, 2),
+                                           depthwiseActivation: nil, preparedWeight: &p, preparedDepthwiseWeight: &q) == nil)
+    }
+
+    @Test func invertedBottleneckExpansionFusesWithItsDepthwiseConvolutionInInference() {
+        var g = SeededGenerator(seed: 13)
+        let expand = Conv2d(16, 96, kernel: (1, 1), padding: .same, bias: false)
+        let depthwise = Conv2d(96, 96, kernel: (3, 3), stride: (2, 2), padding: .same, groups: 96, bias: false)
+        let bn0 = batchNorm(96, seed: 3), bn1 = batchNorm(96, seed: 4)
+        // 4 × 96 × 148 × 148 floats ≥ 32 MiB expanded: large enough for the layer to fuse.
+        let x = Tensor.randn([4, 16, 148, 148], generator: &g)
+        let reference = withNoGrad { depthwise(expand(x, batchNorm: bn0, activation: .relu6), batchNorm: bn1, activation: .relu6) }
+        let fused = withNoGrad {
+            expand(x, batchNorm: bn0, activation: .relu6, thenDepthwise: depthwise, batchNorm: bn1, activation: .relu6)
+        }
+        #expect(fused.shape == [4, 96, 74, 74])
+        #expect(closeness(fused.contiguous(), reference.contiguous(), atol: 1e-5, rtol: 1e-5) <= 0)
+        let recorded = expand(x, batchNorm: bn0, activation: .relu6, thenDepthwise: depthwise, batchNorm: bn1, activation: .relu6)
+        #expect(recorded.requiresGrad, "with trainable weights the pair runs as recorded ops")
+        #expect(closeness(recorded.contiguous(), reference.contiguous(), atol: 1e-5, rtol: 1e-5) <= 0)
+    }
+
     @Test func batchNormInTrainingModeIsNeverFolded() {
         var g = SeededGenerator(seed: 8)
         let conv = Conv2d(4, 6, kernel: (3, 3), padding: .symmetric(1, 1), bias: false)
