@@ -174,8 +174,9 @@ public final class BertResidualOutput: Module {
     }
 
     public func callAsFunction(_ x: Tensor, residual: Tensor) -> Tensor {
-        // Without dropout the residual sum is the matmul's post-op when nothing records.
-        if dropout.isIdentity { return layerNorm(dense(x, activation: nil, residual: residual)) }
+        // Without dropout the residual sum is the matmul's post-op when nothing records; in bf16 the sum and the
+        // LayerNorm stay bf16 (fp32 statistics), as the next layer's projections read them.
+        if dropout.isIdentity { return layerNorm(dense(x, activation: nil, residual: residual, keepsPrecision: true)) }
         return layerNorm(dropout(dense(x)) + residual)
     }
 }

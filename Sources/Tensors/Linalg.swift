@@ -201,10 +201,13 @@ extension Tensor {
         let bf16Input = precision == .bf16 && isPlainBF16(x)
         let x2 = bf16Input ? x : (x.layout == nil ? x : x.plainData()).contiguous().reshaped(m, k)
         let outType = precision == .bf16 && output == .bf16 ? dnnl_bf16 : dnnl_f32
-        let w = weight.contiguous(), b = bias?.contiguous(), r = residual?.plainData()
+        // A bf16 residual (a bf16 LayerNorm's output) is added as it is.
+        let w = weight.contiguous(), b = bias?.contiguous()
+        let r = residual.map { precision == .bf16 && isPlainBF16($0) ? $0 : $0.plainData() }
+        let residualType = r.map { isPlainBF16($0) ? dnnl_bf16 : dnnl_f32 } ?? dnnl_f32
         if m > 0 && n > 0 && k > 0,
            let p = linearPrimitive(m: m, n: n, k: k, hasBias: b != nil, activation: activation,
-                                   addsResidual: r != nil, precision: precision, output: outType) {
+                                   residual: r == nil ? nil : residualType, precision: precision, output: outType) {
             // In bf16 the operands are converted into the primitive's descriptors (the weight possibly blocked).
             let srcMD = p.md(dnnl_query_src_md)
             let xs = bf16Input ? x : DNNL.asLayout(x2, srcMD)
@@ -228,7 +231,8 @@ extension Tensor {
             if let b { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), b.dnnlData)) }
             if let r {
                 let index: Int32 = activation == nil ? 1 : 2  // DNNL_ARG_ATTR_MULTIPLE_POST_OP(post-op index)
-                args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE * index | DNNL_ARG_SRC_1, DNNL.desc([m, n], dnnl_ab), r.dnnlData))
+                args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE * index | DNNL_ARG_SRC_1,
+                             DNNL.desc([m, n], dnnl_ab, type: residualType), r.dnnlData))
             }
             withExtendedLifetime((xs, ws, b, r)) { p.execute(args) }
             return (x2, out)
@@ -239,17 +243,18 @@ extension Tensor {
             let product = matmul(rows, w.transposed(0, 1))
             let biased = b.map { product + $0 } ?? product
             let activated = activation?.apply(biased) ?? biased
-            return r.map { activated + $0.reshaped(m, n) } ?? activated
+            return r.map { activated + $0.plainData().reshaped(m, n) } ?? activated
         }
         return (rows, y.contiguous().reshaped(outShape))
     }
 
     /// The cached matmul primitive `[m, k] × [k, n]` (weights stored `[n, k]`, read transposed) `+ bias`, with
-    /// optional activation and residual-sum post-ops; nil when oneDNN has only its reference kernel for it.
+    /// optional activation and residual-sum (of type `residual`) post-ops; nil when oneDNN has only its reference
+    /// kernel for it.
     static func linearPrimitive(m: Int, n: Int, k: Int, hasBias: Bool, activation: FusedActivation?,
-                                addsResidual: Bool = false, precision: Precision = .fp32,
+                                residual: dnnl_data_type_t? = nil, precision: Precision = .fp32,
                                 output: dnnl_data_type_t = dnnl_f32) -> DNNLPrimitive? {
-        let key = "linear|\(m)|\(n)|\(k)|\(hasBias)|\(activation?.rawValue ?? "none")|\(addsResidual)|\(precision)|\(output.rawValue)"
+        let key = "linear|\(m)|\(n)|\(k)|\(hasBias)|\(activation?.rawValue ?? "none")|\(residual?.rawValue ?? 0)|\(precision)|\(output.rawValue)"
         let p = DNNL.primitive(key) {
             let type = precision.dataType
             // fp32 reads the weight `[n, k]` in place (`ba`); bf16 lets oneDNN choose the converted weight's layout.
@@ -264,9 +269,9 @@ extension Tensor {
                 DNNL.check(dnnl_matmul_desc_init(&op, &src, &wei, nil, &dst), "matmul_desc_init (linear)")
             }
             var postOps: [DNNL.PostOp] = activation.map { [.eltwise($0)] } ?? []
-            if addsResidual { postOps.append(.binaryAdd(DNNL.desc([m, n], dnnl_ab))) }
+            if let residual { postOps.append(.binaryAdd(DNNL.desc([m, n], dnnl_ab, type: residual))) }
             return DNNL.makePD(&op, postOps: postOps,
-                               "matmul (linear \(m)×\(k) · \(k)×\(n), \(activation?.rawValue ?? "no activation")\(addsResidual ? " + residual" : ""))")
+                               "matmul (linear \(m)×\(k) · \(k)×\(n), \(activation?.rawValue ?? "no activation")\(residual != nil ? " + residual" : ""))")
         }
         return p.isReference ? nil : p
     }

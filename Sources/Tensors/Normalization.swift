@@ -142,16 +142,19 @@ extension Tensor {
                 require(t.shape == Shape([last]), "layerNorm: \(what) \(t.shape) does not match the last dimension of input \(x0.shape)")
             }
         }
-        let x = x0.contiguous()
-        let data = DNNL.plainDesc(x.shape)
+        let inputs = [x0] + [weight, bias].compactMap { $0 }
+        let recording = GradMode.records(inputs)
+        // Inference on plain bf16 rows (a bf16 linear's output) normalises them in bf16 (fp32 statistics) and
+        // writes bf16, for the next linear layer to read as is.
+        let bf16 = !recording && isPlainBF16(x0)
+        let x = bf16 ? x0 : x0.contiguous()
+        let data = DNNL.desc(x.shape.dims, DNNL.plainTag(x.rank), type: bf16 ? dnnl_bf16 : dnnl_f32)
         let statShape = Shape(Array(x.shape.dims.dropLast()))
         let statDesc = DNNL.plainDesc(statShape)
         let paramDesc = DNNL.desc([last], dnnl_a)
         var flags: UInt32 = 0
         if weight != nil { flags |= dnnl_use_scale.rawValue }
         if bias != nil { flags |= dnnl_use_shift.rawValue }
-        let inputs = [x0] + [weight, bias].compactMap { $0 }
-        let recording = GradMode.records(inputs)
         let prop = recording ? dnnl_forward_training : dnnl_forward_inference
         let epsKey = String(eps.bitPattern, radix: 16)
         let forwardKey = "lnorm.fwd|\(prop.rawValue)|\(flags)|\(epsKey)|\(x.shape.dims)|\(DNNL.key(data))|\(DNNL.key(statDesc))"
@@ -163,7 +166,7 @@ extension Tensor {
             return DNNL.makePD(&op, "layer_normalization_forward")
         }
         let p = DNNL.primitive(forwardKey, makeForward)
-        let out = Tensor(uninitialized: x.shape)
+        let out = plainOutput(x.shape, type: bf16 ? dnnl_bf16 : dnnl_f32)
         let scale = weight?.contiguous(), shift = bias?.contiguous()
         let mean: Tensor? = recording ? Tensor(uninitialized: statShape) : nil
         let variance: Tensor? = recording ? Tensor(uninitialized: statShape) : nil

@@ -1,6 +1,7 @@
 import CBLAS
 import CDNNL
 import Foundation
+import Layers
 import Tensors
 
 /// What every measurement gets: how often to time, the reference oneDNN engine, and a place for the notes printed
@@ -42,6 +43,7 @@ enum Benchmarks {
     static let all: [Benchmark] = [
         Benchmark(name: "matmul_1024") { matmul($0, n: 1024) },
         Benchmark(name: "matmul_2048") { matmul($0, n: 2048) },
+        Benchmark(name: "linear_bf16") { linearBF16($0) },
         Benchmark(name: "conv3x3_fwd") { conv($0, "conv3x3_fwd", .dense, .forward) },
         Benchmark(name: "conv3x3_bwd_data") { conv($0, "conv3x3_bwd_data", .dense, .backwardData) },
         Benchmark(name: "conv3x3_bwd_weights") { conv($0, "conv3x3_bwd_weights", .dense, .backwardWeights) },
@@ -105,6 +107,35 @@ enum Benchmarks {
         ctx.note("matmul_N: Tensor.matmul([N,N], [N,N]) vs cblas_sgemm on the same input buffers; 2·N³ flops.")
         return throughput("matmul_\(n)", amount: 2 * pow(Double(n), 3), unit: "GFLOP/s", seconds: tk,
                           referenceSeconds: ref, target: 0.95)
+    }
+
+    /// A bf16 `Linear` as MiniLM's feed-forward expansion runs it in bf16 inference (`[4096, 384]` bf16 rows from
+    /// the previous layer → 1536, bias, bf16 output kept for the next linear, converted weight cached) against a raw
+    /// oneDNN bf16 matmul with the same descriptors; 2·M·K·N flops.
+    static func linearBF16(_ ctx: BenchContext) -> BenchResult {
+        let name = "linear_bf16", m = 4096, k = 384, n = 1536
+        if let refused = ModelBench.refuse(ctx, name, .bf16, unit: "GFLOP/s") { return refused }
+        let previous = Linear(k, k), linear = Linear(k, n)
+        let x = withPrecision(.bf16) {
+            withNoGrad { previous(randomTensor([m, k], seed: 21), activation: nil, keepsPrecision: true) }
+        }
+        var src = rawDesc([m, k], dnnl_ab, type: dnnl_bf16), wei = rawDesc([k, n], dnnl_format_tag_any, type: dnnl_bf16)
+        var bias = rawDesc([1, n], dnnl_ab), dst = rawDesc([m, n], dnnl_ab, type: dnnl_bf16)
+        var op = dnnl_matmul_desc_t()
+        dnnlCheck(dnnl_matmul_desc_init(&op, &src, &wei, &bias, &dst), "matmul_desc_init (bf16)")
+        let raw = RawPrimitive(ctx.raw.primitiveDesc(&op, "matmul (bf16)"), engine: ctx.raw)
+        raw.allocate(DNNL_ARG_SRC, dnnl_query_src_md, seed: 22)
+        raw.allocate(DNNL_ARG_WEIGHTS, dnnl_query_weights_md, seed: 23)
+        raw.allocate(DNNL_ARG_BIAS, dnnl_query_weights_md, index: 1, seed: 24)
+        raw.allocate(DNNL_ARG_DST, dnnl_query_dst_md)
+        let (tk, ref) = medianSecondsPaired(ctx.plan, {
+            _ = withPrecision(.bf16) { withNoGrad { linear(x, activation: nil, keepsPrecision: true) } }
+        }, { raw.execute() })
+        ctx.note("linear_bf16: Linear(384 → 1536) on [4096, 384] bf16 rows (a previous bf16 linear's output), bias, bf16 "
+                 + "output, in bf16 inference (withPrecision(.bf16), withNoGrad; the converted weight cached after the first call) "
+                 + "vs a raw oneDNN bf16 matmul with the same descriptors (weights in its chosen layout); 2·M·K·N flops.")
+        return throughput(name, amount: 2 * Double(m * k * n), unit: "GFLOP/s", seconds: tk, referenceSeconds: ref,
+                          target: 0.95)
     }
 
     // MARK: - Convolution

@@ -41,10 +41,10 @@ final class RawEngine {
 }
 
 /// A plain memory descriptor, or one with `dnnl_format_tag_any` for the primitive to choose.
-func rawDesc(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+func rawDesc(_ dims: [Int], _ tag: dnnl_format_tag_t, type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
     var d = dnnl_memory_desc_t()
     let dd = dims.map(Int64.init) + [Int64](repeating: 0, count: 12 - dims.count)
-    dnnlCheck(dnnl_memory_desc_init_by_tag(&d, Int32(dims.count), dd, dnnl_f32, tag), "memory_desc_init_by_tag \(dims)")
+    dnnlCheck(dnnl_memory_desc_init_by_tag(&d, Int32(dims.count), dd, type, tag), "memory_desc_init_by_tag \(dims)")
     return d
 }
 
@@ -62,7 +62,16 @@ final class RawMemory {
         var raw: UnsafeMutableRawPointer?
         precondition(posix_memalign(&raw, 64, Swift.max(bytes, 64)) == 0, "cannot allocate \(bytes) bytes")
         buffer = raw!
-        fillRandom(buffer.bindMemory(to: Float.self, capacity: bytes / 4), count: bytes / 4, seed: seed)
+        if desc.data_type == dnnl_bf16 {
+            // bf16 values of the same small uniform numbers: the upper half of each float.
+            let values = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(bytes / 2, 1))
+            defer { values.deallocate() }
+            fillRandom(values, count: bytes / 2, seed: seed)
+            let halves = buffer.bindMemory(to: UInt16.self, capacity: bytes / 2)
+            for i in 0..<bytes / 2 { halves[i] = UInt16(values[i].bitPattern >> 16) }
+        } else {
+            fillRandom(buffer.bindMemory(to: Float.self, capacity: bytes / 4), count: bytes / 4, seed: seed)
+        }
         var m: dnnl_memory_t?
         dnnlCheck(dnnl_memory_create(&m, &d, engine.engine, buffer), "memory_create")
         memory = m!
@@ -100,10 +109,11 @@ final class RawPrimitive {
         dnnl_primitive_desc_query_md(pd, what, index)!.pointee
     }
 
-    /// Binds argument `arg` to a fresh buffer in the layout the primitive chose for `what`.
+    /// Binds argument `arg` to a fresh buffer in the layout the primitive chose for `what` (`index`: e.g. 1 for the
+    /// bias among the weights).
     @discardableResult
-    func allocate(_ arg: Int32, _ what: dnnl_query_t, seed: UInt64 = 7) -> RawMemory {
-        let m = RawMemory(md(what), engine: engine, seed: seed)
+    func allocate(_ arg: Int32, _ what: dnnl_query_t, index: Int32 = 0, seed: UInt64 = 7) -> RawMemory {
+        let m = RawMemory(md(what, index), engine: engine, seed: seed)
         memories[arg] = m
         return m
     }

@@ -423,6 +423,28 @@ func prefixed(_ f: SafeTensorsFile, _ prefix: String) throws -> [String: Tensor]
         #expect(closeness(flipped.out, flippedRef.out, atol: 0.05, rtol: 0.02) <= 0, "after an in-place weight update")
     }
 
+    @Test(.enabled(if: Precision.bf16.unsupportedReason == nil, "needs a CPU with avx512_bf16"))
+    func bf16ResidualSumAndLayerNormStayBF16ForTheNextLinear() {
+        var g = SeededGenerator(seed: 35)
+        let dense = Linear(48, 32), norm = LayerNorm(32, eps: 1e-12)
+        withNoGrad {
+            norm.weight.assign(Tensor.uniform([32], low: 0.5, high: 1.5, generator: &g))
+            norm.bias.assign(Tensor.uniform([32], low: -0.5, high: 0.5, generator: &g))
+        }
+        let x = Tensor.randn([3, 5, 48], generator: &g), residual = Tensor.randn([3, 5, 32], generator: &g)
+        func block() -> Tensor { withNoGrad { norm(dense(x, activation: nil, residual: residual, keepsPrecision: true)) } }
+        let fp32 = block()
+        let half = withPrecision(.bf16) { block() }
+        #expect(fp32.layout == nil)
+        #expect(half.layout?.isBF16 == true, "the LayerNorm of a bf16 sum should stay bf16")
+        // Normalised values of magnitude ~1–3: bf16 rounding of the sum, the products and the output, ≤ ~2⁻⁸ relative each.
+        #expect(closeness(half.contiguous(), fp32, atol: 0.04, rtol: 0.02) <= 0)
+        // A bf16 residual is added as it is.
+        let again = withPrecision(.bf16) { withNoGrad { dense(x, activation: nil, residual: half) } }
+        let reference = withNoGrad { dense(x) + half.contiguous() }
+        #expect(closeness(again, reference, atol: 0.05, rtol: 0.02) <= 0)
+    }
+
     /// The attention layer with random weights, input and a padding mask.
     func attentionCase(seed: UInt64) -> (MultiHeadSelfAttention, Tensor, Tensor) {
         Initializer.seed(seed)
