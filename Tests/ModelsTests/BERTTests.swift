@@ -120,6 +120,28 @@ private func writeTinyBert(to dir: String, dropping: Set<String> = [], config: S
         let missing = model.namedParameters().filter { !$0.0.hasPrefix("pooler") && $0.1.grad == nil }.map(\.0)
         #expect(missing.isEmpty, "no gradient: \(missing)")
     }
+
+    @Test(.enabled(if: Precision.bf16.unsupportedReason == nil, "needs a CPU with avx512_bf16"))
+    func aFineTuneWithAFrozenBF16BottomTrainsTheTopInFP32() throws {
+        let model = try BertModel(config: tinyConfig)
+        model.eval()
+        model.freeze(where: { !$0.hasPrefix("encoder.layer.1") })
+        let vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"] + (7..<30).map { "w\($0)" }
+        let embedder = SentenceEmbedder(bert: model, tokenizer: try WordPieceTokenizer(vocabulary: vocab), maxLength: 16)
+        let batch = embedder.encode(["hello world", "world w9 w12"])
+        let upstream = Tensor(shape: [2, 8], data: (0..<16).map { Float($0) / 16 })
+        func gradients() -> [Float] {
+            for (_, p) in model.namedParameters() { p.grad = nil }
+            (embedder.forward(batch) * upstream).sum().backward()
+            return model.namedParameters().filter { $0.0.hasPrefix("encoder.layer.1") }.flatMap { $0.1.grad!.toArray() }
+        }
+        let fp32 = gradients()
+        // The frozen layer 0 runs in bf16 (its output bf16, a bf16 LayerNorm); layer 1 trains in fp32 on it.
+        let bf16 = withPrecision(.bf16) { gradients() }
+        #expect(bf16 != fp32, "the frozen bottom should have run in bf16")
+        let scale = fp32.map(abs).max()!
+        #expect(zip(bf16, fp32).allSatisfy { abs($0 - $1) <= 0.05 * scale }, "bf16 bottom moved the top's gradients too far")
+    }
 }
 
 /// The real all-MiniLM-L6-v2 against the Hugging Face reference (tools/make_text_fixtures.py).
