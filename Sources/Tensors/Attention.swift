@@ -23,17 +23,10 @@ extension Tensor {
         let maskC = mask?.plainData()
         if let maskC, maskC.shape != [b, 1, 1, t] { return nil }
 
-        func strided(_ dims: [Int], _ strides: [Int], _ type: dnnl_data_type_t) -> dnnl_memory_desc_t {
-            var desc = dnnl_memory_desc_t()
-            let dd = dims.map(Int64.init) + [Int64](repeating: 0, count: 12 - dims.count)
-            let ss = strides.map(Int64.init) + [Int64](repeating: 0, count: 12 - strides.count)
-            DNNL.check(dnnl_memory_desc_init_by_strides(&desc, Int32(dims.count), dd, type, ss), "memory_desc_init_by_strides \(dims)")
-            return desc
-        }
         // Head h of token j of sequence i starts at element i·T·3H + j·3H + h·d (+ H for K, + 2H for V).
-        let headView = strided([b, heads, t, d], [t * width, d, width, 1], type)
-        let keysT = strided([b, heads, d, t], [t * width, d, 1, width], type)
-        let context = strided([b, heads, t, d], [t * hidden, d, hidden, 1], type)
+        let headView = DNNL.desc([b, heads, t, d], strides: [t * width, d, width, 1], type: type)
+        let keysT = DNNL.desc([b, heads, d, t], strides: [t * width, d, 1, width], type: type)
+        let context = DNNL.desc([b, heads, t, d], strides: [t * hidden, d, hidden, 1], type: type)
         let scoresDesc = DNNL.plainDesc([b, heads, t, t])
         let probsDesc = DNNL.desc([b, heads, t, t], dnnl_abcd, type: type)
         let maskDesc = DNNL.plainDesc([b, 1, 1, t])

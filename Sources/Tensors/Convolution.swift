@@ -40,7 +40,7 @@ extension Tensor {
 
 /// An activation oneDNN applies inside a convolution or matmul (a post-op), for
 /// ``Tensor/conv2d(_:weight:bias:stride:padding:dilation:groups:residual:activation:)`` and
-/// ``Tensor/linear(_:weight:bias:activation:)``.
+/// ``Tensor/linear(_:weight:bias:activation:residual:output:preparedWeight:)``.
 public enum FusedActivation: String, Sendable {
     case relu, relu6, gelu, geluTanh
 
@@ -310,13 +310,7 @@ extension Tensor {
                           precision: Precision.current)
         let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md), dstMD = p.md(dnnl_query_dst_md)
         let xs = DNNL.asLayout(x, srcMD)
-        let ws: Tensor
-        if let cached = preparedWeight, DNNL.equal(DNNL.descOf(cached), weiMD) {
-            ws = cached
-        } else {
-            ws = DNNL.asLayout(g.weightView(weight), weiMD)
-            preparedWeight = ws
-        }
+        let ws = DNNL.prepared(&preparedWeight, as: weiMD) { DNNL.asLayout(g.weightView(weight), weiMD) }
         let bs = bias?.contiguous()
         let out = DNNL.output(Shape(g.dstDims), dstMD)
         if let residual {
@@ -368,15 +362,11 @@ extension Tensor {
         let dwArg = DNNL_ARG_ATTR_POST_OP_DW
         let dwWeiMD = dnnl_primitive_desc_query_md(p.pd, dnnl_query_exec_arg_md, dwArg | DNNL_ARG_WEIGHTS)!.pointee
         let dwBiasMD = dnnl_primitive_desc_query_md(p.pd, dnnl_query_exec_arg_md, dwArg | DNNL_ARG_BIAS)!.pointee
-        func prepared(_ cache: inout Tensor?, _ source: Tensor, _ md: dnnl_memory_desc_t) -> Tensor {
-            if let cached = cache, DNNL.equal(DNNL.descOf(cached), md) { return cached }
-            let t = DNNL.asLayout(source, md)
-            cache = t
-            return t
-        }
         let xs = DNNL.asLayout(x, srcMD)
-        let ws = prepared(&preparedWeight, weight.contiguous(), weiMD)
-        let dws = prepared(&preparedDepthwiseWeight, depthwiseWeight.contiguous().reshaped(c, 1, 1, 3, 3), dwWeiMD)
+        let ws = DNNL.prepared(&preparedWeight, as: weiMD) { DNNL.asLayout(weight.contiguous(), weiMD) }
+        let dws = DNNL.prepared(&preparedDepthwiseWeight, as: dwWeiMD) {
+            DNNL.asLayout(depthwiseWeight.contiguous().reshaped(c, 1, 1, 3, 3), dwWeiMD)
+        }
         let bs = bias?.contiguous(), dwb = depthwiseBias.contiguous()
         let out = DNNL.output([x.shape[0], c, oh, ow], dstMD)
         var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [

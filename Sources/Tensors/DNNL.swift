@@ -228,6 +228,25 @@ public enum DNNL {
         return d
     }
 
+    /// A memory descriptor for data at explicit element strides (views such as transposed or permuted heads).
+    public static func desc(_ dims: [Int], strides: [Int], type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
+        var d = dnnl_memory_desc_t()
+        let dd = dims.map(Int64.init) + [Int64](repeating: 0, count: 12 - dims.count)
+        let ss = strides.map(Int64.init) + [Int64](repeating: 0, count: 12 - strides.count)
+        check(dnnl_memory_desc_init_by_strides(&d, Int32(dims.count), dd, type, ss), "memory_desc_init_by_strides \(dims)")
+        return d
+    }
+
+    /// `cache` when it already holds data in layout `md`, else what `make` returns, which then replaces it: a weight
+    /// converted once for a primitive and reused between calls (the caller guarantees it derives from the current
+    /// weight).
+    static func prepared(_ cache: inout Tensor?, as md: dnnl_memory_desc_t, _ make: () -> Tensor) -> Tensor {
+        if let cached = cache, equal(descOf(cached), md) { return cached }
+        let t = make()
+        cache = t
+        return t
+    }
+
     /// The plain row-major tag for a rank.
     public static func plainTag(_ rank: Int) -> dnnl_format_tag_t {
         switch rank {

@@ -100,11 +100,7 @@ extension Tensor {
         for i in stride(from: rank - 1, through: 0, by: -1) where dims[i] == 1 {
             strides[i] = (i + 1..<rank).map { strides[$0] * dims[$0] }.max() ?? 1
         }
-        var d = dnnl_memory_desc_t()
-        let dd = dims.map(Int64.init) + [Int64](repeating: 0, count: 12 - rank)
-        let ss = strides.map(Int64.init) + [Int64](repeating: 0, count: 12 - rank)
-        DNNL.check(dnnl_memory_desc_init_by_strides(&d, Int32(rank), dd, dnnl_f32, ss), "memory_desc_init_by_strides \(dims)")
-        return d
+        return DNNL.desc(dims, strides: strides)
     }
 
     /// A oneDNN matmul primitive over the whole broadcast batch, reading `a` and `b` through their strides (so
@@ -141,16 +137,6 @@ extension Tensor {
             let gb = bias != nil && needs[2] ? g2.sum(axis: 0) : nil
             return bias == nil ? [gx, gw] : [gx, gw, gb]
         }
-    }
-
-    /// `activation(x · weightᵀ + bias)` with the activation as a oneDNN post-op of the matmul, for inference:
-    /// nothing is recorded, so callers use it only when no input requires a gradient (``Layers``' `Linear` decides).
-    /// Under ``withPrecision(_:_:)`` `.bf16` the product reads bf16 copies of `x` and the weight (fp32 accumulation,
-    /// bias and output).
-    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?) -> Tensor {
-        var prepared: Tensor?
-        return linear(x, weight: weight, bias: bias, activation: activation, residual: nil, output: .fp32,
-                      preparedWeight: &prepared)
     }
 
     /// `activation(x · weightᵀ + bias) + residual` as one oneDNN matmul for inference (the activation and the
@@ -201,10 +187,11 @@ extension Tensor {
         let bf16Input = precision == .bf16 && isPlainBF16(x)
         let x2 = bf16Input ? x : (x.layout == nil ? x : x.plainData()).contiguous().reshaped(m, k)
         let outType = precision == .bf16 && output == .bf16 ? dnnl_bf16 : dnnl_f32
-        // A bf16 residual (a bf16 LayerNorm's output) is added as it is.
         let w = weight.contiguous(), b = bias?.contiguous()
-        let r = residual.map { precision == .bf16 && isPlainBF16($0) ? $0 : $0.plainData() }
-        let residualType = r.map { isPlainBF16($0) ? dnnl_bf16 : dnnl_f32 } ?? dnnl_f32
+        // A bf16 residual (a bf16 LayerNorm's output) is added as it is.
+        let bf16Residual = precision == .bf16 && residual.map(isPlainBF16) == true
+        let r = bf16Residual ? residual : residual?.plainData()
+        let residualType = bf16Residual ? dnnl_bf16 : dnnl_f32
         if m > 0 && n > 0 && k > 0,
            let p = linearPrimitive(m: m, n: n, k: k, hasBias: b != nil, activation: activation,
                                    residual: r == nil ? nil : residualType, precision: precision, output: outType) {
@@ -212,15 +199,10 @@ extension Tensor {
             let srcMD = p.md(dnnl_query_src_md)
             let xs = bf16Input ? x : DNNL.asLayout(x2, srcMD)
             let weightMD = p.md(dnnl_query_weights_md), asStored = DNNL.desc([k, n], dnnl_ba)
-            var ws = w
-            if !DNNL.equal(asStored, weightMD) {
-                if let cached = preparedWeight, DNNL.equal(DNNL.descOf(cached), weightMD) {
-                    ws = cached
-                } else {
-                    ws = DNNL.output(Shape([k, n]), weightMD)
-                    DNNL.reorder(from: asStored, w.dnnlData, to: weightMD, ws.dnnlData)
-                    preparedWeight = ws
-                }
+            let ws = DNNL.equal(asStored, weightMD) ? w : DNNL.prepared(&preparedWeight, as: weightMD) {
+                let converted = DNNL.output(Shape([k, n]), weightMD)
+                DNNL.reorder(from: asStored, w.dnnlData, to: weightMD, converted.dnnlData)
+                return converted
             }
             let out = plainOutput(outShape, type: outType)
             var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
