@@ -87,13 +87,39 @@ public protocol ResumableCallback: AnyObject {
     func restoreState(tensors: [String: Tensor], values: [String: String])
 }
 
-/// A progress bar with ETA, items/s and the running loss, drawn on standard error only when it is a terminal.
+/// One progress line on standard error: a bar, the percentage, items/s and the ETA. Drawn only when standard error
+/// is a terminal and `CI` is unset, so `--json` runs and CI logs stay clean. The one progress printer of the library:
+/// feature extraction and ``ProgressBar`` both use it.
+public enum ProgressLine {
+    /// Whether progress is drawn at all.
+    public static var isEnabled: Bool { isatty(STDERR_FILENO) != 0 && ProcessInfo.processInfo.environment["CI"] == nil }
+
+    /// `label ████····  42%  detail  123 items/s  ETA 7s`.
+    public static func format(_ label: String, fraction: Double, itemsPerSecond rate: Double, eta: Double, detail: String = "") -> String {
+        let width = 24
+        let filled = Swift.max(0, Swift.min(width, Int(fraction * Double(width))))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        return String(format: "\r%@ %@ %3.0f%%  %@%.0f items/s  ETA %.0fs ", label, bar, fraction * 100,
+                      detail.isEmpty ? "" : detail + "  ", rate, eta)
+    }
+
+    /// Draws `done` of `total` items since `start` (a newline once done).
+    public static func draw(_ label: String, done: Int, total: Int, start: Date) {
+        guard isEnabled else { return }
+        let elapsed = Date().timeIntervalSince(start), rate = Double(done) / Swift.max(elapsed, 1e-6)
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let line = format(label, fraction: Double(done) / Double(Swift.max(total, 1)), itemsPerSecond: rate, eta: eta)
+        FileHandle.standardError.write(Data((line + (done == total ? "\n" : "")).utf8))
+    }
+}
+
+/// A progress bar with ETA, items/s and the running loss (``ProgressLine``), and a line per epoch.
 public final class ProgressBar: Callback {
     let enabled: Bool
     private var lastDraw = Date.distantPast
     private var smoothed: Float?
 
-    public init(enabled: Bool = isatty(STDERR_FILENO) != 0 && ProcessInfo.processInfo.environment["CI"] == nil) {
+    public init(enabled: Bool = ProgressLine.isEnabled) {
         self.enabled = enabled
     }
 
@@ -112,11 +138,8 @@ public final class ProgressBar: Callback {
             let elapsed = now.timeIntervalSince(l.epochStart)
             let rate = Double(l.samplesSeenThisEpoch) / Swift.max(elapsed, 1e-6)
             let eta = frac > 0 ? elapsed / frac - elapsed : 0
-            let width = 24
-            let filled = Int(frac * Double(width))
-            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            let line = String(format: "\r%@ epoch %d/%d %@ %3.0f%%  loss %.4f  %.0f items/s  ETA %.0fs ",
-                              l.phase, l.epoch + 1, l.epochs, bar, frac * 100, smoothed ?? 0, rate, eta)
+            let line = ProgressLine.format("\(l.phase) epoch \(l.epoch + 1)/\(l.epochs)", fraction: frac, itemsPerSecond: rate, eta: eta,
+                                           detail: String(format: "loss %.4f", smoothed ?? 0))
             FileHandle.standardError.write(Data(line.utf8))
         case .afterEpoch:
             var s = String(format: "\r%@ epoch %d/%d  train loss %.4f", l.phase, l.epoch + 1, l.epochs, l.trainLoss)
@@ -126,6 +149,30 @@ public final class ProgressBar: Callback {
             FileHandle.standardError.write(Data((s.padding(toLength: 100, withPad: " ", startingAt: 0) + "\n").utf8))
         default: break
         }
+    }
+}
+
+/// Clips the global L2 norm of the trainable gradients to `maxNorm` before every optimizer step (PyTorch
+/// `clip_grad_norm_`, fastai `GradientClip`), at ``LearnerEvent/beforeStep``.
+public final class GradientClipping: Callback {
+    public let maxNorm: Float
+    /// The norm before clipping at the last step.
+    public private(set) var lastNorm: Float = 0
+
+    public init(maxNorm: Float) {
+        precondition(maxNorm > 0 && maxNorm.isFinite, "GradientClipping: maxNorm \(maxNorm) must be a positive number")
+        self.maxNorm = maxNorm
+    }
+
+    public override func on(_ event: LearnerEvent, learner l: Learner) throws {
+        guard event == .beforeStep else { return }
+        let grads = l.model.trainableParameters().compactMap { $0.1.grad }
+        var sq: Double = 0
+        for g in grads { g.withUnsafeBufferPointer { for v in $0 { sq += Double(v) * Double(v) } } }
+        lastNorm = Float(sq.squareRoot())
+        guard lastNorm > maxNorm else { return }
+        let scale = maxNorm / (lastNorm + 1e-6)
+        for g in grads { g.withMutableData { for i in $0.indices { $0[i] *= scale } } }
     }
 }
 

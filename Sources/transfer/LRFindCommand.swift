@@ -16,10 +16,10 @@ struct LRFindCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Pretrained model (see `transfer models`).") var model: String
     @Option(name: .long, help: "An image folder, a text folder, or a CSV (path,label / text,label).") var data: String
-    @Option(name: .long, help: "head | fine-tune") var phase = "head"
-    @Option(name: .long, help: "Block groups to unfreeze for --phase fine-tune: a number, 'all' or 'auto'.") var unfreeze = "auto"
-    @Option(name: .long, help: "linear | mlp") var head = "linear"
-    @Option(name: .long, help: "classify | multilabel | regress (default: inferred from the labels)") var task: String?
+    @Option(name: .long, help: "The phase to sweep.") var phase: TransferTrainer.SweepPhase = .head
+    @Option(name: .long, help: "Block groups to unfreeze for --phase fine-tune: a number, 'all' or 'auto'.") var unfreeze: UnfreezeChoice = .auto
+    @Option(name: .long, help: "The new head.") var head: HeadKind = .linear
+    @Option(name: .long, help: "The task (default: inferred from the labels).") var task: TaskFlag?
     @Option(name: .long, help: "Batch size.") var batchSize = 32
     @Option(name: .long, help: "Smallest learning rate of the sweep.") var start: Float = 1e-7
     @Option(name: .long, help: "Largest learning rate of the sweep.") var end: Float = 10
@@ -28,24 +28,24 @@ struct LRFindCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Write lr-find.svg and lr-find.json into this directory.") var plot: String?
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
-    func run() async throws {
-        guard let sweep = TransferTrainer.SweepPhase(rawValue: phase) else { throw ValidationError("--phase must be head or fine-tune (received \(phase))") }
+    func validate() throws {
         guard start > 0, end > start else { throw ValidationError("--start and --end must satisfy 0 < start < end (received \(start), \(end))") }
         guard iterations >= 5 else { throw ValidationError("--iterations must be at least 5 (received \(iterations))") }
-        guard let h = HeadKind(rawValue: head) else { throw ValidationError("--head must be linear or mlp (received \(head))") }
-        let kind = try parseTask(task)
-        let unfreezeChoice = try UnfreezeChoice(unfreeze)
+    }
+
+    func run() async throws {
+        let sweep = phase
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
-        let all = try loadData(data, task: kind)
+        let all = try loadData(data, task: task?.kind)
         let backbone = try FeatureBackbone(spec: spec, weightsPath: try await backboneWeights(spec))
         var o = TrainOptions()
         o.strategy = .fineTune
-        o.head = h
+        o.head = head
         o.batchSize = batchSize
         o.seed = seed
         o.progress = !json
-        o.unfreeze = unfreezeChoice.groups(for: backbone)
+        o.unfreeze = unfreeze.groups(for: backbone)
         let (train, valid) = try all.split(validation: 0.1, seed: seed)
         let r = try TransferTrainer(backbone: backbone, options: o).findLearningRate(train, validation: valid, phase: sweep, start: start, end: end,
                                                                                    iterations: iterations)
@@ -53,7 +53,7 @@ struct LRFindCommand: AsyncParsableCommand {
         if let plot {
             let dir = URL(fileURLWithPath: plot)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            try Data(r.svg(title: "\(model) on \(data): \(phase) sweep").utf8).write(to: dir.appendingPathComponent("lr-find.svg"), options: .atomic)
+            try Data(r.svg(title: "\(model) on \(data): \(phase.rawValue) sweep").utf8).write(to: dir.appendingPathComponent("lr-find.svg"), options: .atomic)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             try enc.encode(r).write(to: dir.appendingPathComponent("lr-find.json"), options: .atomic)
@@ -69,3 +69,5 @@ struct LRFindCommand: AsyncParsableCommand {
         }
     }
 }
+
+extension TransferTrainer.SweepPhase: ExpressibleByArgument {}

@@ -90,23 +90,8 @@ extension PredictCommand {
         let spec = try ModelRegistry.spec(named: manifest.backbone)
         let bundle = try ModelBundle.load(url, backboneWeights: try await backboneWeights(spec))
         let items: [LabeledInput] = text ? inputs.enumerated().map { .text($1, source: "text \($0)") } : inputs.map { .image(path: $0) }
-        let (probs, kept, failed) = bundle.predict(items)
+        let (predictions, failed) = bundle.predictions(items, names: inputs, topK: topK)
         for f in failed { printErr("error: \(f.0): \(f.1)") }
-        var predictions: [Prediction]
-        switch bundle.task {
-        case .classification:
-            predictions = TransferKit.topK(probs, k: Swift.min(topK, bundle.classNames.count), labels: bundle.classNames,
-                                           inputs: kept.map { inputs[$0] })
-        case .multiLabel:
-            let c = bundle.classNames.count, p = probs.toArray(), th = bundle.thresholds ?? [Float](repeating: 0.5, count: c)
-            predictions = TransferKit.topK(probs, k: c, labels: bundle.classNames, inputs: kept.map { inputs[$0] })
-            for (r, _) in kept.enumerated() {
-                predictions[r].labels = (0..<c).filter { p[r * c + $0] >= th[$0] }.map { bundle.classNames[$0] }
-            }
-        case .regression:
-            let v = probs.toArray()
-            predictions = kept.enumerated().map { Prediction(input: inputs[$1], top: [], value: v[$0]) }
-        }
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -31,7 +31,7 @@ import Testing
         let labels = (0..<240).map { _ in Int(g.next() % 3) }
         let noisy = Head(.linear, inputs: 8, outputs: 3, seed: 1)
         let opt = AdamW(parameters: noisy.namedParameters().map { ($0.0, $0.1) }, learningRate: 0.01, weightDecay: 0)
-        let l = Learner(model: noisy, forward: { noisy($0) }, loss: Learner.defaultLoss(), optimizer: opt,
+        let l = Learner(model: noisy, objective: ClassificationObjective(), optimizer: opt,
                         trainData: TensorBatchSource(inputs: x, targets: .classes(labels), batchSize: 16, shuffle: true), validData: nil)
         let before = noisy.stateDict().map { $0.tensor.toArray() }
         let r = try l.findLearningRate(start: 1e-6, end: 1e4, iterations: 100)
