@@ -49,6 +49,11 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var validMetric: Float?
     public var learningRate: Float
     public var seconds: Double
+
+    public init(epoch: Int, phase: String, trainLoss: Float, validLoss: Float?, validMetric: Float?, learningRate: Float, seconds: Double) {
+        self.epoch = epoch; self.phase = phase; self.trainLoss = trainLoss; self.validLoss = validLoss
+        self.validMetric = validMetric; self.learningRate = learningRate; self.seconds = seconds
+    }
 }
 
 /// Trains a module with a ``TrainingObjective`` and an optimizer, running callbacks at every ``LearnerEvent``.

@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import Models
 import Tensors
+import Reports
 import TransferKit
 
 /// `transfer demo`: the main job on real weights and data, end to end.
@@ -35,7 +36,7 @@ struct DemoCommand: AsyncParsableCommand {
         do {
             _ = try DatasetRegistry.export(spec, split: "train", perClass: perClass, to: root.appendingPathComponent("train").path, seed: seed)
             _ = try DatasetRegistry.export(spec, split: "test", perClass: testPerClass, to: root.appendingPathComponent("test").path, seed: seed)
-        } catch { throw ValidationError(error.description) }
+        } catch { throw RuntimeError(error.description) }
         let model = try ModelRegistry.spec(named: "efficientnet-lite0")
         say("fetching \(model.name) weights")
         let weights = try await backboneWeights(model)

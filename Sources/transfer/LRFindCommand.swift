@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import Models
+import Reports
 import TransferKit
 
 /// `transfer lr-find`: a learning-rate sweep (fastai `lr_find`) that suggests `--head-lr` or `--lr` and plots the curve.

@@ -8,7 +8,7 @@ import TransferKit
 /// The weights file of an image model: `--weights`, else the registry's cache (fetched on demand).
 func resolveVisionWeights(_ spec: ModelSpec, weights: String?) async throws -> String {
     if let weights { return weights }
-    do { return try await ModelRegistry.fetch(spec) { printErr($0) }.path } catch { throw ValidationError(error.description) }
+    do { return try await ModelRegistry.fetch(spec) { printErr($0) }.path } catch { throw RuntimeError(error.description) }
 }
 
 /// `transfer predict`: ImageNet predictions of a pretrained model for image files.
@@ -51,7 +51,7 @@ struct PredictCommand: AsyncParsableCommand {
         guard let prep = spec.preprocessing else { throw ValidationError("\(model) is not an image model; use `transfer embed`") }
         let path = try await resolveVisionWeights(spec, weights: weights)
         let net: any VisionBackbone
-        do { net = try Pretrained.loadVision(spec, weights: path) } catch { throw ValidationError(error.description) }
+        do { net = try Pretrained.loadVision(spec, weights: path) } catch { throw RuntimeError(error.description) }
         let pipeline = prep.evaluationPipeline
         var predictions: [Prediction] = []
         var failed = false
@@ -148,16 +148,16 @@ struct EmbedCommand: AsyncParsableCommand {
                     base: url, required: ["config.json", "vocab.txt", "model.safetensors"],
                     optional: ["tokenizer.json", "tokenizer_config.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"],
                     into: dest)
-            } catch { throw ValidationError(error.description) }
+            } catch { throw RuntimeError(error.description) }
             directory = dest.path
         } else {
             let spec: ModelSpec
             do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
             guard spec.task == .sentenceEmbedding else { throw ValidationError("\(model) is not a text model; use `transfer predict`") }
-            do { directory = try await ModelRegistry.fetch(spec) { printErr($0) }.path } catch { throw ValidationError(error.description) }
+            do { directory = try await ModelRegistry.fetch(spec) { printErr($0) }.path } catch { throw RuntimeError(error.description) }
         }
         let embedder: SentenceEmbedder
-        do { embedder = try SentenceEmbedder(directory: directory) } catch { throw ValidationError(error.description) }
+        do { embedder = try SentenceEmbedder(directory: directory) } catch { throw RuntimeError(error.description) }
         let e = withNoGrad { embedder.embed(all) }
         let d = e.shape[1], v = e.toArray()
         let rows: [[String: Any]] = all.enumerated().map { i, t in

@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import Models
 import Tensors
+import Reports
 import TransferKit
 
 /// A failure while running (not a mistake in the command line): printed as `Error: …` without the usage text.
@@ -212,7 +213,7 @@ struct EvaluateCommand: AsyncParsableCommand {
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: manifest.backbone) } catch { throw ValidationError(error.description) }
         let bundle: TransferModel
-        do { bundle = try ModelBundle.load(url, backboneWeights: try await backboneWeights(spec)) } catch { throw ValidationError("\(error)") }
+        do { bundle = try ModelBundle.load(url, backboneWeights: try await backboneWeights(spec)) } catch { throw RuntimeError("\(error)") }
         bundle.featureCache = bundle.backbone.featureCache(root: AssetStore.cacheRoot.appendingPathComponent("features"))
         let labeled = try loadData(data, task: bundle.task)
         let (m, skipped, mistakes) = try bundle.evaluateWithMistakes(labeled, mistakes: report == nil ? 0 : 12)

@@ -1,6 +1,7 @@
 import Foundation
 import Tensors
 import Testing
+@testable import Reports
 @testable import TransferKit
 
 /// Tests/TransferKitTests/Fixtures/metrics_sklearn.json, written by tools/make_metrics_fixtures.py.

@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Tensors
 import Testing
+@testable import Reports
 @testable import TransferKit
 
 /// A realistic run to report on: ten classes (one named `<&>` to test escaping), a head phase and a fine-tune
