@@ -24,8 +24,8 @@ struct AugmentPreviewCommand: ParsableCommand {
     @Option(name: .long, help: "Where to write the PNG grid.")
     var out: String
 
-    @Option(name: .long, help: "Augmentation policy: none, light or strong.")
-    var policy: String = AugmentationPolicy.light.rawValue
+    @Option(name: .long, help: "Augmentation policy.")
+    var policy: AugmentationPolicy = .light
 
     @Option(name: .long, help: "Number of images (rows).")
     var count: Int = 16
@@ -45,17 +45,13 @@ struct AugmentPreviewCommand: ParsableCommand {
     static let background: (r: UInt8, g: UInt8, b: UInt8) = (24, 24, 24)
 
     func validate() throws {
-        guard AugmentationPolicy(rawValue: policy) != nil else {
-            throw ValidationError("unknown policy '\(policy)'; choose one of: "
-                                  + AugmentationPolicy.allCases.map(\.rawValue).joined(separator: ", "))
-        }
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard variants >= 0 else { throw ValidationError("--variants must not be negative") }
         guard (16...1024).contains(size) else { throw ValidationError("--size must be in 16…1024") }
     }
 
     func run() throws {
-        let pipeline = ImagePipeline.training(AugmentationPolicy(rawValue: policy)!, size: size)
+        let pipeline = ImagePipeline.training(policy, size: size)
         let dataset: any ImageSource
         do {
             dataset = data.lowercased().hasSuffix(".csv") || data.lowercased().hasSuffix(".tsv")
@@ -94,7 +90,7 @@ struct AugmentPreviewCommand: ParsableCommand {
             throw ExitCode.failure
         }
         print("wrote \(out) (\(grid.width)×\(grid.height)): \(rows.count) image\(rows.count == 1 ? "" : "s") × "
-              + "(original + \(variants) augmented), policy \(policy), seed \(seed)")
+              + "(original + \(variants) augmented), policy \(policy.rawValue), seed \(seed)")
         print("pipeline: \(pipeline)")
         if !skipped.isEmpty { print("skipped \(skipped.count) unreadable image\(skipped.count == 1 ? "" : "s") (listed on stderr)") }
     }
