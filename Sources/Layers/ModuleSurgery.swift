@@ -106,13 +106,13 @@ public enum ModuleSurgeryError: Error, Equatable, CustomStringConvertible {
             let children = available.isEmpty ? "it has no children" : "its children: " + available.joined(separator: ", ")
             return "no module at '\(path)': \(owner) has no child '\(component)' (\(children))"
         case let .typeNotAccepted(path, accepted, found):
-            return "cannot put a \(found) at '\(path)': that slot takes \(accepted)"
+            return "cannot put \(found) at '\(path)': that slot takes \(accepted)"
         case let .notReplaceable(path, parentType):
             return "cannot replace '\(path)': its parent \(parentType) holds it directly (registered without a Child slot)"
         case let .noParent(type):
             return "cannot replace the module at path '' (the \(type) itself): give the path of a child"
         case let .cycle(path, type):
-            return "cannot put this \(type) at '\(path)': it contains the module that would hold it"
+            return "cannot put \(type) at '\(path)': it contains the module that would hold it"
         }
     }
 }
