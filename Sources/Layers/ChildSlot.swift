@@ -1,8 +1,8 @@
 /// One entry of a module's child registry: the module registered under a name now, and what may replace it.
 ///
 /// The registry holds the slot, and the parent reads its child through the same slot (see ``Child``), so a
-/// replacement (``Module/replaceModule(at:with:)``) is what the parent's forward pass calls next. A slot made by
-/// `child(_:_:)` for a module the parent holds itself is fixed: its parent holds the module directly, so it accepts no replacement.
+/// replacement (``Module/replaceModule(at:with:)``) is what the parent's forward pass calls next. The slot that
+/// `child(_:_:)` makes for a module its parent holds directly is fixed: it accepts no replacement.
 public class ChildSlot {
     /// The module the slot holds now.
     public fileprivate(set) var module: Module

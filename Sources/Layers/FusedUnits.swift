@@ -10,8 +10,9 @@ extension UnaryLayer {
     public func callAsFunction(_ x: Tensor, batchNorm: (any UnaryLayer)?, activation: FusedActivation?,
                                residual: Tensor? = nil) -> Tensor {
         if let conv = self as? Conv2d {
-            if batchNorm == nil { return conv(x, batchNorm: nil as BatchNorm2d?, activation: activation, residual: residual) }
-            if let bn = batchNorm as? BatchNorm2d { return conv(x, batchNorm: bn, activation: activation, residual: residual) }
+            if batchNorm == nil || batchNorm is BatchNorm2d {
+                return conv(x, batchNorm: batchNorm as? BatchNorm2d, activation: activation, residual: residual)
+            }
         }
         var y = self(x)
         if let batchNorm { y = batchNorm(y) }

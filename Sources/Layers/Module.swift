@@ -87,7 +87,8 @@ open class Module {
     }
 
     private func checkFree(_ name: String, _ kind: String) {
-        require(!name.isEmpty && !name.contains("."), "\(type(of: self)): \(kind) name '\(name)' must be non-empty without '.'")
+        require(!name.isEmpty && !name.contains("."),
+                "\(type(of: self)): \(kind) name '\(name)' must be non-empty without '.'")
         require(!namesAtPath.contains(name), "\(type(of: self)): \(kind) name '\(name)' is already registered at this path")
     }
 
@@ -174,7 +175,8 @@ open class Module {
         var i: UInt64 = 0
         for (_, m) in namedModules() {
             let isWrapper = m is WrappingModule
-            var g = SeededGenerator(seed: seed ^ (i &+ 1) &* 0x9E37_79B9_7F4A_7C15 ^ (isWrapper ? 0x5851_F42D_4C95_7F2D : 0))
+            let salt: UInt64 = isWrapper ? 0x5851_F42D_4C95_7F2D : 0
+            var g = SeededGenerator(seed: seed ^ (i &+ 1) &* 0x9E37_79B9_7F4A_7C15 ^ salt)
             m.reseedOwnRandomness(g.next())
             if !isWrapper { i += 1 }
         }

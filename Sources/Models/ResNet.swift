@@ -186,7 +186,8 @@ public final class BasicBlock: Module, UnaryLayer {
         conv2 = Conv2d(outChannels, outChannels, kernel: (3, 3), padding: .symmetric(1, 1), bias: false,
                        initializer: fanOutNormal(outChannels: outChannels, kernel: 3))
         bn2 = BatchNorm2d(outChannels, eps: ResNet.batchNormEps)
-        downsampleSlot = ResNet.downsample(inChannels, outChannels, stride: stride).map { Child<any UnaryLayer>(wrappedValue: $0) }
+        downsampleSlot = ResNet.downsample(inChannels, outChannels, stride: stride)
+            .map { Child<any UnaryLayer>(wrappedValue: $0) }
         super.init()
         child("conv1", $conv1)
         child("bn1", $bn1)

@@ -58,19 +58,22 @@ private func expectSurgeryTakesEffect<M: Module>(_ make: () throws -> M, at path
     }
 }
 
+/// Builds a random-weight EfficientNet-Lite0 with 10 classes from `seed`.
+private func lite0(seed: UInt64) -> () -> EfficientNetLite {
+    { Initializer.seed(seed); return EfficientNetLite(.lite0, numClasses: 10) }
+}
+
 @Suite struct ModelSurgeryTests {
     @Test func efficientNetExpansionConvolutionReplacedInsideTheDepthwiseFusionTakesEffect() throws {
         // Batch 8 at 224² expands block 1 to 8·96·112²·4 bytes ≥ 32 MiB: the fused expansion + depthwise path in eval.
         let big = formulaInput([8, 3, 224, 224]), small = formulaInput([2, 3, 64, 64])
-        try expectSurgeryTakesEffect({ () -> EfficientNetLite in Initializer.seed(31); return EfficientNetLite(.lite0, numClasses: 10) },
-                                     at: "_blocks.1._expand_conv", run: { $0($1 ? small : big) })
+        try expectSurgeryTakesEffect(lite0(seed: 31), at: "_blocks.1._expand_conv", run: { $0($1 ? small : big) })
     }
 
     @Test func efficientNetConvolutionsReplacedInFusedConvBatchNormUnitsTakeEffect() throws {
         let x = formulaInput([2, 3, 64, 64])
         for path in ["_conv_stem", "_blocks.3._depthwise_conv", "_blocks.4._project_conv", "_conv_head"] {
-            try expectSurgeryTakesEffect({ () -> EfficientNetLite in Initializer.seed(32); return EfficientNetLite(.lite0, numClasses: 10) },
-                                         at: path, run: { m, _ in m(x) })
+            try expectSurgeryTakesEffect(lite0(seed: 32), at: path, run: { m, _ in m(x) })
         }
     }
 
