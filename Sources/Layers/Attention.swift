@@ -4,12 +4,20 @@ import Tensors
 /// Multi-head self-attention with separate query/key/value projections, in BERT's layout
 /// (`attention.self.{query,key,value}` in Hugging Face `BertSelfAttention`): returns the per-token context
 /// `softmax(QKᵀ/√d + mask) V` with heads merged, before the output projection.
+///
+/// `query`, `key`, `value` and `dropout` are replaceable (e.g. by a low-rank adapter on `query`); the packed
+/// inference path runs only while the three projections are still ``Linear`` layers and `dropout` an inactive
+/// ``Dropout``, and otherwise each projection is called as it is.
 public final class MultiHeadSelfAttention: Module {
-    public let query: Linear
-    public let key: Linear
-    public let value: Linear
+    /// `query`: a ``Linear`` unless replaced.
+    @Child public private(set) var query: any UnaryLayer
+    /// `key`: a ``Linear`` unless replaced.
+    @Child public private(set) var key: any UnaryLayer
+    /// `value`: a ``Linear`` unless replaced.
+    @Child public private(set) var value: any UnaryLayer
     public let heads: Int
-    public let dropout: Dropout
+    /// `dropout` on the attention probabilities: a ``Dropout`` unless replaced.
+    @Child public private(set) var dropout: any UnaryLayer
 
     public init(hidden: Int, heads: Int, dropout p: Float = 0, initializer: Initializer = .pytorchDefault) {
         require(hidden % heads == 0, "MultiHeadSelfAttention: hidden \(hidden) not divisible by \(heads) heads")
@@ -19,10 +27,10 @@ public final class MultiHeadSelfAttention: Module {
         value = Linear(hidden, hidden, initializer: initializer)
         dropout = Dropout(p)
         super.init()
-        child("query", query)
-        child("key", key)
-        child("value", value)
-        child("dropout", dropout)
+        child("query", $query)
+        child("key", $key)
+        child("value", $value)
+        child("dropout", $dropout)
     }
 
     /// An additive mask [B, 1, 1, T] from a key mask [B, T] of 1 (attend) and 0 (padding).
@@ -36,7 +44,7 @@ public final class MultiHeadSelfAttention: Module {
 
     /// `x · [W_q; W_k; W_v]ᵀ + [b_q; b_k; b_v]`, `[B, T, 3·hidden]`, as one matmul; bf16 under
     /// ``withPrecision(_:_:)`` `.bf16`.
-    func packedProjection(_ x: Tensor) -> Tensor {
+    func packedProjection(_ x: Tensor, _ query: Linear, _ key: Linear, _ value: Linear) -> Tensor {
         let sources = [query.weight, key.weight, value.weight] + [query.bias, key.bias, value.bias].compactMap { $0 }
         let cacheKey = FoldedWeights.Key(sources: sources, precision: Precision.current)
         if packed?.key != cacheKey {
@@ -59,8 +67,10 @@ public final class MultiHeadSelfAttention: Module {
         require(x.rank == 3, "MultiHeadSelfAttention: expected [batch, tokens, hidden], got \(x.shape)")
         let b = x.shape[0], t = x.shape[1], h = x.shape[2], d = h / heads
         func split(_ y: Tensor) -> Tensor { y.reshaped(b, t, heads, d).permuted([0, 2, 1, 3]) }
-        if dropout.isIdentity, !GradMode.records([x, mask] + [query, key, value].flatMap { [$0.weight, $0.bias] }),
-           let context = Tensor.packedSelfAttention(packedProjection(x), heads: heads, mask: mask) {
+        if let q = query as? Linear, let k = key as? Linear, let v = value as? Linear,
+           (dropout as? Dropout)?.isIdentity == true,
+           !GradMode.records([x, mask] + [q, k, v].flatMap { [$0.weight, $0.bias] }),
+           let context = Tensor.packedSelfAttention(packedProjection(x, q, k, v), heads: heads, mask: mask) {
             return context  // inference: one projection GEMM, attention with no copies of Q, K, V
         }
         let q = split(query(x)), k = split(key(x)), v = split(value(x))

@@ -297,19 +297,29 @@ public final class Dropout: Module, UnaryLayer {
     public var isIdentity: Bool { !isTraining || p == 0 }
 }
 
-/// Children applied in order, named "0", "1", … as in `nn.Sequential`.
+/// Children applied in order, named "0", "1", … as in `nn.Sequential`; each may be replaced by any unary layer
+/// (``Module/replaceModule(at:with:)``).
 public final class Sequential: Module, UnaryLayer {
-    public let layers: [any UnaryLayer]
+    private let slots: [Child<any UnaryLayer>]
 
     public init(_ layers: [any UnaryLayer]) {
-        self.layers = layers
+        slots = layers.map { Child(wrappedValue: $0) }
         super.init()
-        for (i, l) in layers.enumerated() { child(String(i), l) }
+        for (i, slot) in slots.enumerated() { child(String(i), slot) }
     }
 
     public convenience init(_ layers: any UnaryLayer...) { self.init(layers) }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { layers.reduce(x) { $1($0) } }
+    /// The layers in order, as the registry holds them now.
+    public var layers: [any UnaryLayer] { slots.map(\.wrappedValue) }
+
+    /// The number of layers.
+    public var count: Int { slots.count }
+
+    /// The layer at `index` (`0..<count`).
+    public subscript(index: Int) -> any UnaryLayer { slots[index].wrappedValue }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { slots.reduce(x) { $1.wrappedValue($0) } }
 }
 
 /// A parameter-free activation as a layer.

@@ -5,14 +5,20 @@ import Tensors
 /// Parameter paths are dotted names equal to the PyTorch `state_dict` keys of the architecture a model implements
 /// (`layer1.0.conv1.weight`, `encoder.layer.0.attention.self.query.weight`), so loading a published checkpoint is a
 /// strict dictionary match (see ``load(_:strict:)``). Subclasses register what they own in their initialiser with
-/// ``parameter(_:_:)``, ``buffer(_:_:)`` and ``child(_:_:)``; registration order is the order of ``stateDict()``.
+/// ``parameter(_:_:)``, ``buffer(_:_:)`` and `child(_:_:)` (a module, or a ``ChildSlot``); registration order is the
+/// order of ``stateDict()``.
+///
+/// Children are replaceable (model surgery: ``replaceModule(at:with:)``) when the parent declares them with
+/// ``Child`` and reads them through it, so the forward pass always calls what the registry holds now. A
+/// ``WrappingModule`` (an adapter, ``ActivationTap``) stands in for the module it wraps without adding a path
+/// component, so parameter keys survive surgery.
 ///
 /// Freezing is a property of the tree: a frozen parameter has `requiresGrad == false`, so it receives no gradient
 /// and the tape records no backward work for it (mlx-swift `freeze`/`unfreeze`).
 open class Module {
     private(set) var ownParameters: [(name: String, tensor: Tensor)] = []
     private(set) var ownBuffers: [(name: String, tensor: Tensor)] = []
-    private(set) var ownChildren: [(name: String, module: Module)] = []
+    private(set) var ownChildren: [(name: String, slot: ChildSlot)] = []
     /// Train mode (dropout active, batch norm uses batch statistics). Set recursively with ``train(_:)``.
     public private(set) var isTraining = true
 
@@ -21,7 +27,7 @@ open class Module {
     /// Registers a trainable parameter under `name` and returns it.
     @discardableResult
     public func parameter(_ name: String, _ t: Tensor) -> Tensor {
-        require(!name.contains("."), "parameter name \(name) must not contain '.'")
+        checkFree(name, "parameter")
         t.requiresGrad = true
         ownParameters.append((name, t))
         return t
@@ -30,26 +36,60 @@ open class Module {
     /// Registers a non-trainable state tensor (running statistics, position ids) under `name`.
     @discardableResult
     public func buffer(_ name: String, _ t: Tensor) -> Tensor {
-        require(!name.contains("."), "buffer name \(name) must not contain '.'")
+        checkFree(name, "buffer")
         ownBuffers.append((name, t))
         return t
     }
 
-    /// Registers a child module under `name` and returns it.
+    /// Registers a child module that the parent holds and calls directly, under `name`, and returns it.
+    ///
+    /// Such a child cannot be replaced (``replaceModule(at:with:)`` throws
+    /// ``ModuleSurgeryError/notReplaceable(path:parentType:)``): the parent would go on calling the module it holds.
+    /// Declare a child with ``Child`` and register its slot (`child("conv1", $conv1)`) to make it replaceable.
     @discardableResult
     public func child<M: Module>(_ name: String, _ m: M) -> M {
-        ownChildren.append((name, m))
+        child(name, ChildSlot(fixed: m))
         return m
     }
 
+    /// Registers the child that `slot` holds under `name` (``Child`` declares such slots: `child("conv1", $conv1)`).
+    ///
+    /// The registry keeps the slot itself, so a replacement made through the registry is what the parent reads. One
+    /// slot may be registered in two parents (a module that re-exports another's children); a replacement through
+    /// either then shows in both.
+    public func child(_ name: String, _ slot: ChildSlot) {
+        checkFree(name, "child")
+        ownChildren.append((name, slot))
+    }
+
     /// The direct children, in registration order.
-    public var children: [(name: String, module: Module)] { ownChildren }
+    public var children: [(name: String, module: Module)] { ownChildren.map { ($0.name, $0.slot.module) } }
+
+    /// The direct children's slots, in registration order.
+    public var childSlots: [(name: String, slot: ChildSlot)] { ownChildren }
 
     /// Every module of the tree with its dotted path ("" for this one), depth first.
+    ///
+    /// A ``WrappingModule`` is listed at its path followed by the module it wraps, at the same path: both own
+    /// parameters under it, and both follow ``train(_:)``.
     public func namedModules(prefix: String = "") -> [(String, Module)] {
         var out: [(String, Module)] = [(prefix, self)]
-        for (n, c) in ownChildren { out += c.namedModules(prefix: prefix.isEmpty ? n : prefix + "." + n) }
+        if let wrapper = self as? WrappingModule { out += wrapper.wrapped.namedModules(prefix: prefix) }
+        for (n, c) in ownChildren { out += c.module.namedModules(prefix: prefix.isEmpty ? n : prefix + "." + n) }
         return out
+    }
+
+    /// The names registered at this module's path: its own parameters, buffers and children and, for a
+    /// ``WrappingModule``, those of the module it wraps.
+    var namesAtPath: [String] {
+        let own = ownParameters.map(\.name) + ownBuffers.map(\.name) + ownChildren.map(\.name)
+        return own + ((self as? WrappingModule)?.wrapped.namesAtPath ?? [])
+    }
+
+    private func checkFree(_ name: String, _ kind: String) {
+        require(!name.isEmpty && !name.contains("."),
+                "\(type(of: self)): \(kind) name '\(name)' must be non-empty without '.'")
+        require(!namesAtPath.contains(name), "\(type(of: self)): \(kind) name '\(name)' is already registered at this path")
     }
 
     /// Every parameter with its dotted path.
@@ -131,9 +171,14 @@ open class Module {
     /// layer from its own derivation of it. A training loop that reseeds before each step makes the randomness a
     /// function of (seed, step) alone, so a run resumed from a checkpoint repeats an uninterrupted one.
     public func reseedRandomness(_ seed: UInt64) {
-        for (i, (_, m)) in namedModules().enumerated() {
-            var g = SeededGenerator(seed: seed ^ (UInt64(i) &+ 1) &* 0x9E37_79B9_7F4A_7C15)
+        // Wrappers do not count, so inserting one (surgery) leaves every other layer's stream as it was.
+        var i: UInt64 = 0
+        for (_, m) in namedModules() {
+            let isWrapper = m is WrappingModule
+            let salt: UInt64 = isWrapper ? 0x5851_F42D_4C95_7F2D : 0
+            var g = SeededGenerator(seed: seed ^ (i &+ 1) &* 0x9E37_79B9_7F4A_7C15 ^ salt)
             m.reseedOwnRandomness(g.next())
+            if !isWrapper { i += 1 }
         }
     }
 

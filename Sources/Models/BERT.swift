@@ -116,11 +116,16 @@ public struct BertConfig: Codable, Sendable, Equatable {
 
 /// Word, position and token-type embeddings, summed and layer-normalised (`BertEmbeddings`).
 public final class BertEmbeddings: Module {
-    public let wordEmbeddings: Embedding
-    public let positionEmbeddings: Embedding
-    public let tokenTypeEmbeddings: Embedding
-    public let layerNorm: LayerNorm
-    public let dropout: Dropout
+    /// `word_embeddings`.
+    @Child public private(set) var wordEmbeddings: Embedding
+    /// `position_embeddings`.
+    @Child public private(set) var positionEmbeddings: Embedding
+    /// `token_type_embeddings`.
+    @Child public private(set) var tokenTypeEmbeddings: Embedding
+    /// `LayerNorm`: a ``LayerNorm`` unless replaced (``Module/replaceModule(at:with:)``).
+    @Child public private(set) var layerNorm: any UnaryLayer
+    /// `dropout`: a ``Dropout`` unless replaced.
+    @Child public private(set) var dropout: any UnaryLayer
     /// `position_ids` `[1, max_position_embeddings]`: 0, 1, 2, … (a persistent buffer of the checkpoint).
     public let positionIds: Tensor
 
@@ -132,11 +137,11 @@ public final class BertEmbeddings: Module {
         dropout = Dropout(c.hiddenDropoutProb)
         positionIds = Tensor.arange(c.maxPositionEmbeddings).reshaped(1, c.maxPositionEmbeddings)
         super.init()
-        child("word_embeddings", wordEmbeddings)
-        child("position_embeddings", positionEmbeddings)
-        child("token_type_embeddings", tokenTypeEmbeddings)
-        child("LayerNorm", layerNorm)
-        child("dropout", dropout)
+        child("word_embeddings", $wordEmbeddings)
+        child("position_embeddings", $positionEmbeddings)
+        child("token_type_embeddings", $tokenTypeEmbeddings)
+        child("LayerNorm", $layerNorm)
+        child("dropout", $dropout)
         buffer("position_ids", positionIds)
         // Hugging Face zeroes the padding token's row (`nn.Embedding(padding_idx=pad_token_id)`).
         wordEmbeddings.weight.withMutableData { w in
@@ -159,41 +164,48 @@ public final class BertEmbeddings: Module {
 
 /// `dense → dropout → LayerNorm(· + residual)`: `BertSelfOutput` and `BertOutput`.
 public final class BertResidualOutput: Module {
-    public let dense: Linear
-    public let layerNorm: LayerNorm
-    public let dropout: Dropout
+    /// `dense`: a ``Linear`` unless replaced (``Module/replaceModule(at:with:)``).
+    @Child public private(set) var dense: any UnaryLayer
+    /// `LayerNorm`: a ``LayerNorm`` unless replaced.
+    @Child public private(set) var layerNorm: any UnaryLayer
+    /// `dropout`: a ``Dropout`` unless replaced.
+    @Child public private(set) var dropout: any UnaryLayer
 
     public init(_ inFeatures: Int, _ c: BertConfig) {
         dense = Linear(inFeatures, c.hiddenSize)
         layerNorm = LayerNorm(c.hiddenSize, eps: c.layerNormEps)
         dropout = Dropout(c.hiddenDropoutProb)
         super.init()
-        child("dense", dense)
-        child("LayerNorm", layerNorm)
-        child("dropout", dropout)
+        child("dense", $dense)
+        child("LayerNorm", $layerNorm)
+        child("dropout", $dropout)
     }
 
     public func callAsFunction(_ x: Tensor, residual: Tensor) -> Tensor {
         // Without dropout the residual sum is the matmul's post-op when nothing records; in bf16 the sum and the
-        // LayerNorm stay bf16 (fp32 statistics), as the next layer's projections read them.
-        if dropout.isIdentity { return layerNorm(dense(x, activation: nil, residual: residual, keepsPrecision: true)) }
+        // LayerNorm stay bf16 (fp32 statistics), as the next layer's projections read them. Replaced layers run as
+        // they are.
+        if let linear = dense as? Linear, (dropout as? Dropout)?.isIdentity == true {
+            return layerNorm(linear(x, activation: nil, residual: residual, keepsPrecision: layerNorm is LayerNorm))
+        }
         return layerNorm(dropout(dense(x)) + residual)
     }
 }
 
 /// Self-attention and its output projection (`BertAttention`: children `self` and `output`).
 public final class BertAttention: Module {
-    /// `attention.self.{query,key,value}`.
-    public let selfAttention: MultiHeadSelfAttention
-    public let output: BertResidualOutput
+    /// `self`: `attention.self.{query,key,value}`.
+    @Child public private(set) var selfAttention: MultiHeadSelfAttention
+    /// `output`.
+    @Child public private(set) var output: BertResidualOutput
 
     public init(_ c: BertConfig) {
         selfAttention = MultiHeadSelfAttention(hidden: c.hiddenSize, heads: c.numAttentionHeads,
                                                dropout: c.attentionProbsDropoutProb)
         output = BertResidualOutput(c.hiddenSize, c)
         super.init()
-        child("self", selfAttention)
-        child("output", output)
+        child("self", $selfAttention)
+        child("output", $output)
     }
 
     public func callAsFunction(_ x: Tensor, mask: Tensor?) -> Tensor {
@@ -203,36 +215,41 @@ public final class BertAttention: Module {
 
 /// The feed-forward expansion with its activation (`BertIntermediate`).
 public final class BertIntermediate: Module {
-    public let dense: Linear
+    /// `dense`: a ``Linear`` unless replaced (``Module/replaceModule(at:with:)``).
+    @Child public private(set) var dense: any UnaryLayer
+    /// The activation (`intermediate_act_fn`; not a registered module, as in Hugging Face).
     public let activation: Activation
 
     public init(_ c: BertConfig, activation: Activation.Kind) {
         dense = Linear(c.hiddenSize, c.intermediateSize)
         self.activation = Activation(activation)
         super.init()
-        child("dense", dense)
+        child("dense", $dense)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        guard let fused = activation.kind.fused else { return activation(dense(x)) }
-        return dense(x, activation: fused, keepsPrecision: true)  // read only by BertOutput's dense
+        guard let fused = activation.kind.fused, let linear = dense as? Linear else { return activation(dense(x)) }
+        return linear(x, activation: fused, keepsPrecision: true)  // read only by BertOutput's dense
     }
 }
 
 /// One post-LN transformer layer (`BertLayer`: `attention`, `intermediate`, `output`).
 public final class BertLayer: Module {
-    public let attention: BertAttention
-    public let intermediate: BertIntermediate
-    public let output: BertResidualOutput
+    /// `attention`.
+    @Child public private(set) var attention: BertAttention
+    /// `intermediate`.
+    @Child public private(set) var intermediate: BertIntermediate
+    /// `output`.
+    @Child public private(set) var output: BertResidualOutput
 
     public init(_ c: BertConfig, activation: Activation.Kind) {
         attention = BertAttention(c)
         intermediate = BertIntermediate(c, activation: activation)
         output = BertResidualOutput(c.intermediateSize, c)
         super.init()
-        child("attention", attention)
-        child("intermediate", intermediate)
-        child("output", output)
+        child("attention", $attention)
+        child("intermediate", $intermediate)
+        child("output", $output)
     }
 
     /// x `[batch, length, hidden]`; mask additive, `[batch, 1, 1, length]`.
@@ -244,30 +261,35 @@ public final class BertLayer: Module {
 
 /// The stack of layers (`BertEncoder`, whose `layer` is an `nn.ModuleList`: paths `encoder.layer.N.…`).
 public final class BertEncoder: Module {
-    public let layers: [BertLayer]
+    private let layerSlots: [Child<BertLayer>]
 
+    /// `layer.0` … (as the registry holds them now).
+    public var layers: [BertLayer] { layerSlots.map(\.wrappedValue) }
+
+    /// The `nn.ModuleList` `layer`: registers the layers' slots, which the encoder reads.
     private final class LayerList: Module {}
 
     public init(_ c: BertConfig, activation: Activation.Kind) {
-        layers = (0..<c.numHiddenLayers).map { _ in BertLayer(c, activation: activation) }
+        layerSlots = (0..<c.numHiddenLayers).map { _ in Child(wrappedValue: BertLayer(c, activation: activation)) }
         super.init()
         let list = child("layer", LayerList())
-        for (i, l) in layers.enumerated() { list.child(String(i), l) }
+        for (i, slot) in layerSlots.enumerated() { list.child(String(i), slot) }
     }
 
     public func callAsFunction(_ x: Tensor, mask: Tensor?) -> Tensor {
-        layers.reduce(x) { $1($0, mask: mask) }
+        layerSlots.reduce(x) { $1.wrappedValue($0, mask: mask) }
     }
 }
 
 /// `tanh(dense(first token))` (`BertPooler`), the input of BERT's next-sentence and classification heads.
 public final class BertPooler: Module {
-    public let dense: Linear
+    /// `dense`: a ``Linear`` unless replaced (``Module/replaceModule(at:with:)``).
+    @Child public private(set) var dense: any UnaryLayer
 
     public init(_ c: BertConfig) {
         dense = Linear(c.hiddenSize, c.hiddenSize)
         super.init()
-        child("dense", dense)
+        child("dense", $dense)
     }
 
     /// `[batch, length, hidden]` → `[batch, hidden]`.
@@ -285,21 +307,24 @@ public final class BertPooler: Module {
 /// initialised as Hugging Face's `_init_weights` does (normal(0, `initializer_range`) weights, zero biases).
 public final class BertModel: Module {
     public let config: BertConfig
-    public let embeddings: BertEmbeddings
-    public let encoder: BertEncoder
-    /// Present when the checkpoint has `pooler.dense.*` (Hugging Face `add_pooling_layer`).
-    public let pooler: BertPooler?
+    /// `embeddings`.
+    @Child public private(set) var embeddings: BertEmbeddings
+    /// `encoder`.
+    @Child public private(set) var encoder: BertEncoder
+    private let poolerSlot: Child<BertPooler>?
+    /// `pooler`, present when the checkpoint has `pooler.dense.*` (Hugging Face `add_pooling_layer`).
+    public var pooler: BertPooler? { poolerSlot?.wrappedValue }
 
     public init(config: BertConfig, addPooler: Bool = true) throws(TextModelError) {
         try config.validate()
         self.config = config
         embeddings = BertEmbeddings(config)
         encoder = BertEncoder(config, activation: try config.activation())
-        pooler = addPooler ? BertPooler(config) : nil
+        poolerSlot = addPooler ? Child(wrappedValue: BertPooler(config)) : nil
         super.init()
-        child("embeddings", embeddings)
-        child("encoder", encoder)
-        if let pooler { child("pooler", pooler) }
+        child("embeddings", $embeddings)
+        child("encoder", $encoder)
+        if let poolerSlot { child("pooler", poolerSlot) }
         withNoGrad {
             for (_, m) in namedModules() {
                 guard let linear = m as? Linear else { continue }

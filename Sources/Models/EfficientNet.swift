@@ -106,19 +106,28 @@ public final class EfficientNetLite: Module, VisionBackbone {
     public let includeTop: Bool
     /// The largest drop-connect probability (that of the last block); 0 disables drop-connect.
     public let dropConnectRate: Float
-    public let convStem: Conv2d
-    public let bn0: BatchNorm2d
-    /// All MBConv blocks in order (`_blocks.0` …).
-    public let blocks: [MBConvBlock]
+    /// `_conv_stem`: a ``Conv2d`` unless replaced (``Module/replaceModule(at:with:)``).
+    @Child public private(set) var convStem: any UnaryLayer
+    /// `_bn0`: a ``BatchNorm2d`` unless replaced.
+    @Child public private(set) var bn0: any UnaryLayer
+    /// `_blocks`: the MBConv blocks in order.
+    @Child private var blockList: Sequential
     /// This variant's stages (``stages(_:)``).
     public let stages: [Stage]
     /// The indices into ``blocks`` of each stage's blocks.
     public let stageBlocks: [Range<Int>]
-    public let convHead: Conv2d
-    public let bn1: BatchNorm2d
-    public let dropout: Dropout
-    /// The classifier `_fc`, nil without a top.
-    public let fc: Linear?
+    /// `_conv_head`: a ``Conv2d`` unless replaced.
+    @Child public private(set) var convHead: any UnaryLayer
+    /// `_bn1`: a ``BatchNorm2d`` unless replaced.
+    @Child public private(set) var bn1: any UnaryLayer
+    /// `_dropout`: a ``Dropout`` unless replaced.
+    @Child public private(set) var dropout: any UnaryLayer
+    private let fcSlot: Child<any UnaryLayer>?
+
+    /// All blocks in order (`_blocks.0` …): ``MBConvBlock``s unless replaced.
+    public var blocks: [any UnaryLayer] { blockList.layers }
+    /// The classifier `_fc` (a ``Linear`` unless replaced), nil without a top.
+    public var fc: (any UnaryLayer)? { fcSlot?.wrappedValue }
 
     /// Builds a freshly initialised model (TensorFlow's initialisation: normal √(2/fanOut) convolutions, unit batch
     /// norms, PyTorch-default classifier) from the current ``Initializer`` seed.
@@ -160,21 +169,21 @@ public final class EfficientNetLite: Module, VisionBackbone {
             ranges.append(start..<blocks.count)
         }
         for (i, b) in blocks.enumerated() { b.dropConnectRate = dropConnectRate * Float(i) / Float(blocks.count) }
-        self.blocks = blocks
+        blockList = Sequential(blocks)
         stageBlocks = ranges
         convHead = Conv2d(channels, Self.headChannels, kernel: (1, 1), padding: .same, bias: false,
                           initializer: fanOutNormal(outChannels: Self.headChannels, kernel: 1))
         bn1 = BatchNorm2d(Self.headChannels, eps: Self.batchNormEps, momentum: Self.batchNormMomentum)
         dropout = Dropout(dropoutRate ?? variant.dropoutRate, seed: seed)
-        fc = includeTop ? Linear(Self.headChannels, numClasses) : nil
+        fcSlot = includeTop ? Child<any UnaryLayer>(wrappedValue: Linear(Self.headChannels, numClasses)) : nil
         super.init()
-        child("_conv_stem", convStem)
-        child("_bn0", bn0)
-        child("_blocks", Sequential(blocks))
-        child("_conv_head", convHead)
-        child("_bn1", bn1)
-        child("_dropout", dropout)
-        if let fc { child("_fc", fc) }
+        child("_conv_stem", $convStem)
+        child("_bn0", $bn0)
+        child("_blocks", $blockList)
+        child("_conv_head", $convHead)
+        child("_bn1", $bn1)
+        child("_dropout", $dropout)
+        if let fcSlot { child("_fc", fcSlot) }
     }
 
     public var modelName: String { variant.description }
@@ -227,6 +236,7 @@ public final class EfficientNetLite: Module, VisionBackbone {
         var stride = 2
         var h = convStem(x, batchNorm: bn0, activation: .relu6)
         if collect { maps.append(FeatureMap(name: "stem", stride: stride, tensor: h)) }
+        let blocks = blockList
         for (i, r) in stageBlocks.enumerated() {
             for b in r { h = blocks[b](h) }
             stride *= stages[i].stride
@@ -242,13 +252,24 @@ public final class EfficientNetLite: Module, VisionBackbone {
 /// Sandler et al. 2018, MobileNetV2): `[_expand_conv 1×1, _bn0, ReLU6]` when the expansion ratio is not 1, then
 /// `_depthwise_conv` k×k (stride on the first block of a stage), `_bn1`, ReLU6, `_project_conv` 1×1, `_bn2`, plus the
 /// input when the stride is 1 and the channel counts agree. All convolutions have no bias and TF "SAME" padding.
+///
+/// Every layer is replaceable (``Module/replaceModule(at:with:)``); the fused inference paths fuse only the layers
+/// that are still the original ``Conv2d``s and ``BatchNorm2d``s.
 public final class MBConvBlock: Module, UnaryLayer {
-    public let expandConv: Conv2d?
-    public let bn0: BatchNorm2d?
-    public let depthwiseConv: Conv2d
-    public let bn1: BatchNorm2d
-    public let projectConv: Conv2d
-    public let bn2: BatchNorm2d
+    private let expandConvSlot: Child<any UnaryLayer>?
+    private let bn0Slot: Child<any UnaryLayer>?
+    /// `_depthwise_conv`: a ``Conv2d`` unless replaced.
+    @Child public private(set) var depthwiseConv: any UnaryLayer
+    /// `_bn1`: a ``BatchNorm2d`` unless replaced.
+    @Child public private(set) var bn1: any UnaryLayer
+    /// `_project_conv`: a ``Conv2d`` unless replaced.
+    @Child public private(set) var projectConv: any UnaryLayer
+    /// `_bn2`: a ``BatchNorm2d`` unless replaced.
+    @Child public private(set) var bn2: any UnaryLayer
+    /// `_expand_conv`: a ``Conv2d`` unless replaced; nil when the expansion ratio is 1.
+    public var expandConv: (any UnaryLayer)? { expandConvSlot?.wrappedValue }
+    /// `_bn0`: a ``BatchNorm2d`` unless replaced; nil when the expansion ratio is 1.
+    public var bn0: (any UnaryLayer)? { bn0Slot?.wrappedValue }
     /// Whether the block adds its input (stride 1 and equal input and output channels).
     public let hasResidual: Bool
     /// Per-sample probability of dropping the residual branch in train mode (set by ``EfficientNetLite``).
@@ -259,12 +280,13 @@ public final class MBConvBlock: Module, UnaryLayer {
         let mid = inChannels * expandRatio
         let eps = EfficientNetLite.batchNormEps, momentum = EfficientNetLite.batchNormMomentum
         if expandRatio != 1 {
-            expandConv = Conv2d(inChannels, mid, kernel: (1, 1), padding: .same, bias: false,
+            let expand = Conv2d(inChannels, mid, kernel: (1, 1), padding: .same, bias: false,
                                 initializer: fanOutNormal(outChannels: mid, kernel: 1))
-            bn0 = BatchNorm2d(mid, eps: eps, momentum: momentum)
+            expandConvSlot = Child<any UnaryLayer>(wrappedValue: expand)
+            bn0Slot = Child<any UnaryLayer>(wrappedValue: BatchNorm2d(mid, eps: eps, momentum: momentum))
         } else {
-            expandConv = nil
-            bn0 = nil
+            expandConvSlot = nil
+            bn0Slot = nil
         }
         depthwiseConv = Conv2d(mid, mid, kernel: (kernel, kernel), stride: (stride, stride), padding: .same, groups: mid,
                                bias: false, initializer: fanOutNormal(outChannels: mid, kernel: kernel, groups: mid))
@@ -275,14 +297,14 @@ public final class MBConvBlock: Module, UnaryLayer {
         hasResidual = stride == 1 && inChannels == outChannels
         generator = SeededGenerator(seed: seed)
         super.init()
-        if let expandConv, let bn0 {
-            child("_expand_conv", expandConv)
-            child("_bn0", bn0)
+        if let expandConvSlot, let bn0Slot {
+            child("_expand_conv", expandConvSlot)
+            child("_bn0", bn0Slot)
         }
-        child("_depthwise_conv", depthwiseConv)
-        child("_bn1", bn1)
-        child("_project_conv", projectConv)
-        child("_bn2", bn2)
+        child("_depthwise_conv", $depthwiseConv)
+        child("_bn1", $bn1)
+        child("_project_conv", $projectConv)
+        child("_bn2", $bn2)
     }
 
     public override func reseedOwnRandomness(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }

@@ -41,12 +41,17 @@ public final class ResNet: Module, VisionBackbone {
     public let depth: Depth
     public let numClasses: Int
     public let includeTop: Bool
-    public let conv1: Conv2d
-    public let bn1: BatchNorm2d
-    /// `layer1` … `layer4`, each a ``Sequential`` of residual blocks.
-    public let layers: [Sequential]
-    /// The classifier `fc`, nil without a top.
-    public let fc: Linear?
+    /// `conv1`: a ``Conv2d`` unless replaced (``Module/replaceModule(at:with:)``).
+    @Child public private(set) var conv1: any UnaryLayer
+    /// `bn1`: a ``BatchNorm2d`` unless replaced.
+    @Child public private(set) var bn1: any UnaryLayer
+    private let layerSlots: [Child<any UnaryLayer>]
+    private let fcSlot: Child<any UnaryLayer>?
+
+    /// `layer1` … `layer4`: each a ``Sequential`` of residual blocks unless replaced.
+    public var layers: [any UnaryLayer] { layerSlots.map(\.wrappedValue) }
+    /// The classifier `fc` (a ``Linear`` unless replaced), nil without a top.
+    public var fc: (any UnaryLayer)? { fcSlot?.wrappedValue }
 
     /// Builds a freshly initialised model with torchvision's initialisation (normal √(2/fanOut) convolutions, unit
     /// batch norms, PyTorch-default `fc`) from the current ``Initializer`` seed.
@@ -79,13 +84,13 @@ public final class ResNet: Module, VisionBackbone {
             }
             layers.append(Sequential(blocks))
         }
-        self.layers = layers
-        fc = includeTop ? Linear(512 * depth.expansion, numClasses) : nil
+        layerSlots = layers.map { Child<any UnaryLayer>(wrappedValue: $0) }
+        fcSlot = includeTop ? Child<any UnaryLayer>(wrappedValue: Linear(512 * depth.expansion, numClasses)) : nil
         super.init()
-        child("conv1", conv1)
-        child("bn1", bn1)
-        for (i, l) in layers.enumerated() { child("layer\(i + 1)", l) }
-        if let fc { child("fc", fc) }
+        child("conv1", $conv1)
+        child("bn1", $bn1)
+        for (i, slot) in layerSlots.enumerated() { child("layer\(i + 1)", slot) }
+        if let fcSlot { child("fc", fcSlot) }
     }
 
     public var modelName: String { depth.description }
@@ -132,22 +137,23 @@ public final class ResNet: Module, VisionBackbone {
         var h = conv1(x, batchNorm: bn1, activation: .relu)
         if collect { maps.append(FeatureMap(name: "stem", stride: 2, tensor: h)) }
         h = Tensor.maxPool2d(h, kernel: (3, 3), stride: (2, 2), padding: .symmetric(1, 1))
-        for (i, layer) in layers.enumerated() {
-            h = layer(h)
+        for (i, layer) in layerSlots.enumerated() {
+            h = layer.wrappedValue(h)
             if collect { maps.append(FeatureMap(name: "layer\(i + 1)", stride: 4 << i, tensor: h)) }
         }
         return (h, maps)
     }
 
-    /// The identity path's `downsample` (torchvision: `nn.Sequential(conv1x1(stride), BatchNorm2d)`), or nil when
-    /// the block keeps its shape.
-    /// The identity path of a block: `x`, or its `downsample` (convolution + BatchNorm, fused when nothing records).
-    static func identity(_ downsample: Sequential?, _ x: Tensor) -> Tensor {
-        guard let downsample, let conv = downsample.layers[0] as? Conv2d, let bn = downsample.layers[1] as? BatchNorm2d
-        else { return downsample?(x) ?? x }
-        return conv(x, batchNorm: bn, activation: nil)
+    /// The identity path of a block: `x`, or its `downsample` (convolution + BatchNorm, fused when nothing records
+    /// and both are still the original layers).
+    static func identity(_ downsample: (any UnaryLayer)?, _ x: Tensor) -> Tensor {
+        guard let downsample else { return x }
+        guard let pair = downsample as? Sequential, pair.count == 2 else { return downsample(x) }
+        return pair[0](x, batchNorm: pair[1], activation: nil)
     }
 
+    /// The identity path's `downsample` (torchvision: `nn.Sequential(conv1x1(stride), BatchNorm2d)`), or nil when
+    /// the block keeps its shape.
     static func downsample(_ inChannels: Int, _ outChannels: Int, stride: Int) -> Sequential? {
         guard stride != 1 || inChannels != outChannels else { return nil }
         return Sequential(
@@ -160,11 +166,18 @@ public final class ResNet: Module, VisionBackbone {
 /// torchvision's `BasicBlock` (ResNet-18/34): `relu(bn2(conv2(relu(bn1(conv1(x))))) + identity)`, both convolutions
 /// 3×3 padding 1, the first with the block's stride; `identity = downsample(x)` where the shape changes.
 public final class BasicBlock: Module, UnaryLayer {
-    public let conv1: Conv2d
-    public let bn1: BatchNorm2d
-    public let conv2: Conv2d
-    public let bn2: BatchNorm2d
-    public let downsample: Sequential?
+    /// `conv1`: a ``Conv2d`` unless replaced.
+    @Child public private(set) var conv1: any UnaryLayer
+    /// `bn1`: a ``BatchNorm2d`` unless replaced.
+    @Child public private(set) var bn1: any UnaryLayer
+    /// `conv2`: a ``Conv2d`` unless replaced.
+    @Child public private(set) var conv2: any UnaryLayer
+    /// `bn2`: a ``BatchNorm2d`` unless replaced.
+    @Child public private(set) var bn2: any UnaryLayer
+    private let downsampleSlot: Child<any UnaryLayer>?
+    /// `downsample` (a ``Sequential`` of a 1×1 ``Conv2d`` and a ``BatchNorm2d`` unless replaced), nil when the block
+    /// keeps its shape.
+    public var downsample: (any UnaryLayer)? { downsampleSlot?.wrappedValue }
 
     public init(inChannels: Int, outChannels: Int, stride: Int = 1) {
         conv1 = Conv2d(inChannels, outChannels, kernel: (3, 3), stride: (stride, stride), padding: .symmetric(1, 1),
@@ -173,13 +186,14 @@ public final class BasicBlock: Module, UnaryLayer {
         conv2 = Conv2d(outChannels, outChannels, kernel: (3, 3), padding: .symmetric(1, 1), bias: false,
                        initializer: fanOutNormal(outChannels: outChannels, kernel: 3))
         bn2 = BatchNorm2d(outChannels, eps: ResNet.batchNormEps)
-        downsample = ResNet.downsample(inChannels, outChannels, stride: stride)
+        downsampleSlot = ResNet.downsample(inChannels, outChannels, stride: stride)
+            .map { Child<any UnaryLayer>(wrappedValue: $0) }
         super.init()
-        child("conv1", conv1)
-        child("bn1", bn1)
-        child("conv2", conv2)
-        child("bn2", bn2)
-        if let downsample { child("downsample", downsample) }
+        child("conv1", $conv1)
+        child("bn1", $bn1)
+        child("conv2", $conv2)
+        child("bn2", $bn2)
+        if let downsampleSlot { child("downsample", downsampleSlot) }
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -193,13 +207,22 @@ public final class BasicBlock: Module, UnaryLayer {
 /// padding 1 with the block's stride, `conv3` 1×1 to `4 · width`; `identity = downsample(x)` where the shape changes.
 public final class Bottleneck: Module, UnaryLayer {
     public static let expansion = 4
-    public let conv1: Conv2d
-    public let bn1: BatchNorm2d
-    public let conv2: Conv2d
-    public let bn2: BatchNorm2d
-    public let conv3: Conv2d
-    public let bn3: BatchNorm2d
-    public let downsample: Sequential?
+    /// `conv1`: a ``Conv2d`` unless replaced.
+    @Child public private(set) var conv1: any UnaryLayer
+    /// `bn1`: a ``BatchNorm2d`` unless replaced.
+    @Child public private(set) var bn1: any UnaryLayer
+    /// `conv2`: a ``Conv2d`` unless replaced.
+    @Child public private(set) var conv2: any UnaryLayer
+    /// `bn2`: a ``BatchNorm2d`` unless replaced.
+    @Child public private(set) var bn2: any UnaryLayer
+    /// `conv3`: a ``Conv2d`` unless replaced.
+    @Child public private(set) var conv3: any UnaryLayer
+    /// `bn3`: a ``BatchNorm2d`` unless replaced.
+    @Child public private(set) var bn3: any UnaryLayer
+    private let downsampleSlot: Child<any UnaryLayer>?
+    /// `downsample` (a ``Sequential`` of a 1×1 ``Conv2d`` and a ``BatchNorm2d`` unless replaced), nil when the block
+    /// keeps its shape.
+    public var downsample: (any UnaryLayer)? { downsampleSlot?.wrappedValue }
 
     public init(inChannels: Int, width: Int, stride: Int = 1) {
         let out = width * Self.expansion
@@ -210,15 +233,15 @@ public final class Bottleneck: Module, UnaryLayer {
         bn2 = BatchNorm2d(width, eps: ResNet.batchNormEps)
         conv3 = Conv2d(width, out, kernel: (1, 1), bias: false, initializer: fanOutNormal(outChannels: out, kernel: 1))
         bn3 = BatchNorm2d(out, eps: ResNet.batchNormEps)
-        downsample = ResNet.downsample(inChannels, out, stride: stride)
+        downsampleSlot = ResNet.downsample(inChannels, out, stride: stride).map { Child<any UnaryLayer>(wrappedValue: $0) }
         super.init()
-        child("conv1", conv1)
-        child("bn1", bn1)
-        child("conv2", conv2)
-        child("bn2", bn2)
-        child("conv3", conv3)
-        child("bn3", bn3)
-        if let downsample { child("downsample", downsample) }
+        child("conv1", $conv1)
+        child("bn1", $bn1)
+        child("conv2", $conv2)
+        child("bn2", $bn2)
+        child("conv3", $conv3)
+        child("bn3", $bn3)
+        if let downsampleSlot { child("downsample", downsampleSlot) }
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {

@@ -34,7 +34,7 @@ public final class Head: Module, UnaryLayer {
         super.init()
         buffer("input_mean", inputMean)
         buffer("input_std", inputStd)
-        for (name, m) in body.children { child(name, m) }
+        for (name, slot) in body.childSlots { child(name, slot) }  // shared: surgery on the head reaches body
     }
 
     /// Sets the standardisation from training features `[N, inputs]`: each column's mean, and one scale for all

@@ -455,7 +455,7 @@ func prefixed(_ f: SafeTensorsFile, _ prefix: String) throws -> [String: Tensor]
         return (attention, x, MultiHeadSelfAttention.additiveMask(keep))
     }
 
-    @Test func packedSelfAttentionMatchesTheComposedOps() {
+    @Test func packedSelfAttentionMatchesTheComposedOps() throws {
         let (attention, x, mask) = attentionCase(seed: 33)
         let composed = attention(x, mask: mask)  // recorded: the ops one by one
         let packed = withNoGrad { attention(x, mask: mask) }
@@ -468,7 +468,8 @@ func prefixed(_ f: SafeTensorsFile, _ prefix: String) throws -> [String: Tensor]
         // Without a mask.
         #expect(closeness(withNoGrad { attention(x) }, attention(x), atol: 1e-5, rtol: 1e-5) <= 0)
         // New weights invalidate the packed copy.
-        withNoGrad { attention.value.weight.assign(attention.value.weight * 2) }
+        let value = try #require(attention.value as? Linear)
+        withNoGrad { value.weight.assign(value.weight * 2) }
         #expect(closeness(withNoGrad { attention(x, mask: mask) }, attention(x, mask: mask), atol: 1e-5, rtol: 1e-5) <= 0)
     }
 

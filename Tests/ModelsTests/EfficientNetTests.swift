@@ -87,9 +87,10 @@ func formulaInput(_ shape: Shape) -> Tensor {
         #expect(EfficientNetLite.stages(.lite4).map(\.repeats) == [1, 4, 4, 6, 6, 8, 1])
         #expect(EfficientNetLite.stages(.lite4).map(\.outChannels) == [24, 32, 56, 112, 160, 272, 448])
         let lite3 = EfficientNetLite(.lite3, includeTop: false)
-        #expect(lite3.convStem.weight.shape == [32, 3, 3, 3])
-        #expect(lite3.blocks[0].depthwiseConv.weight.shape == [32, 1, 3, 3])  // the stem's 32 channels, not round(32·1.2)
-        #expect(lite3.convHead.weight.shape == [1280, 384, 1, 1])
+        let shapes = lite3.stateDict().reduce(into: [String: Shape]()) { $0[$1.key] = $1.tensor.shape }
+        #expect(shapes["_conv_stem.weight"] == [32, 3, 3, 3])
+        #expect(shapes["_blocks.0._depthwise_conv.weight"] == [32, 1, 3, 3])  // the stem's 32 channels, not round(32·1.2)
+        #expect(shapes["_conv_head.weight"] == [1280, 384, 1, 1])
     }
 
     @Test func lite0HasBiasFreeSamePaddedConvolutionsTFBatchNormAndResidualsWhereShapesAgree() {
@@ -99,12 +100,15 @@ func formulaInput(_ shape: Shape) -> Tensor {
         #expect(convs.allSatisfy { $0.bias == nil && $0.padding == .same })
         let norms = m.namedModules().compactMap { $0.1 as? BatchNorm2d }
         #expect(norms.allSatisfy { $0.eps == 1e-3 && $0.momentum == 0.01 })
-        #expect(m.blocks.map(\.hasResidual) == [false, false, true, false, true, false, true, true, false, true, true,
-                                                 false, true, true, true, false])
-        #expect(m.blocks[0].expandConv == nil && m.blocks[1].expandConv != nil)
-        #expect(m.dropout.p == 0.2)
+        let blocks = m.blocks.compactMap { $0 as? MBConvBlock }
+        #expect(blocks.count == 16)
+        #expect(blocks.map(\.hasResidual) == [false, false, true, false, true, false, true, true, false, true, true,
+                                               false, true, true, true, false])
+        #expect(blocks[0].expandConv == nil && blocks[1].expandConv != nil)
+        #expect((m.dropout as? Dropout)?.p == 0.2)
         // Drop-connect grows linearly with the block index: 0.2 · i / 16.
-        #expect(m.blocks.map(\.dropConnectRate) == (0..<16).map { 0.2 * Float($0) / 16 })
+        let rates: [Float] = (0..<16).map { 0.2 * Float($0) / 16 }
+        #expect(blocks.map(\.dropConnectRate) == rates)
     }
 
     @Test func featureMapsEndEveryStageWithItsStrideAndChannels() {
@@ -155,7 +159,7 @@ func formulaInput(_ shape: Shape) -> Tensor {
         #expect(trainable == ["_conv_head.weight", "_bn1.weight", "_bn1.bias", "_fc.weight", "_fc.bias"])
         m.freeze(allButTop: 1)
         #expect(m.parameterCount.trainable == 1280 * 10 + 10)
-        #expect(m.bn1.isFrozen && m.bn1.usesBatchStatistics == false)
+        #expect(m.bn1.isFrozen && (m.bn1 as? BatchNorm2d)?.usesBatchStatistics == false)
         m.freeze(allButTop: groups.count)
         #expect(m.parameterCount.trainable == m.parameterCount.total)
         #expect(m.blockGroupIndex(of: "_blocks.15._bn2.running_var") == 7)
@@ -266,10 +270,11 @@ struct EfficientNetPretrainedTests {
         let state = try TorchCheckpoint.load(path: lite0CheckpointPath)
         Initializer.seed(11)
         let model = EfficientNetLite(.lite0, numClasses: 3)
-        let fcBefore = model.fc!.weight.toArray()
+        let fc = try #require(model.fc as? Linear)
+        let fcBefore = fc.weight.toArray()
         let report = try model.loadBackbone(state)
         #expect(report.unexpected == ["_fc.bias", "_fc.weight"])
-        #expect(model.fc!.weight.toArray() == fcBefore)
+        #expect(fc.weight.toArray() == fcBefore)
         model.eval()
         let x = formulaInput([1, 3, 48, 48])
         let reference = try pretrainedLite0()

@@ -85,16 +85,18 @@ func formulaResNet(_ depth: ResNet.Depth) throws -> ResNet {
         #expect(ResNet(.resnet50, includeTop: false).parameterCount.total == 25_557_032 - 2048 * 1000 - 1000)
     }
 
-    @Test func torchvisionArchitectureDetails() {
+    @Test func torchvisionArchitectureDetails() throws {
         let r50 = ResNet(.resnet50)
-        let b = r50.layers[1].layers[0] as! Bottleneck
+        let b = try #require(r50.module(at: "layer2.0") as? Bottleneck)
+        let conv1 = try #require(b.conv1 as? Conv2d), conv2 = try #require(b.conv2 as? Conv2d)
         // v1.5: the stride sits on the 3×3 convolution.
-        let strides: [Int] = [b.conv1.stride.0, b.conv1.stride.1, b.conv2.stride.0, b.conv2.stride.1]
+        let strides: [Int] = [conv1.stride.0, conv1.stride.1, conv2.stride.0, conv2.stride.1]
         #expect(strides == [1, 1, 2, 2])
         #expect(r50.namedModules().compactMap { $0.1 as? BatchNorm2d }.allSatisfy { $0.eps == 1e-5 && $0.momentum == 0.1 })
         #expect(r50.namedModules().compactMap { $0.1 as? Conv2d }.allSatisfy { $0.bias == nil })
-        #expect(r50.conv1.padding == .symmetric(3, 3))
-        let stemStride: [Int] = [r50.conv1.stride.0, r50.conv1.stride.1]
+        let stem = try #require(r50.conv1 as? Conv2d)
+        #expect(stem.padding == .symmetric(3, 3))
+        let stemStride: [Int] = [stem.stride.0, stem.stride.1]
         #expect(stemStride == [2, 2])
         #expect(r50.featureDimension == 2048 && ResNet(.resnet34).featureDimension == 512)
     }
@@ -129,8 +131,9 @@ func formulaResNet(_ depth: ResNet.Depth) throws -> ResNet {
         let d = maxAbsDiff(logits, try f.tensor("resnet18_train_logits"))
         #expect(d <= 1e-3, "max |logit diff| \(d)")
         print("ResNet-18 train mode: max |logit diff| \(d)")
-        #expect(maxAbsDiff(model.bn1.runningMean, try f.tensor("resnet18_train_bn1_running_mean")) <= 1e-5)
-        #expect(maxAbsDiff(model.bn1.runningVar, try f.tensor("resnet18_train_bn1_running_var")) <= 1e-4)
+        let bn1 = try #require(model.bn1 as? BatchNorm2d)
+        #expect(maxAbsDiff(bn1.runningMean, try f.tensor("resnet18_train_bn1_running_mean")) <= 1e-5)
+        #expect(maxAbsDiff(bn1.runningVar, try f.tensor("resnet18_train_bn1_running_var")) <= 1e-4)
     }
 
     @Test func featureMapsEndTheStemAndEveryLayerWithTheirStrides() {
