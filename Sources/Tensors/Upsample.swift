@@ -158,7 +158,8 @@ extension Tensor {
         }
     }
 
-    private func upsampleDNNL(mode: UpsampleMode, outSize: (Int, Int)) -> Tensor {
+    /// oneDNN resampling from `IH × IW` to `outSize` (factors `OH / IH`, `OW / IW`), whatever PyTorch would compute.
+    func upsampleDNNL(mode: UpsampleMode, outSize: (Int, Int)) -> Tensor {
         let x = layout == nil ? contiguous() : self
         let g = ResamplingGeometry(alg: mode == .nearest ? dnnl_resampling_nearest : dnnl_resampling_linear,
                                    srcDims: x.shape.dims, dstDims: [shape[0], shape[1], outSize.0, outSize.1],

@@ -120,3 +120,30 @@ let upsampleFixtures = [
         #expect(r.failures == 0, "\(r)")
     }
 }
+
+extension UpsampleTests {
+    /// Where oneDNN's resampling computes PyTorch's result, measured on the primitive itself rather than assumed:
+    /// nearest agrees only for integer upscales (oneDNN rounds `(dst + 0.5) / F − 0.5` to nearest; PyTorch floors
+    /// `dst · in / out`), linear agrees with bilinear `align_corners=False` whenever the coordinate scale is `in / out`.
+    @Test func oneDNNResamplingAgreesWithPyTorchOnlyWhereTheDispatchUsesIt() {
+        let x = randomTensor([1, 2, 8, 8], seed: 61)
+        func gap(_ mode: UpsampleMode, _ size: (Int, Int), _ h: Int = 8) -> Float {
+            let xi = h == 8 ? x : x.sliced(axis: 2, start: 0, end: h).sliced(axis: 3, start: 0, end: h).contiguous()
+            let ref = xi.upsample(size: size, scaleFactor: nil, mode: mode, alignCorners: false, allowDNNL: false)
+            return maxDifference(xi.upsampleDNNL(mode: mode, outSize: size), ref)
+        }
+        var report: [String] = []
+        for (h, size) in [(4, (8, 8)), (4, (12, 16)), (5, (15, 10)), (8, (4, 4)), (8, (5, 5)), (5, (7, 7)), (8, (12, 12))] {
+            let d = gap(.nearest, size, h)
+            report.append("nearest \(h)→\(size): \(d)")
+            let integerUpscale = size.0 % h == 0 && size.1 % h == 0
+            #expect((d == 0) == integerUpscale, "nearest \(h) → \(size): oneDNN differs by \(d)")
+        }
+        for (h, size) in [(4, (8, 8)), (5, (7, 9)), (8, (5, 4)), (8, (3, 3)), (5, (17, 6))] {
+            let d = gap(.bilinear, size, h)
+            report.append("bilinear \(h)→\(size): \(d)")
+            #expect(d <= 1e-6, "linear \(h) → \(size): oneDNN differs by \(d)")
+        }
+        if ProcessInfo.processInfo.environment["GOLDEN_REPORT"] != nil { print(report.joined(separator: "\n")) }
+    }
+}
