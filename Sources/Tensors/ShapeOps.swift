@@ -123,7 +123,7 @@ extension Tensor {
 
     /// Joins tensors along `axis`; all other dimensions must match. The result is plain, except for 4-D tensors
     /// joined along axis 1 (channels) when some input is in a oneDNN blocked layout: then oneDNN's concat keeps a
-    /// blocked layout (``concatChannelsDNNL(_:)``).
+    /// blocked layout where it can (``concatChannelsBlocked(_:)``).
     public static func concat(_ ts: [Tensor], axis: Int) -> Tensor {
         require(!ts.isEmpty, "concat: no tensors")
         let a = ts[0].shape.axis(axis, op: "concat")
@@ -135,7 +135,7 @@ extension Tensor {
         }
         // Channels of NCHW tensors with a blocked input: oneDNN concat, keeping the blocked layout.
         if a == 1, ts.count > 1, ts[0].rank == 4, ts.contains(where: { $0.layout != nil }),
-           let out = concatChannelsDNNL(ts) {
+           let out = concatChannelsBlocked(ts) {
             return out
         }
         var dims = ts[0].shape.dims

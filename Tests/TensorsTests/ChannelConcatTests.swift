@@ -20,12 +20,40 @@ import Testing
         for x in xs { x.requiresGrad = true }
         let out = Tensor.concat(xs, axis: 1)
         #expect(out.shape == [2, 16, 3, 4])
-        if inputs != .plain { #expect(out.layout != nil, "a blocked input keeps the output blocked") }
+        // Channel offset 3 is not a multiple of the 8-channel block: the plain path (plain output).
+        #expect(out.layout == nil)
         #expect(maxDifference(out, try f("out")) == 0)
         (out * (try f("upstream"))).sum().backward()
         for i in 0..<3 {
             let g = try #require(xs[i].grad)
             #expect(maxDifference(g, try f("grad_x\(i)")) == 0, "input \(i)")
+        }
+    }
+
+    @Test func concatWithChannelOffsetsOnBlockBoundariesStaysBlockedAndMatchesThePlainConcat() {
+        // 8 (blocked) + 8 (plain) + 5 (blocked, padded to 8): offsets 0, 8, 16 are block boundaries.
+        let a = blocked8c(randomTensor([2, 8, 3, 4], seed: 61)), b = randomTensor([2, 8, 3, 4], seed: 62)
+        let c = blocked8c(randomTensor([2, 5, 3, 4], seed: 63))
+        let xs = [a, b, c]
+        for x in xs { x.requiresGrad = true }
+        let out = Tensor.concat(xs, axis: 1)
+        #expect(out.layout != nil && out.shape == [2, 21, 3, 4])
+        let reference = Tensor.concat(xs.map { $0.contiguous() }, axis: 1)
+        #expect(maxDifference(out, reference) == 0)
+        for seed in [randomTensor([2, 21, 3, 4], seed: 64), blocked8c(randomTensor([2, 21, 3, 4], seed: 64))] {
+            let gs = Tensor.gradients(of: out, wrt: xs, seed: seed, retainGraph: true)
+            var start = 0
+            for (i, x) in xs.enumerated() {
+                let want = seed.sliced(axis: 1, start: start, end: start + x.shape[1])
+                #expect(maxDifference(gs[i], want.contiguous()) == 0, "input \(i), seed blocked \(seed.layout != nil)")
+                if seed.layout != nil { #expect(gs[i]?.layout != nil) }
+                start += x.shape[1]
+            }
+        }
+        // The padded channels of the output are zero, as oneDNN requires of blocked data.
+        let padded = out.storage.pointer
+        for img in 0..<2 {
+            for p in 0..<12 { for ch in 5..<8 { #expect(padded[img * 24 * 12 + 2 * 8 * 12 + p * 8 + ch] == 0) } }
         }
     }
 
