@@ -1,6 +1,7 @@
 /// One recorded operation: where its inputs' gradients go and how to map the output gradient to theirs.
 ///
-/// The graph holds nodes and leaf tensors, never intermediate tensors: an intermediate's storage lives only as long
+/// The graph holds nodes and leaf tensors, never intermediate tensors (those that called ``Tensor/retainGrad()`` are
+/// referenced weakly): an intermediate's storage lives only as long
 /// as a user variable or an op's backward (which keeps exactly what it needs, e.g. a convolution's input) holds it,
 /// as in PyTorch's saved-tensor design.
 final class GradNode {

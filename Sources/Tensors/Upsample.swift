@@ -103,10 +103,12 @@ extension Tensor {
     /// coordinate scale is exactly `in / out`, and nearest for integer upscales (oneDNN rounds
     /// `(dst + 0.5) / F − 0.5`, which equals PyTorch's floor only there; for 8 → 4 it picks the other pixel) —
     /// forward and backward run through it and keep the blocked layout. Otherwise a Swift kernel on plain NCHW runs
-    /// (the output is plain): for plain inputs it is the faster one (measured on a 2-core AVX-512 machine, ×2 of
-    /// `[8, 64, 56, 56]`: nearest 3.4 ms against oneDNN's 7.7, bilinear 9.5 against 16; backward 16–25 ms against
-    /// oneDNN's plain-layout `simple:any` 66–110). The backward is the adjoint: each output gradient is spread over
-    /// the source pixels it read, with the same weights.
+    /// (the output is plain). On plain data the two forwards are close (measured on a 2-core AVX-512 machine, ×2 of
+    /// `[8, 64, 56, 56]`: bilinear 9.5 ms against 16 through oneDNN with per-call memory objects; transfer-bench's
+    /// `upsample_bilinear2x`, raw oneDNN with bound buffers, 4.0 against 5.0 GB/s), but oneDNN's plain-layout
+    /// backward is `simple:any` at 66–110 ms against the kernel's 16–25. On `nChw16c` oneDNN's JIT kernel moves
+    /// ~28 GB/s. The backward is the adjoint: each output gradient is spread over the source pixels it read, with
+    /// the same weights.
     public func upsample(size: (Int, Int)? = nil, scaleFactor: (Double, Double)? = nil, mode: UpsampleMode = .nearest,
                          alignCorners: Bool = false) -> Tensor {
         upsample(size: size, scaleFactor: scaleFactor, mode: mode, alignCorners: alignCorners, allowDNNL: true)
