@@ -1,6 +1,7 @@
 /// One recorded operation: where its inputs' gradients go and how to map the output gradient to theirs.
 ///
-/// The graph holds nodes and leaf tensors, never intermediate tensors: an intermediate's storage lives only as long
+/// The graph holds nodes and leaf tensors, never intermediate tensors (those that called ``Tensor/retainGrad()`` are
+/// referenced weakly): an intermediate's storage lives only as long
 /// as a user variable or an op's backward (which keeps exactly what it needs, e.g. a convolution's input) holds it,
 /// as in PyTorch's saved-tensor design.
 final class GradNode {
@@ -25,12 +26,20 @@ final class GradNode {
     var inputs: [Edge]
     /// Given the output gradient, returns one gradient per input (nil where that input needs none).
     var backward: ((Tensor) -> [Tensor?])?
+    /// Outputs of this node that asked for their gradient (``Tensor/retainGrad()``), held weakly so the graph still
+    /// keeps no intermediate alive: a tensor nobody holds can have no reader of its gradient.
+    var retained: [WeakTensor] = []
 
     init(name: String, inputs: [Edge], backward: @escaping (Tensor) -> [Tensor?]) {
         self.name = name
         self.inputs = inputs
         self.backward = backward
     }
+}
+
+/// A weak reference to a tensor (see ``GradNode/retained``).
+struct WeakTensor {
+    weak var tensor: Tensor?
 }
 
 /// Whether operations record themselves for ``Tensor/backward()``.
@@ -71,7 +80,8 @@ extension Tensor {
     /// The name of the operation that produced this tensor, if it was recorded.
     public var gradFunctionName: String? { gradFn?.name }
 
-    /// Back-propagates from this scalar, accumulating into ``grad`` of every leaf that requires a gradient.
+    /// Back-propagates from this scalar, accumulating into ``grad`` of every leaf that requires a gradient and of
+    /// every recorded tensor that called ``retainGrad()``.
     ///
     /// Only the part of the graph that leads to a tensor requiring a gradient was recorded, so a partly frozen
     /// network does no backward work below its first trainable layer. The graph is released afterwards unless
@@ -86,6 +96,26 @@ extension Tensor {
             withNoGrad { let g = seed ?? Tensor.ones(shape); grad = grad.map { $0 + g } ?? g.plainData() }
             return
         }
+        Autograd.run(root: root, seed: seed ?? Tensor.ones(shape), retainGraph: retainGraph, mode: .accumulate)
+    }
+}
+
+/// The reverse-mode engine shared by ``Tensor/backward(_:retainGraph:)`` and
+/// ``Tensor/gradients(of:wrt:seed:retainGraph:)``.
+enum Autograd {
+    enum Mode {
+        /// `backward()`: leaves' ``Tensor/grad`` and retained intermediates' ``Tensor/grad`` accumulate.
+        case accumulate
+        /// `gradients(of:wrt:)`: nothing accumulates; the gradients reaching these nodes (the total gradient of a
+        /// recorded tensor) and these leaves (by identity) are returned, and only the part of the graph leading to
+        /// them runs.
+        case capture(nodes: Set<ObjectIdentifier>, leaves: Set<ObjectIdentifier>)
+    }
+
+    /// Runs the backward of every node reachable from `root` (in reverse topological order), starting from `seed`.
+    /// Returns the captured gradients by the identity of the node or leaf (empty in `.accumulate` mode).
+    @discardableResult
+    static func run(root: GradNode, seed: Tensor, retainGraph: Bool, mode: Mode) -> [ObjectIdentifier: Tensor] {
         // Iterative post-order over the recorded nodes.
         var order: [GradNode] = []
         var visited = Set<ObjectIdentifier>()
@@ -99,10 +129,40 @@ extension Tensor {
                 stack.append((child, false))
             }
         }
+        // In capture mode, the nodes from which a wanted node or leaf is reachable (children come first in `order`).
+        var needed: Set<ObjectIdentifier>?
+        if case let .capture(nodes, leaves) = mode {
+            var n = Set<ObjectIdentifier>()
+            for node in order {
+                let id = ObjectIdentifier(node)
+                let leads = nodes.contains(id) || node.inputs.contains { edge in
+                    switch edge {
+                    case .node(let child, _): n.contains(ObjectIdentifier(child))
+                    case .leaf(let t): leaves.contains(ObjectIdentifier(t))
+                    case .none: false
+                    }
+                }
+                if leads { n.insert(id) }
+            }
+            needed = n
+        }
+        var captured: [ObjectIdentifier: Tensor] = [:]
         withNoGrad {
-            var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed ?? Tensor.ones(shape)]
+            var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
             for node in order.reversed() {
-                guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
+                let id = ObjectIdentifier(node)
+                guard let g = grads.removeValue(forKey: id) else { continue }
+                switch mode {
+                case .accumulate:
+                    for r in node.retained {
+                        guard let t = r.tensor else { continue }
+                        t.grad = t.grad.map { $0 + g } ?? g.plainData()
+                    }
+                case let .capture(nodes, _):
+                    if nodes.contains(id) { captured[id] = g }
+                    // Nothing wanted lies below this node: skip its backward (its graph stays intact).
+                    guard needed!.contains(id), node.inputs.contains(where: { edgeLeads($0, needed!, mode) }) else { continue }
+                }
                 guard let fn = node.backward else {
                     fatalError("backward(): graph through \(node.name) was already released; use retainGraph")
                 }
@@ -116,9 +176,16 @@ extension Tensor {
                         let k = ObjectIdentifier(child)
                         grads[k] = grads[k].map { $0 + gi } ?? gi
                     case .leaf(let t):
-                        // A leaf unmarked since it was recorded gets nothing (as before it was recorded).
-                        guard t.requiresGrad else { continue }
-                        t.grad = t.grad.map { $0 + gi } ?? gi.plainData()
+                        switch mode {
+                        case .accumulate:
+                            // A leaf unmarked since it was recorded gets nothing (as before it was recorded).
+                            guard t.requiresGrad else { continue }
+                            t.grad = t.grad.map { $0 + gi } ?? gi.plainData()
+                        case let .capture(_, leaves):
+                            let k = ObjectIdentifier(t)
+                            guard leaves.contains(k) else { continue }
+                            captured[k] = captured[k].map { $0 + gi } ?? gi
+                        }
                     case .none:
                         continue
                     }
@@ -128,6 +195,18 @@ extension Tensor {
                     node.inputs = []
                 }
             }
+        }
+        return captured
+    }
+
+    /// Whether a capture must run through `edge`: it leads to a needed node or is a wanted leaf.
+    private static func edgeLeads(_ edge: GradNode.Edge, _ needed: Set<ObjectIdentifier>, _ mode: Mode) -> Bool {
+        switch edge {
+        case .node(let child, _): return needed.contains(ObjectIdentifier(child))
+        case .leaf(let t):
+            if case let .capture(_, leaves) = mode { return leaves.contains(ObjectIdentifier(t)) }
+            return true
+        case .none: return false
         }
     }
 }

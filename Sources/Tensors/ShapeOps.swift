@@ -121,7 +121,9 @@ extension Tensor {
         return reshaped(Shape(shape.dims.filter { $0 != 1 }))
     }
 
-    /// Joins tensors along `axis`; all other dimensions must match.
+    /// Joins tensors along `axis`; all other dimensions must match. The result is plain, except for 4-D tensors
+    /// joined along axis 1 (channels) when some input is in a oneDNN blocked layout: then oneDNN's concat keeps a
+    /// blocked layout where it can (``concatChannelsBlocked(_:)``).
     public static func concat(_ ts: [Tensor], axis: Int) -> Tensor {
         require(!ts.isEmpty, "concat: no tensors")
         let a = ts[0].shape.axis(axis, op: "concat")
@@ -130,6 +132,11 @@ extension Tensor {
             guard x.count == y.count else { fatalError("concat: shapes \(ts[0].shape) and \(t.shape) differ in rank") }
             x[a] = 0; y[a] = 0
             require(x == y, "concat: shapes \(ts[0].shape) and \(t.shape) differ outside axis \(axis)")
+        }
+        // Channels of NCHW tensors with a blocked input: oneDNN concat, keeping the blocked layout.
+        if a == 1, ts.count > 1, ts[0].rank == 4, ts.contains(where: { $0.layout != nil }),
+           let out = concatChannelsBlocked(ts) {
+            return out
         }
         var dims = ts[0].shape.dims
         dims[a] = ts.reduce(0) { $0 + $1.shape[a] }

@@ -51,6 +51,8 @@ enum Benchmarks {
         Benchmark(name: "dwconv3x3_bwd") { conv($0, "dwconv3x3_bwd", .depthwise, .backwardBoth) },
         Benchmark(name: "add") { bandwidth($0, "add", inputs: 2) { a, b in _ = a + b! } },
         Benchmark(name: "gelu") { bandwidth($0, "gelu", inputs: 1) { x, _ in _ = x.gelu() } },
+        Benchmark(name: "upsample_bilinear2x") { upsample($0, "upsample_bilinear2x", blocked: false) },
+        Benchmark(name: "upsample_bilinear2x_blocked") { upsample($0, "upsample_bilinear2x_blocked", blocked: true) },
         Benchmark(name: "frozen_backbone_backward") { frozenBackbone($0) },
         Benchmark(name: "loader_images_per_s") { LoaderBench.run($0) },
         Benchmark(name: "efficientnet_lite0_infer") {
@@ -269,6 +271,33 @@ enum Benchmarks {
         ctx.note("add, gelu: 16M float32 elements (a + b: 3×64 MiB moved; x.gelu(): 2×64 MiB), plain tensors; reference: "
                  + "memcpy of half as many bytes (same read+write total) split over \(threads) thread(s).")
         return throughput(name, amount: Double(traffic), unit: "GB/s", seconds: tk, referenceSeconds: ref, target: nil)
+    }
+
+    // MARK: - Upsampling
+
+    /// Bilinear ×2 (align_corners=False) of [8, 64, 56, 56] → [8, 64, 112, 112], inference, against a raw oneDNN
+    /// linear resampling on the same source layout (plain NCHW: TransferKit's Swift kernel; nChw16c: TransferKit's
+    /// oneDNN path, whose output stays blocked).
+    static func upsample(_ ctx: BenchContext, _ name: String, blocked: Bool) -> BenchResult {
+        let srcDims = [8, 64, 56, 56], dstDims = [8, 64, 112, 112]
+        let tag = blocked ? dnnl_nChw16c : dnnl_nchw
+        let plain = randomTensor(Shape(srcDims), seed: 41)
+        let x = blocked ? DNNL.asLayout(plain, rawDesc(srcDims, tag)) : plain
+        var op = dnnl_resampling_desc_t()
+        var s = rawDesc(srcDims, tag), d = rawDesc(dstDims, dnnl_format_tag_any)
+        dnnlCheck(dnnl_resampling_forward_desc_init(&op, dnnl_forward_inference, dnnl_resampling_linear, nil, &s, &d),
+                  "resampling_forward_desc_init")
+        let raw = RawPrimitive(ctx.raw.primitiveDesc(&op, "resampling_forward"), engine: ctx.raw)
+        raw.allocate(DNNL_ARG_SRC, dnnl_query_src_md)
+        raw.allocate(DNNL_ARG_DST, dnnl_query_dst_md)
+        let (tk, ref) = medianSecondsPaired(ctx.plan, {
+            _ = withNoGrad { x.upsample(scaleFactor: 2, mode: .bilinear) }
+        }, { raw.execute() })
+        ctx.note("upsample_bilinear2x[_blocked]: x.upsample(scaleFactor: 2, mode: .bilinear) of [8, 64, 56, 56] (plain NCHW: "
+                 + "the Swift kernel; nChw16c: oneDNN resampling, output kept blocked) vs a raw oneDNN linear resampling "
+                 + "with the same source layout (destination `any`, buffers bound once); bytes = source + destination.")
+        let bytes = Double((srcDims.reduce(1, *) + dstDims.reduce(1, *)) * 4)
+        return throughput(name, amount: bytes, unit: "GB/s", seconds: tk, referenceSeconds: ref, target: nil)
     }
 
     // MARK: - Frozen backbone
