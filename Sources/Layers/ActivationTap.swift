@@ -18,10 +18,10 @@ import Tensors
 /// With ``requireGradient`` the output is differentiable even when every parameter below the tap is frozen (or the
 /// model is fully frozen): an output that no recorded operation produced is replaced by a leaf that shares its data
 /// and requires a gradient, so the operations after the tap record and `backward()` leaves d(loss)/d(output) in
-/// `output.grad`. When the output is already recorded (a layer below trains), the tap keeps that tensor as it is:
-/// cutting it from the tape would stop the gradients of the layers below. `backward()` keeps gradients of leaves
-/// only, so the gradient of a recorded output is the autograd engine's to give (retained gradients, or the
-/// gradient of a loss with respect to given tensors).
+/// `output.grad`. When the output is already recorded (a layer below trains), the tap keeps that tensor on the tape
+/// (cutting it would stop the gradients of the layers below) and marks it with ``Tensors/Tensor/retainGrad()``, so
+/// `output.grad` holds d(loss)/d(output) after `backward()` in both cases (``Tensors/Tensor/gradients(of:wrt:inputs:seed:retainGraph:)``
+/// gives it without touching any `.grad`).
 ///
 /// The tap holds its last output (and so its memory) until the next call or ``clear()``.
 public final class ActivationTap: WrappingModule, UnaryLayer {
@@ -43,9 +43,13 @@ public final class ActivationTap: WrappingModule, UnaryLayer {
     /// The layer's output, kept in ``output``.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var y = layer(x)
-        if requireGradient && GradMode.isEnabled && !y.requiresGrad {
-            y = y.detached()  // a new leaf on the same data: the caller's tensors are left as they are
-            y.requiresGrad = true
+        if requireGradient && GradMode.isEnabled {
+            if y.requiresGrad {
+                y.retainGrad()
+            } else {
+                y = y.detached()  // a new leaf on the same data: the caller's tensors are left as they are
+                y.requiresGrad = true
+            }
         }
         output = y
         return y

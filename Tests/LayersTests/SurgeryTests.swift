@@ -272,14 +272,18 @@ func randomTensor(_ shape: Shape, seed: UInt64) -> Tensor {
         #expect(tap.output == nil)
     }
 
-    @Test func aRecordedOutputIsKeptOnTheTapeNotCut() throws {
+    @Test func aRecordedOutputIsKeptOnTheTapeNotCutAndRetainsItsGradient() throws {
         let net = frozenNet()
         net.unfreeze(prefix: "0")
         let tap = ActivationTap(net[2], requireGradient: true)
         try net.replaceModule(at: "2", with: tap)
         let x = randomTensor([2, 3, 6, 6], seed: 25)
-        net(x).sum().backward()
+        let loss = net(x).sum()
+        let expected = try #require(Tensor.gradients(of: loss, wrt: [tap.output!], retainGraph: true)[0])
+        loss.backward()
         #expect(tap.output?.gradFunctionName != nil)
         #expect((net[0] as? Conv2d)?.weight.grad != nil, "the layers below the tap still get their gradients")
+        let kept = try #require(tap.output?.grad, "a recorded output retains its gradient")
+        #expect(zip(kept.toArray(), expected.toArray()).allSatisfy { Swift.abs($0 - $1) <= 1e-6 })
     }
 }
