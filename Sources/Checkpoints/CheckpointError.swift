@@ -34,6 +34,16 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     case badStorage(file: String, key: String, reason: String)
     /// A tensor's description (shape, strides, offset, storage) is invalid or does not fit its storage.
     case badTensor(file: String, key: String, reason: String)
+    /// The path is a FIFO, socket, device or directory (`kind` says which), not a regular file; nothing was read.
+    case notARegularFile(file: String, kind: String)
+    /// A JSON object of a safetensors header names `key` twice (`key` is the path to it, e.g. `w` or `w.dtype`);
+    /// JSON parsers disagree on which of the two wins, so the file is refused.
+    case duplicateKey(file: String, key: String)
+    /// The data of tensor `key` (`begin..<end`) overlaps that of tensor `other` (`otherBegin..<otherEnd`).
+    case overlappingTensors(file: String, key: String, begin: Int, end: Int, other: String, otherBegin: Int, otherEnd: Int)
+    /// Bytes `begin..<end` of the data section belong to no tensor: the safetensors format requires the tensors to
+    /// cover the data section exactly, with no holes and nothing after the last one.
+    case unindexedBytes(file: String, begin: Int, end: Int)
 
     /// The file the error is about.
     public var file: String {
@@ -42,7 +52,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
              .offsetsOutOfBounds(let file, _, _, _, _), .unsupportedDType(let file, _, _),
              .shapeMismatch(let file, _, _, _), .dtypeMismatch(let file, _, _, _), .missingKey(let file, _),
              .io(let file, _), .disallowedGlobal(let file, _, _), .badPickle(let file, _, _),
-             .badArchive(let file, _), .badStorage(let file, _, _), .badTensor(let file, _, _):
+             .badArchive(let file, _), .badStorage(let file, _, _), .badTensor(let file, _, _),
+             .notARegularFile(let file, _), .duplicateKey(let file, _), .overlappingTensors(let file, _, _, _, _, _, _),
+             .unindexedBytes(let file, _, _):
             return file
         }
     }
@@ -52,9 +64,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
         switch self {
         case .badEntry(_, let key, _), .offsetsOutOfBounds(_, let key, _, _, _), .unsupportedDType(_, let key, _),
              .shapeMismatch(_, let key, _, _), .dtypeMismatch(_, let key, _, _), .missingKey(_, let key),
-             .badStorage(_, let key, _), .badTensor(_, let key, _):
+             .badStorage(_, let key, _), .badTensor(_, let key, _), .duplicateKey(_, let key),
+             .overlappingTensors(_, let key, _, _, _, _, _):
             return key
-        case .truncated, .badHeader, .io, .disallowedGlobal, .badPickle, .badArchive:
+        case .truncated, .badHeader, .io, .disallowedGlobal, .badPickle, .badArchive, .notARegularFile, .unindexedBytes:
             return nil
         }
     }
@@ -90,6 +103,14 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
             return "\(file): storage '\(key)': \(reason)"
         case .badTensor(let file, let key, let reason):
             return "\(file): tensor '\(key)': \(reason)"
+        case .notARegularFile(let file, let kind):
+            return "\(file): is a \(kind), not a regular file; only regular files are read"
+        case .duplicateKey(let file, let key):
+            return "\(file): bad safetensors header: key '\(key)' appears more than once"
+        case .overlappingTensors(let file, let key, let begin, let end, let other, let otherBegin, let otherEnd):
+            return "\(file): tensor '\(key)': data_offsets [\(begin), \(end)] overlap those of tensor '\(other)' [\(otherBegin), \(otherEnd)]"
+        case .unindexedBytes(let file, let begin, let end):
+            return "\(file): bytes [\(begin), \(end)) of the data section belong to no tensor (safetensors requires the tensors to cover it exactly)"
         }
     }
 }

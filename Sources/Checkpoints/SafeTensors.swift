@@ -43,7 +43,25 @@ private func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { 
 /// The text of the current `errno`.
 private func errnoMessage() -> String { String(cString: strerror(errno)) }
 
+/// The kind of file `mode` describes, for messages ("FIFO", "socket", "character device", …).
+func fileKind(_ mode: mode_t) -> String {
+    switch mode & S_IFMT {
+    case S_IFIFO: return "FIFO"
+    case S_IFSOCK: return "socket"
+    case S_IFCHR: return "character device"
+    case S_IFBLK: return "block device"
+    case S_IFDIR: return "directory"
+    case S_IFLNK: return "symbolic link"
+    case S_IFREG: return "regular file"
+    default: return "special file"
+    }
+}
+
 /// A read-only memory mapping of a whole file, unmapped when the last reader lets go of it.
+///
+/// Only a regular file is mapped. The file is opened with `O_NONBLOCK`, so a FIFO without a writer does not block the
+/// open, and its type is checked with `fstat` on the open descriptor; a FIFO, socket, device or directory throws
+/// ``CheckpointError/notARegularFile(file:kind:)`` before anything is read.
 final class MappedFile: @unchecked Sendable {
     /// Start of the mapping; nil for an empty file (which cannot be mapped).
     let base: UnsafeRawPointer?
@@ -51,12 +69,20 @@ final class MappedFile: @unchecked Sendable {
     let size: Int
 
     init(path: String) throws(CheckpointError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io(file: path, message: "cannot open: \(errnoMessage())") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else {
+            let code = errno
+            // A Unix socket cannot be opened (ENXIO): name its kind rather than "No such device or address".
+            var st = stat()
+            if code == ENXIO, stat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
+                throw .notARegularFile(file: path, kind: fileKind(st.st_mode))
+            }
+            throw .io(file: path, message: "cannot open: \(String(cString: strerror(code)))")
+        }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .io(file: path, message: "cannot stat: \(errnoMessage())") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .io(file: path, message: "not a regular file") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .notARegularFile(file: path, kind: fileKind(st.st_mode)) }
         size = Int(st.st_size)
         if size == 0 {
             base = nil
@@ -110,11 +136,17 @@ private struct RawHeader: Decodable {
 /// The file is memory-mapped and its header validated once, when it is opened: the header length lies within the
 /// file and under 100 MB, the header is a JSON object whose entries each have a supported `dtype`, a `shape` of
 /// non-negative sizes and `data_offsets` `[begin, end]` with `begin ≤ end` inside the data section, and each
-/// tensor's byte count equals `product(shape) × element size`. Any failure throws a ``CheckpointError`` naming the
-/// file and, where it applies, the tensor. Tensors are decoded only when asked for.
+/// tensor's byte count equals `product(shape) × element size`. As the format requires
+/// (https://github.com/huggingface/safetensors, "the byte buffer needs to be entirely indexed, and cannot contain
+/// holes"), the tensors' byte ranges must tile the data section exactly: overlapping tensors throw
+/// ``CheckpointError/overlappingTensors(file:key:begin:end:other:otherBegin:otherEnd:)``, a hole or bytes after the
+/// last tensor ``CheckpointError/unindexedBytes(file:begin:end:)``. A key that appears twice in any object of the
+/// header throws ``CheckpointError/duplicateKey(file:key:)`` (JSON parsers silently keep one of the two). Any
+/// failure throws a ``CheckpointError`` naming the file and, where it applies, the tensor. Tensors are decoded only
+/// when asked for.
 ///
 /// Supported dtypes: F32, F16, BF16, I64, I32, U8 and BOOL; a file with any other dtype is rejected with
-/// ``CheckpointError/unsupportedDType(file:key:dtype:)``. Overlapping tensors are allowed.
+/// ``CheckpointError/unsupportedDType(file:key:dtype:)``.
 ///
 /// The mapping stays valid while any copy of the value lives. As with every memory-mapped reader, another process
 /// shrinking the file while it is open makes later reads fault.
@@ -167,9 +199,13 @@ public struct SafeTensorsFile: Sendable {
         dataStart = 8 + headerBytes
         let dataSize = fileSize - dataStart
 
+        let headerData = Data(bytes: base + 8, count: headerBytes)
+        if let duplicate = headerData.withUnsafeBytes({ JSONKeyScanner.firstDuplicateKey($0) }) {
+            throw .duplicateKey(file: path, key: duplicate)
+        }
         let raw: RawHeader
         do {
-            raw = try JSONDecoder().decode(RawHeader.self, from: Data(bytes: base + 8, count: headerBytes))
+            raw = try JSONDecoder().decode(RawHeader.self, from: headerData)
         } catch let error as DecodingError {
             throw Self.describe(error, file: path)
         } catch {
@@ -225,8 +261,31 @@ public struct SafeTensorsFile: Sendable {
             let e = outside[key]!
             throw .offsetsOutOfBounds(file: path, key: key, begin: e.begin, end: e.end, dataSize: dataSize)
         }
+        try Self.checkTiling(entries, dataSize: dataSize, file: path)
         self.entries = entries
         keys = entries.keys.sorted()
+    }
+
+    /// Requires the entries' byte ranges to cover `0..<dataSize` exactly, in order of `begin` (ties: shorter first, then
+    /// by key): each range must start where the previous one ended. Empty tensors (`begin == end`) take no bytes.
+    private static func checkTiling(_ entries: [String: Entry], dataSize: Int, file: String) throws(CheckpointError) {
+        let ordered = entries.sorted { a, b in
+            (a.value.begin, a.value.end, a.key) < (b.value.begin, b.value.end, b.key)
+        }
+        var cursor = 0
+        var last: (key: String, entry: Entry)?
+        for (key, e) in ordered {
+            if e.begin < cursor, let last {
+                throw .overlappingTensors(file: file, key: key, begin: e.begin, end: e.end,
+                                          other: last.key, otherBegin: last.entry.begin, otherEnd: last.entry.end)
+            }
+            if e.begin > cursor { throw .unindexedBytes(file: file, begin: cursor, end: e.begin) }
+            if e.end > e.begin {
+                cursor = e.end
+                last = (key, e)
+            }
+        }
+        if cursor < dataSize { throw .unindexedBytes(file: file, begin: cursor, end: dataSize) }
     }
 
     /// Turns a JSON decoding failure into a message naming the header key it concerns.

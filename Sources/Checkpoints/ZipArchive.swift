@@ -18,11 +18,17 @@ public struct ZipArchive: Sendable {
     public let entries: [Entry]
     private let data: Data
 
-    /// Opens `path` (memory-mapped) and reads its central directory.
+    /// Opens `path` (memory-mapped) and reads its central directory. Only a regular file is opened (a FIFO, socket
+    /// or device throws ``CheckpointError/notARegularFile(file:kind:)`` without blocking).
     public init(path: String) throws(CheckpointError) {
+        let file = try MappedFile(path: path)
         let d: Data
-        do { d = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw .io(file: path, message: error.localizedDescription)
+        if let base = file.base {
+            // The Data keeps the mapping alive until it is released.
+            d = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: file.size,
+                     deallocator: .custom { _, _ in withExtendedLifetime(file) {} })
+        } else {
+            d = Data()
         }
         try self.init(data: d, path: path)
     }

@@ -36,6 +36,16 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     case indexOutOfRange(index: Int, count: Int)
     /// Writing a file failed.
     case writeFailed(path: String, reason: String)
+    /// The path is a FIFO, socket, device or other special file (`kind` says which), not a regular file; nothing was
+    /// read from it (a FIFO would block the reader, `/dev/zero` would never end).
+    case notARegularFile(path: String, kind: String)
+    /// The file holds `size` bytes, more than the `limit` its reader accepts (see ``DecodeOptions/maxFileBytes``).
+    case fileTooLarge(path: String, size: Int, limit: Int)
+    /// A name in `directory` is not valid UTF-8; `name` shows its bytes with the invalid ones escaped as `\xHH`.
+    case invalidFileName(directory: String, name: String)
+    /// A classification table whose `count` rows all carry the one class `label`: classification needs at least two
+    /// classes (an image folder with one class folder is refused the same way, with ``tooFewClasses(found:root:)``).
+    case singleClass(file: String, label: String, count: Int)
 
     /// A one-line message naming the file, column or value involved and what is wrong.
     public var description: String {
@@ -70,6 +80,14 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
             return "sample index \(index) is outside 0..<\(count)"
         case .writeFailed(let path, let reason):
             return "\(path): cannot be written: \(reason)"
+        case .notARegularFile(let path, let kind):
+            return "\(path): is a \(kind), not a regular file; only regular files are read"
+        case .fileTooLarge(let path, let size, let limit):
+            return "\(path): \(size) bytes, more than the limit of \(limit) bytes for this kind of file"
+        case .invalidFileName(let directory, let name):
+            return "\(directory): the name \"\(name)\" is not valid UTF-8 (invalid bytes shown as \\xHH); rename it, e.g. with convmv"
+        case .singleClass(let file, let label, let count):
+            return "\(file): all \(count) row\(count == 1 ? "" : "s") have the label '\(label)'; classification needs at least 2 classes"
         }
     }
 }

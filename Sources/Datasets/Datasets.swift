@@ -92,6 +92,12 @@ extension Dataset {
 /// sub-folder names sorted by code point; each class's files are found recursively (following symbolic links),
 /// ordered by folder path then file name, and kept when their extension (case-insensitive) is in `extensions`.
 /// Unlike torchvision, names starting with "." are skipped (`.ipynb_checkpoints`, macOS `._*` files).
+///
+/// Hostile trees are refused while listing, before anything is read: a kept name (a class folder, a sub-folder or a
+/// file with a listed extension) whose bytes are not valid UTF-8 throws ``DatasetError/invalidFileName(directory:name:)``
+/// with the bytes escaped, and a kept file that is a FIFO, socket or device throws
+/// ``DatasetError/notARegularFile(path:kind:)`` (reading a FIFO would block). Each entry is `stat`ed once, which the
+/// listing did already to tell folders from files.
 enum ClassFolders {
     static func scan(root: String, extensions: Set<String>) throws(DatasetError) -> (classNames: [String], samples: [Sample]) {
         guard FileIO.isDirectory(root) else {
@@ -100,9 +106,15 @@ enum ClassFolders {
             let reason = stat(root, &st) == 0 ? "not a directory" : String(cString: strerror(errno))
             throw .unreadable(path: root, reason: reason)
         }
-        let classes = try FileIO.list(root)
-            .filter { !$0.hasPrefix(".") && FileIO.isDirectory(FileIO.join(root, $0)) }
-            .sorted(by: codePointLess)
+        var classes: [String] = []
+        for entry in try FileIO.entries(root) where entry.raw.first != UInt8(ascii: ".") {
+            guard let st = FileIO.statRaw(directory: root, rawName: entry.raw), (st.st_mode & S_IFMT) == S_IFDIR else {
+                continue
+            }
+            guard let name = entry.name else { throw .invalidFileName(directory: root, name: entry.display) }
+            classes.append(name)
+        }
+        classes.sort(by: codePointLess)
         guard classes.count >= 2 else { throw .tooFewClasses(found: classes.count, root: root) }
         var samples: [Sample] = []
         for (index, name) in classes.enumerated() {
@@ -119,19 +131,36 @@ enum ClassFolders {
         return (classes, samples)
     }
 
+    /// Whether the raw name ends in `.ext` with `ext` (ASCII case-insensitive) in `extensions`.
+    private static func hasListedExtension(_ raw: [UInt8], _ extensions: Set<String>) -> Bool {
+        guard let dot = raw.lastIndex(of: UInt8(ascii: ".")) else { return false }
+        let tail = raw[(dot + 1)...]
+        guard tail.allSatisfy({ $0 < 0x80 }) else { return false }
+        return extensions.contains(String(decoding: tail, as: UTF8.self).lowercased())
+    }
+
     private static func walk(_ dir: String, extensions: Set<String>, visited: inout Set<[UInt64]>,
                              into files: inout [(dir: String, name: String)]) throws(DatasetError) {
         var st = stat()
         guard stat(dir, &st) == 0 else { throw .unreadable(path: dir, reason: String(cString: strerror(errno))) }
         // A symbolic link back up the tree would otherwise recurse forever.
         guard visited.insert([UInt64(st.st_dev), UInt64(st.st_ino)]).inserted else { return }
-        for name in try FileIO.list(dir) where !name.hasPrefix(".") {
+        for entry in try FileIO.entries(dir) where entry.raw.first != UInt8(ascii: ".") {
+            // nil for a dangling symbolic link: listed, and reported as unreadable when loaded.
+            let info = FileIO.statRaw(directory: dir, rawName: entry.raw)
+            let type = info.map { $0.st_mode & S_IFMT }
+            let isDir = type == S_IFDIR
+            guard isDir || hasListedExtension(entry.raw, extensions) else { continue }
+            guard let name = entry.name else { throw .invalidFileName(directory: dir, name: entry.display) }
             let path = FileIO.join(dir, name)
-            if FileIO.isDirectory(path) {
+            if isDir {
                 try walk(path, extensions: extensions, visited: &visited, into: &files)
-            } else if let dot = name.lastIndex(of: "."), extensions.contains(name[name.index(after: dot)...].lowercased()) {
-                files.append((dir, name))
+                continue
             }
+            if let info, let type, type != S_IFREG {
+                throw .notARegularFile(path: path, kind: fileKind(info.st_mode))
+            }
+            files.append((dir, name))
         }
     }
 }
@@ -220,9 +249,11 @@ public struct CSVManifestDataset: Dataset {
     ///   - root: the folder relative image paths are resolved against; the manifest's folder by default.
     ///   - pathColumn, labelColumn: header names; a missing one throws `.missingColumn` naming the file and the
     ///     columns it has.
-    ///   - task: nil infers it: multi-label when a label contains `multiLabelSeparator`, regression when every label
-    ///     is a number and some are not integers, classification otherwise (so integer class ids stay classes;
-    ///     pass `.regression` for integer-valued targets).
+    ///   - task: nil infers it (see ``LabelInterpreter``): multi-label when a label contains `multiLabelSeparator`,
+    ///     regression when every label is a number and some are not integers, classification otherwise (so integer
+    ///     class ids stay classes; pass `.regression` for integer-valued targets). A column of numbers in which some
+    ///     labels are `nan`/`inf` spellings is refused with ``DatasetError/invalidLabel(file:line:value:reason:)``
+    ///     naming those rows, not read as classes. A label or path that is not valid UTF-8 is refused naming its row.
     public init(path: String, root: String? = nil, pathColumn: String = "path", labelColumn: String = "label",
                 task: TaskKind? = nil, multiLabelSeparator: Character = ";",
                 decodeOptions: DecodeOptions = DecodeOptions()) throws(DatasetError) {
@@ -232,6 +263,8 @@ public struct CSVManifestDataset: Dataset {
         let pc = try table.column(pathColumn, file: path)
         let lc = try table.column(labelColumn, file: path)
         guard !table.rows.isEmpty else { throw .emptyDataset(path: path) }
+        try table.requireUTF8(column: lc, name: labelColumn, file: path)
+        try table.requireUTF8(column: pc, name: pathColumn, file: path)
         let base = root ?? (URL(fileURLWithPath: path).deletingLastPathComponent().path)
         let raw = table.rows.map { (line: $0.line, label: RawLabel.single($0.fields[lc])) }
         let (kind, names, targets) = try LabelInterpreter.interpret(raw, task: task, separator: multiLabelSeparator, file: path)
@@ -286,7 +319,9 @@ public struct TextTableDataset: Dataset {
     public let task: TaskKind
 
     /// Reads the table at `path`. In JSON lines a label may be a string, a number or an array of strings
-    /// (multi-label). `task` and `multiLabelSeparator` work as in ``CSVManifestDataset``.
+    /// (multi-label). `task` and `multiLabelSeparator` work as in ``CSVManifestDataset``. A label that is not valid
+    /// UTF-8 throws ``DatasetError/invalidLabel(file:line:value:reason:)`` naming its row; invalid bytes in a text
+    /// become U+FFFD, as in ``TextFolderDataset``.
     public init(path: String, textColumn: String = "text", labelColumn: String = "label", format: Format? = nil,
                 task: TaskKind? = nil, multiLabelSeparator: Character = ";") throws(DatasetError) {
         let bytes = try FileIO.readFile(path)
@@ -299,6 +334,7 @@ public struct TextTableDataset: Dataset {
             let table = try DelimitedTable.parse(bytes, delimiter: delimiter, file: path)
             let tc = try table.column(textColumn, file: path)
             let lc = try table.column(labelColumn, file: path)
+            try table.requireUTF8(column: lc, name: labelColumn, file: path)
             for row in table.rows {
                 texts.append(row.fields[tc])
                 raw.append((row.line, .single(row.fields[lc])))

@@ -127,8 +127,16 @@ public struct DecodeOptions: Sendable, Equatable {
     /// The default pixel limit: 100 million pixels (PIL's `Image.MAX_IMAGE_PIXELS` is ≈ 89.5 million).
     public static let defaultMaxPixels = 100_000_000
 
+    /// The default file-size limit for ``ImageDecoder/decode(contentsOf:options:)``: 256 MiB. A JPEG or PNG of
+    /// 100 megapixels (``defaultMaxPixels``) rarely exceeds a few tens of MiB; a larger file is refused before it is
+    /// read, so a huge or endless input fails fast instead of growing memory.
+    public static let defaultMaxFileBytes = 256 << 20
+
     /// Largest `width × height` a header may declare; checked before any pixel buffer is allocated.
     public var maxPixels: Int
+    /// Largest file, in bytes, that ``ImageDecoder/decode(contentsOf:options:)`` reads; a larger one throws
+    /// ``DatasetError/fileTooLarge(path:size:limit:)`` without being read.
+    public var maxFileBytes: Int
     /// When set, a JPEG is decoded with libjpeg's DCT scaling (`scale_num / 8`, the smallest of 1/8…8/8) at the
     /// smallest size that is still at least the target in both directions; the caller's resize then finishes the
     /// job. This is much faster for large photos, and the result differs slightly from a full decode followed by the
@@ -140,8 +148,9 @@ public struct DecodeOptions: Sendable, Equatable {
 
     /// Options with the default limit, full-size decoding and EXIF orientation applied unless overridden.
     public init(maxPixels: Int = DecodeOptions.defaultMaxPixels, target: DecodeTarget? = nil,
-                appliesExifOrientation: Bool = true) {
+                appliesExifOrientation: Bool = true, maxFileBytes: Int = DecodeOptions.defaultMaxFileBytes) {
         self.maxPixels = maxPixels
+        self.maxFileBytes = maxFileBytes
         self.target = target
         self.appliesExifOrientation = appliesExifOrientation
     }
@@ -171,9 +180,13 @@ public enum ImageDecoder {
     }
 
     /// Reads and decodes the image file at `path`.
+    ///
+    /// Only a regular file is read (a FIFO, socket or device such as `/dev/zero` throws
+    /// ``DatasetError/notARegularFile(path:kind:)`` at once), and only up to ``DecodeOptions/maxFileBytes``
+    /// (``DatasetError/fileTooLarge(path:size:limit:)``); the decoded size is capped by ``DecodeOptions/maxPixels``.
     public static func decode(contentsOf path: String,
                               options: DecodeOptions = DecodeOptions()) throws(DatasetError) -> RGBImage {
-        let bytes = try FileIO.readFile(path)
+        let bytes = try FileIO.readFile(path, limit: options.maxFileBytes)
         return try decode(data: bytes, path: path, options: options)
     }
 

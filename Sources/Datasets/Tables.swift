@@ -3,15 +3,19 @@ import Foundation
 /// A delimited text table: the header and the data rows, each with the line it starts on (1-based).
 struct DelimitedTable {
     var header: [String]
-    var rows: [(line: Int, fields: [String])]
+    /// Each row's fields, decoded as UTF-8 (invalid bytes become U+FFFD); `invalidUTF8` maps the index of every field
+    /// whose bytes were not valid UTF-8 to those bytes escaped (`\xHH`), so a caller can refuse such a field where a
+    /// silently repaired value would mislead (a label would become a new class).
+    var rows: [(line: Int, fields: [String], invalidUTF8: [Int: String])]
 
     /// Parses CSV/TSV the way Python's `csv` module does with its defaults (RFC 4180 quoting): a field that starts
     /// with `"` is quoted, `""` inside it is one quote, and delimiters and newlines inside it are data; a quote in
     /// the middle of an unquoted field is an ordinary character. CRLF or LF line ends, a UTF-8 byte order mark and
     /// blank lines are skipped. Every row must have as many fields as the header.
     static func parse(_ bytes: [UInt8], delimiter: UInt8, file: String) throws(DatasetError) -> DelimitedTable {
-        var records: [(line: Int, fields: [String])] = []
+        var records: [(line: Int, fields: [String], invalidUTF8: [Int: String])] = []
         var fields: [String] = []
+        var invalid: [Int: String] = [:]
         var field: [UInt8] = []
         var i = 0
         let n = bytes.count
@@ -24,16 +28,22 @@ struct DelimitedTable {
         var recordHasContent = false
 
         func endField() {
-            fields.append(String(decoding: field, as: UTF8.self))
+            let text = String(decoding: field, as: UTF8.self)
+            // U+FFFD appears where the bytes were invalid (or, rarely, was in the file): only then check exactly.
+            if text.unicodeScalars.contains("\u{FFFD}") && String(validatingUTF8Bytes: field) == nil {
+                invalid[fields.count] = escapedBytes(field)
+            }
+            fields.append(text)
             field.removeAll(keepingCapacity: true)
             atFieldStart = true
         }
         func endRecord() {
             endField()
             if recordHasContent || fields.count > 1 || !(fields.first ?? "").isEmpty {
-                records.append((recordLine, fields))
+                records.append((recordLine, fields, invalid))
             }
             fields.removeAll(keepingCapacity: true)
+            invalid.removeAll()
             recordHasContent = false
         }
 
@@ -97,6 +107,17 @@ struct DelimitedTable {
             throw .malformedTable(file: file, line: r.line, reason: "\(r.fields.count) fields, but the header has \(header.count)")
         }
         return DelimitedTable(header: header, rows: rows)
+    }
+
+    /// Throws ``DatasetError/invalidLabel(file:line:value:reason:)`` for the first row whose field in `column` is not
+    /// valid UTF-8, naming the row and showing the bytes escaped.
+    func requireUTF8(column: Int, name: String, file: String) throws(DatasetError) {
+        for r in rows {
+            if let escaped = r.invalidUTF8[column] {
+                throw .invalidLabel(file: file, line: r.line, value: escaped,
+                                    reason: "the '\(name)' field is not valid UTF-8 (invalid bytes shown as \\xHH)")
+            }
+        }
     }
 
     /// The index of column `name` (exact match after trimming the header), or `.missingColumn`.
@@ -179,6 +200,14 @@ enum LabelInterpreter {
     /// With `task` nil the task is inferred: multi-label when any label holds `separator` (or is a JSON array);
     /// regression when every label is a number and at least one is not an integer; classification otherwise
     /// (integer labels such as 0/1 are class names; pass `.regression` to treat them as values).
+    ///
+    /// Non-finite numbers: when every label is either a finite number or a spelling of a missing or non-finite one
+    /// (anything `Double(_:)` parses to NaN or ±infinity, or one of ``missingValueSpellings``: `nan`, `inf`, `NA`,
+    /// `null`, … in any case), with at least one finite number and at least one such spelling, the column is a
+    /// numeric column with missing or broken values, never a set of classes named "nan" and "1.5": inference throws
+    /// ``DatasetError/invalidLabel(file:line:value:reason:)`` for the first such row, listing the others' lines.
+    /// An explicit `task: .classification` keeps such labels as class names; `.regression` refuses them row by row.
+    ///
     /// Class names are sorted numerically when all are integers, else by code point (Python's `sorted`).
     static func interpret(_ raw: [(line: Int, label: RawLabel)], task: TaskKind?, separator: Character,
                           file: String) throws(DatasetError) -> (TaskKind, [String], [Target]) {
@@ -186,6 +215,7 @@ enum LabelInterpreter {
         if let task {
             resolved = task
         } else {
+            try refuseNonFiniteNumericColumn(raw, file: file)
             let anyList = raw.contains { r in
                 if case .list = r.label { return true }
                 if case .single(let s) = r.label { return s.contains(separator) }
@@ -259,6 +289,35 @@ enum LabelInterpreter {
             return (.multiLabel, names, perRow.map { row in .multiLabel(Array(Set(row.map { index[$0]! })).sorted()) })
         }
     }
+
+    /// Throws when every label is a number and some are NaN or infinite (see ``interpret(_:task:separator:file:)``).
+    static func refuseNonFiniteNumericColumn(_ raw: [(line: Int, label: RawLabel)], file: String) throws(DatasetError) {
+        var nonFinite: [(line: Int, value: String)] = []
+        var finite = 0
+        for r in raw {
+            guard case .single(let s) = r.label else { return }
+            let t = s.trimmingCharacters(in: .whitespaces)
+            if let v = Double(t), v.isFinite {
+                finite += 1
+            } else if Double(t) != nil || missingValueSpellings.contains(t.lowercased()) {
+                nonFinite.append((r.line, s))
+            } else {
+                return
+            }
+        }
+        guard finite > 0, let first = nonFinite.first else { return }
+        let lines = nonFinite.map { String($0.line) }
+        let shown = lines.prefix(10).joined(separator: ", ") + (lines.count > 10 ? ", … (\(lines.count) in all)" : "")
+        throw .invalidLabel(file: file, line: first.line, value: first.value,
+                            reason: "not a finite number in a column of numbers (regression targets must be finite); "
+                                + "non-finite labels on line\(lines.count == 1 ? "" : "s") \(shown)")
+    }
+
+    /// Spellings of a missing or non-finite number that pandas, R and spreadsheets write (compared lowercased),
+    /// beyond those `Double(_:)` parses.
+    static let missingValueSpellings: Set<String> = [
+        "nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "na", "n/a", "null", "none",
+    ]
 
     static func sortedClassNames(_ names: [String]) -> [String] {
         let ints = names.map { Int($0) }

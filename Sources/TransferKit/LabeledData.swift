@@ -62,8 +62,19 @@ public struct LabeledData: Dataset {
     /// Reads an image folder, a text folder, a `path,label` CSV or a `text,label` CSV/TSV/JSON-lines table.
     ///
     /// - Parameter task: the kind of targets; nil infers it from a table's labels (`;`-separated label sets are
-    ///   multi-label, non-integer numbers regression) and means classification for folders. Folders hold classes
-    ///   only: asking for another task on a folder throws ``TrainError/unsupportedTask(_:)``.
+    ///   multi-label, non-integer numbers regression; see Datasets' `CSVManifestDataset` for the full rule, including
+    ///   the refusal of `nan`/`inf` labels in a column of numbers) and means classification for folders. Folders hold
+    ///   classes only: asking for another task on a folder throws ``TrainError/unsupportedTask(_:)``.
+    ///
+    /// A folder is read as images when it lists as an image folder, else as texts. When it lists as neither, the
+    /// error reported is the image listing's unless the text listing got further (its failing class folder sorts
+    /// later), so that an empty class folder is named, not the first folder lacking the other kind of file.
+    /// A table is a `path,label` manifest when it has the path column; any other fault of such a manifest (a bad
+    /// label, a bad row) is reported as it is, not hidden behind a second try as a text table.
+    ///
+    /// Classification data must hold at least two classes: a table whose rows all carry one label throws
+    /// `DatasetError.singleClass` naming the label and the row count (a folder with one class folder throws
+    /// `DatasetError.tooFewClasses`).
     public static func load(_ path: String, task: TaskKind? = nil) throws -> LabeledData {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
@@ -73,13 +84,19 @@ public struct LabeledData: Dataset {
             if let task, task != .classification {
                 throw TrainError.unsupportedTask("\(path) is a folder of classes; \(task.flag) data must come as a CSV/TSV/JSON-lines table")
             }
-            if let images = try? ImageFolderDataset(root: path), !images.samples.isEmpty {
+            let texts: TextFolderDataset
+            switch Result(catching: { () throws(DatasetError) in try ImageFolderDataset(root: path) }) {
+            case .success(let images):
                 return fromSamples(images.samples, images.classNames, .classification) { s in
                     if case .path(let p) = s.source { return .image(path: p) }
                     return nil
                 }
+            case .failure(let imageError):
+                switch Result(catching: { () throws(DatasetError) in try TextFolderDataset(root: path) }) {
+                case .success(let t): texts = t
+                case .failure(let textError): throw preferredFolderError(image: imageError, text: textError)
+                }
             }
-            let texts = try TextFolderDataset(root: path)
             var inputs: [LabeledInput] = []
             for (i, s) in texts.samples.enumerated() {
                 guard case .path(let p) = s.source else { continue }
@@ -87,15 +104,35 @@ public struct LabeledData: Dataset {
             }
             return fromSamples(texts.samples, texts.classNames, .classification, inputs: inputs)
         }
-        if let manifest = try? CSVManifestDataset(path: path, task: task) {
-            return fromSamples(manifest.samples, manifest.classNames, manifest.task) { s in
+        let data: LabeledData
+        switch Result(catching: { () throws(DatasetError) in try CSVManifestDataset(path: path, task: task) }) {
+        case .success(let manifest):
+            data = fromSamples(manifest.samples, manifest.classNames, manifest.task) { s in
                 if case .path(let p) = s.source { return .image(path: p) }
                 return nil
             }
+        case .failure(let error):
+            // Without a path column it is not an image manifest but a text table (whose own errors then apply);
+            // any other fault of a manifest is reported as it is.
+            guard case .missingColumn(let column, _, _) = error, column == "path" else { throw error }
+            let table = try TextTableDataset(path: path, task: task)
+            let inputs = table.texts.enumerated().map { LabeledInput.text($1, source: "\(path):\($0 + 2)") }
+            data = fromSamples(table.samples, table.classNames, table.task, inputs: inputs)
         }
-        let table = try TextTableDataset(path: path, task: task)
-        let inputs = table.texts.enumerated().map { LabeledInput.text($1, source: "\(path):\($0 + 2)") }
-        return fromSamples(table.samples, table.classNames, table.task, inputs: inputs)
+        if data.task == .classification && data.classNames.count < 2 {
+            throw DatasetError.singleClass(file: path, label: data.classNames.first ?? "", count: data.count)
+        }
+        return data
+    }
+
+    /// Which of two failed folder listings to report: the text one only when it failed on a later class folder than
+    /// the image one (the folder then holds texts, and its empty class is the one the text listing names).
+    static func preferredFolderError(image: DatasetError, text: DatasetError) -> DatasetError {
+        if case .emptyClass(let imagePath) = image, case .emptyClass(let textPath) = text {
+            return textPath.unicodeScalars.lexicographicallyPrecedes(imagePath.unicodeScalars) { $0.value < $1.value }
+                || textPath == imagePath ? image : text
+        }
+        return image
     }
 
     static func fromSamples(_ samples: [Sample], _ classes: [String], _ task: TaskKind, inputs: [LabeledInput]? = nil,

@@ -37,12 +37,11 @@ public enum Pretrained {
         }
     }
 
-    /// Reads a checkpoint file: safetensors or PyTorch (zip or legacy), chosen by its first bytes.
+    /// Reads a checkpoint file: safetensors or PyTorch (zip or legacy), chosen by its structure
+    /// (Checkpoints' `CheckpointFormat.detect(path:)`); only a regular file is read.
     public static func readWeights(_ path: String) throws(PretrainedError) -> [String: Tensor] {
         do {
-            let head = (FileHandle(forReadingAtPath: path).flatMap { try? $0.read(upToCount: 2) }) ?? Data()
-            if head.starts(with: [0x50, 0x4B]) || head.first == 0x80 { return try TorchCheckpoint.load(path: path) }
-            return try SafeTensorsFile(path: path).tensors()
+            return try CheckpointReader.tensors(path: path)
         } catch {
             throw .weights(path: path, reason: error.description)
         }
