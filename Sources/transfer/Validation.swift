@@ -248,6 +248,7 @@ extension Transfer {
             } else {
                 text = message(for: error)
                 // A value ArgumentParser could not parse: add the option's help, which states its accepted values.
+                guard text.hasPrefix("The value '") || text.hasPrefix("Missing value") else { return oneLine(text) }
                 let help = fullMessage(for: error).split(whereSeparator: \.isNewline)
                     .first { $0.hasPrefix("Help:") }
                     .map { $0.dropFirst("Help:".count).split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }

@@ -119,10 +119,19 @@ func refusal(_ arguments: [String]) -> String? {
         #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains("1…65536"), "\(r.stderr)")
     }
 
-    @Test func batchSizeZeroAndNegativeEpochsExitWithAnErrorNotASignal() throws {
-        for args in [Self.train + ["--batch-size", "0"], Self.train + ["--epochs=-1"], Self.train + ["--head-lr", "nan"],
-                     ["lr-find", "--model", "efficientnet-lite0", "--data", "/x", "--batch-size=-1"]] {
-            let r = try runTransferProcess(args)
+    /// On real data, where these values used to crash the run (SIGILL) or end in "the learning-rate sweep ran no batch".
+    @Test func batchSizeZeroNegativeEpochsAndNaNRatesOnRealDataExitWithAnErrorNotASignal() throws {
+        let s = try Scratch("crash")
+        defer { s.cleanup() }
+        let data = try s.imageFolder("train", classes: ["cat", "dog"])
+        let cache = s.path("cache")
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: cache + "/efficientnet-lite0", withDestinationPath: TrainTasksTests.realCache + "/efficientnet-lite0")
+        let train = ["train", "--model", "efficientnet-lite0", "--data", data, "--strategy", "features", "--val-split", "0", "--out", s.path("o")]
+        for args in [train + ["--batch-size", "0", "--head-lr", "0.01"], train + ["--epochs=-1", "--head-lr", "0.01"], train + ["--head-lr", "nan"],
+                     train + ["--head-epochs=-2", "--head-lr", "0.01"],
+                     ["lr-find", "--model", "efficientnet-lite0", "--data", data, "--batch-size=-1"]] {
+            let r = try runTransferProcess(args, environment: ["TRANSFERKIT_CACHE": cache, "TRANSFERKIT_THREADS": "1"])
             #expect(r.reason == .exit && r.status != 0, "\(args.suffix(2)): \(r.status)")
             #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
             #expect(!r.stderr.contains("ran no batch"))
