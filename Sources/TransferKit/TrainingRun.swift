@@ -213,8 +213,8 @@ public enum TrainingRunError: Error, CustomStringConvertible, Equatable, Sendabl
     public var description: String {
         switch self {
         case .modalityMismatch(let m, let takes, let d, let holds):
-            return "\(m) reads \(takes), but \(d) holds \(holds): choose a\(takes == "images" ? "n image" : " text") dataset or a "
-                + "\(takes == "images" ? "text" : "image") model (see `transfer models`)"
+            let advice = takes == "images" ? "an image dataset or a text model" : "a text dataset or an image model"
+            return "\(m) reads \(takes), but \(d) holds \(holds): choose \(advice) (see `transfer models`)"
         case .tooFewClasses(let d, let classes):
             let found = classes.isEmpty ? "no class" : "only 1 class (\(classes.map { "\"\($0)\"" }.joined(separator: ", ")))"
             return "\(d) has \(found): classification needs at least 2 classes"

@@ -282,6 +282,16 @@ func refusal(_ arguments: [String]) -> String? {
         #expect(e.status != 0 && e.stderr.contains("--report \(file) is an existing file"), "\(e.stderr)")
     }
 
+    @Test func demoRefusesAnOutputFolderHoldingOtherFilesAndDeletesNothing() throws {
+        let s = try Scratch("demo")
+        defer { s.cleanup() }
+        let keep = try s.write("notes.txt", "keep me")
+        let r = try runTransferProcess(["demo", "--out", s.root, "--per-class", "1", "--test-per-class", "1", "--epochs", "1"])
+        #expect(r.reason == .exit && r.status != 0)
+        #expect(r.stderr.contains("--out \(s.root) holds other files than a demo's output"), "\(r.stderr)")
+        #expect(try String(contentsOfFile: keep, encoding: .utf8) == "keep me")
+    }
+
     // MARK: The output lock
 
     @Test func aSecondRunOnALockedOutputDirectoryFailsAndDeletesNothing() throws {
