@@ -13,7 +13,10 @@ PEER_PYTHON ?= $(firstword $(wildcard .venv-peers/bin/python))
 BENCH_THREADS ?= $(shell nproc)
 BENCH_SCRATCH ?= .build
 
-.PHONY: setup build test fetch demo bench peers-setup clean
+# Inputs of the property-based command-line test: `make test` runs a bounded count, `make fuzz` FUZZ_COUNT.
+FUZZ_COUNT ?= 100000
+
+.PHONY: setup build test fuzz fetch demo bench peers-setup clean
 
 setup:
 	@bash scripts/setup
@@ -27,6 +30,12 @@ test: setup
 	$$($(SWIFT) build $(TEST_FLAGS) --show-bin-path)/transfer fetch $(TEST_MODELS)
 	$$($(SWIFT) build $(TEST_FLAGS) --show-bin-path)/transfer datasets fetch $(TEST_DATASETS)
 	$(SWIFT) test $(TEST_FLAGS) --skip-build --no-parallel
+
+# The property-based test of option parsing alone (Tests/TransferCLITests/OptionFuzzTests.swift), FUZZ_COUNT inputs
+# (about 1 in 100 also run as a real `transfer` process).
+fuzz: setup
+	$(SWIFT) build --build-tests $(TEST_FLAGS)
+	FUZZ_COUNT=$(FUZZ_COUNT) $(SWIFT) test $(TEST_FLAGS) --skip-build --filter OptionFuzzTests
 
 fetch: setup
 	$(SWIFT) build -c release --product transfer

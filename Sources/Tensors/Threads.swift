@@ -6,16 +6,54 @@ import Foundation
 /// One thread-count setting for OpenBLAS, oneDNN (OpenMP) and TransferKit's own Swift kernels.
 ///
 /// Read from `TRANSFERKIT_THREADS` (default: the number of active cores) the first time any kernel runs; change
-/// it with ``Threads/setCount(_:)``.
+/// it with ``Threads/setCount(_:)``. A value outside ``Threads/environmentRange`` is not used: the `transfer` tool
+/// refuses it at startup (``Threads/environmentCount(_:)``), and a library user gets one warning on stderr and the
+/// default.
 public enum Threads {
     private final class State: @unchecked Sendable {
         var count: Int
         let lock = NSLock()
         init() {
-            let env = ProcessInfo.processInfo.environment["TRANSFERKIT_THREADS"].flatMap(Int.init)
+            let env: Int?
+            do throws(EnvironmentError) { env = try Threads.environmentCount() } catch {
+                FileHandle.standardError.write(Data("TransferKit: warning: \(error.description); using \(ProcessInfo.processInfo.activeProcessorCount) threads\n".utf8))
+                env = nil
+            }
             count = Swift.max(1, env ?? ProcessInfo.processInfo.activeProcessorCount)
             Threads.apply(count)
         }
+    }
+
+    /// The environment variable that sets the thread count.
+    public static let environmentVariable = "TRANSFERKIT_THREADS"
+
+    /// The thread counts `TRANSFERKIT_THREADS` may hold.
+    public static let environmentRange = 1...1024
+
+    /// A `TRANSFERKIT_THREADS` value that is not a whole number in ``Threads/environmentRange``.
+    public struct EnvironmentError: Error, CustomStringConvertible, Equatable, Sendable {
+        /// The variable's name (`TRANSFERKIT_THREADS`).
+        public let variable: String
+        /// The value as found in the environment.
+        public let value: String
+        /// The accepted values, e.g. `a whole number in 1…1024`.
+        public let accepted: String
+
+        public var description: String {
+            "\(variable)=\(value.debugDescription) is not a thread count: it must be \(accepted) (or unset: one thread per core)"
+        }
+    }
+
+    /// The thread count `environment`'s `TRANSFERKIT_THREADS` asks for: nil when it is unset or empty, else a whole
+    /// number in ``environmentRange`` (decimal, no sign or spaces); anything else throws ``EnvironmentError``.
+    public static func environmentCount(_ environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(EnvironmentError) -> Int? {
+        guard let raw = environment[environmentVariable], !raw.isEmpty else { return nil }
+        let accepted = "a whole number in \(environmentRange.lowerBound)…\(environmentRange.upperBound)"
+        guard raw.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = Int(raw), environmentRange.contains(n) else {
+            throw EnvironmentError(variable: environmentVariable, value: raw, accepted: accepted)
+        }
+        return n
     }
     private static let state = State()
 

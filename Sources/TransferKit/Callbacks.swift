@@ -196,6 +196,8 @@ public final class MetricsLog: Callback {
         let enc = JSONEncoder()
         enc.keyEncodingStrategy = .convertToSnakeCase
         enc.outputFormatting = .sortedKeys
+        // A diverged epoch (NaN or infinite loss) is logged as "NaN"/"Infinity", as metrics.json writes it.
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         try append(String(decoding: try enc.encode(r), as: UTF8.self) + "\n", to: jsonl)
     }
 
@@ -242,7 +244,7 @@ public final class ResumeCheckpoint: Callback {
         var tensors: [String: Tensor] = [:]
         for (k, t) in l.model.stateDict() { tensors["model." + k] = t }
         for (k, t) in l.optimizer.stateDict() { tensors["optimizer." + k] = t }
-        var metadata = ["history": String(decoding: try JSONEncoder().encode(l.history), as: UTF8.self),
+        var metadata = ["history": String(decoding: try MetricsReport.jsonEncoder().encode(l.history), as: UTF8.self),
                         "iteration": String(l.iteration), "finished": String(event == .afterFit)]
         for case let c as ResumableCallback in l.callbacks {
             let (ts, vs) = c.saveState()
@@ -268,7 +270,7 @@ extension Learner {
         }
         try self.model.load(model)
         try optimizer.loadStateDict(opt)
-        history = try JSONDecoder().decode([EpochRecord].self, from: Data((file.metadata["history"] ?? "[]").utf8))
+        history = try MetricsReport.jsonDecoder().decode([EpochRecord].self, from: Data((file.metadata["history"] ?? "[]").utf8))
         iteration = Int(file.metadata["iteration"] ?? "0") ?? 0
         resumedFinished = file.metadata["finished"] == "true"
         for case let c as ResumableCallback in callbacks {

@@ -57,5 +57,91 @@ public struct TrainOptions: Sendable {
     /// Image decoding threads beside the training loop.
     public var loaderWorkers = 1
     public init() {}
+
+    /// Epoch counts a phase accepts (``headEpochs``, ``fineTuneEpochs``, ``earlyStoppingPatience``).
+    public static let epochRange = 0...100_000
+    /// Batch sizes a run accepts (``batchSize``).
+    public static let batchSizeRange = 1...65_536
+    /// The largest learning rate a run accepts (``learningRate``, ``headLearningRate``); the smallest is any
+    /// positive number.
+    public static let maxLearningRate: Float = 10
+    /// Augmented views of each image a run accepts (``augmentedViews``).
+    public static let augmentedViewsRange = 0...64
+    /// Mixup / cutmix α a run accepts (``mixing``).
+    public static let mixingAlphaRange: ClosedRange<Double> = 0...100
+    /// Image decoding threads a run accepts (``loaderWorkers``).
+    public static let loaderWorkersRange = 1...64
+
+    /// Checks every number against its accepted range, before any work: a run with zero epochs, a batch of 0, a
+    /// NaN or negative learning rate, or a validation fraction outside [0, 1) is refused here rather than crashing
+    /// or saving an untrained head later. ``TrainingRun/run(_:test:bundle:)`` calls it first.
+    ///
+    /// The phase that trains the new head must run at least one epoch: ``headEpochs`` ≥ 1 for
+    /// ``Strategy/features``, ``fineTuneEpochs`` ≥ 1 for the strategies that fine-tune.
+    ///
+    /// - Throws: ``TrainOptionsError`` naming the field, the value and the accepted range.
+    public func validate() throws(TrainOptionsError) {
+        func fail(_ field: String, _ value: Any, _ accepted: String) -> TrainOptionsError {
+            TrainOptionsError(field: field, value: "\(value)", accepted: accepted)
+        }
+        let epochs = "a whole number in \(Self.epochRange.lowerBound)…\(Self.epochRange.upperBound)"
+        guard Self.epochRange.contains(headEpochs) else { throw fail("headEpochs", headEpochs, epochs) }
+        guard Self.epochRange.contains(fineTuneEpochs) else { throw fail("fineTuneEpochs", fineTuneEpochs, epochs) }
+        if strategy == .features {
+            guard headEpochs >= 1 else {
+                throw fail("headEpochs", headEpochs, "at least 1 with the features strategy (0 epochs would save an untrained head)")
+            }
+        } else {
+            guard fineTuneEpochs >= 1 else {
+                throw fail("fineTuneEpochs", fineTuneEpochs, "at least 1 with the \(strategy.rawValue) strategy (for no fine-tuning use the features strategy)")
+            }
+        }
+        guard Self.batchSizeRange.contains(batchSize) else {
+            throw fail("batchSize", batchSize, "a whole number in \(Self.batchSizeRange.lowerBound)…\(Self.batchSizeRange.upperBound)")
+        }
+        let rate = "a number in (0, \(Self.maxLearningRate)] (greater than 0, finite)"
+        guard learningRate > 0 && learningRate <= Self.maxLearningRate else { throw fail("learningRate", learningRate, rate) }
+        if let h = headLearningRate, !(h > 0 && h <= Self.maxLearningRate) { throw fail("headLearningRate", h, rate) }
+        guard validationFraction >= 0 && validationFraction < 1 else {
+            throw fail("validationFraction", validationFraction, "a fraction in [0, 1)")
+        }
+        if let p = earlyStoppingPatience, !(1...Self.epochRange.upperBound).contains(p) {
+            throw fail("earlyStoppingPatience", p, "nil (off) or a whole number in 1…\(Self.epochRange.upperBound)")
+        }
+        guard Self.augmentedViewsRange.contains(augmentedViews) else {
+            throw fail("augmentedViews", augmentedViews, "a whole number in \(Self.augmentedViewsRange.lowerBound)…\(Self.augmentedViewsRange.upperBound)")
+        }
+        guard Self.loaderWorkersRange.contains(loaderWorkers) else {
+            throw fail("loaderWorkers", loaderWorkers, "a whole number in \(Self.loaderWorkersRange.lowerBound)…\(Self.loaderWorkersRange.upperBound)")
+        }
+        if let mixing {
+            let alphas: [(String, Double)]
+            switch mixing {
+            case .mixup(let a): alphas = [("mixing (mixup α)", a)]
+            case .cutmix(let a): alphas = [("mixing (cutmix α)", a)]
+            case .mixupOrCutmix(let m, let c): alphas = [("mixing (mixup α)", m), ("mixing (cutmix α)", c)]
+            }
+            for (field, a) in alphas where !(a > 0 && a <= Self.mixingAlphaRange.upperBound) {
+                throw fail(field, a, "a number in (0, \(Self.mixingAlphaRange.upperBound)]")
+            }
+        }
+        if let u = unfreeze, u < 0 { throw fail("unfreeze", u, "nil (all groups) or a whole number ≥ 0") }
+    }
+}
+
+/// A ``TrainOptions`` field outside its accepted range (``TrainOptions/validate()``).
+public struct TrainOptionsError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The field of ``TrainOptions``, e.g. `batchSize`.
+    public let field: String
+    /// The value received, as text.
+    public let value: String
+    /// The accepted values, in words (e.g. `a whole number in 1…65536`).
+    public let accepted: String
+
+    public init(field: String, value: String, accepted: String) {
+        self.field = field; self.value = value; self.accepted = accepted
+    }
+
+    public var description: String { "TrainOptions.\(field) must be \(accepted) (received \(value))" }
 }
 

@@ -27,16 +27,16 @@ struct AugmentPreviewCommand: ParsableCommand {
     @Option(name: .long, help: "Augmentation policy.")
     var policy: AugmentationPolicy = .light
 
-    @Option(name: .long, help: "Number of images (rows).")
+    @Option(name: .long, help: "Number of images (rows), 1…256.")
     var count: Int = 16
 
-    @Option(name: .long, help: "Augmented versions per image (columns after the original).")
+    @Option(name: .long, help: "Augmented versions per image (columns after the original), 0…32.")
     var variants: Int = 5
 
-    @Option(name: .long, help: "Side of each tile in pixels (the training crop size).")
+    @Option(name: .long, help: "Side of each tile in pixels (the training crop size), 16…1024; the grid may have at most 64 megapixels.")
     var size: Int = 160
 
-    @Option(name: .long, help: "Seed for the image choice and the augmentations.")
+    @Option(name: .long, help: "Seed for the image choice and the augmentations, 0…18446744073709551615.")
     var seed: UInt64 = 0
 
     /// Pixels between tiles and around the grid.
@@ -44,10 +44,26 @@ struct AugmentPreviewCommand: ParsableCommand {
     /// The grid's background colour.
     static let background: (r: UInt8, g: UInt8, b: UInt8) = (24, 24, 24)
 
+    /// Rows a grid may have.
+    static let countRange = 1...256
+    /// Augmented columns a grid may have.
+    static let variantsRange = 0...32
+    /// Tile sides in pixels.
+    static let sizeRange = 16...1024
+    /// The most pixels a grid may have (64 megapixels, 192 MB of RGB).
+    static let maxGridPixels = 64 << 20
+
     func validate() throws {
-        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
-        guard variants >= 0 else { throw ValidationError("--variants must not be negative") }
-        guard (16...1024).contains(size) else { throw ValidationError("--size must be in 16…1024") }
+        try requireWhole("--count", count, in: Self.countRange)
+        try requireWhole("--variants", variants, in: Self.variantsRange)
+        try requireWhole("--size", size, in: Self.sizeRange)
+        let width = (variants + 1) * size + (variants + 2) * Self.gap, height = count * size + (count + 1) * Self.gap
+        guard width * height <= Self.maxGridPixels else {
+            throw ValidationError("--count \(count) --variants \(variants) --size \(size) make a \(width)×\(height) grid; at most "
+                + "\(Self.maxGridPixels >> 20) megapixels: lower one of them")
+        }
+        guard !data.isEmpty else { throw ValidationError("--data must be a folder or a CSV (received an empty string)") }
+        guard !out.isEmpty else { throw ValidationError("--out must be a file path (received an empty string)") }
     }
 
     func run() throws {

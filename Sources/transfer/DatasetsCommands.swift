@@ -134,7 +134,7 @@ struct DatasetsExport: AsyncParsableCommand {
     @Option(name: .long, help: "The split (fashion-mnist: train or test; bbc-news: all). Default: the dataset's first split.")
     var split: String?
 
-    @Option(name: .long, help: "Samples to write per class.")
+    @Option(name: .long, help: "Samples to write per class, 1…1000000 (at most what the split holds).")
     var perClass: Int
 
     @Option(name: .long, help: "The output folder (created; must be new or empty).")
@@ -143,11 +143,25 @@ struct DatasetsExport: AsyncParsableCommand {
     @Option(name: .long, help: "Also write every sample of the split that was not chosen into this folder (e.g. a test set of \"the rest\").")
     var rest: String?
 
-    @Option(name: .long, help: "Seed of the choice of samples.")
+    @Option(name: .long, help: "Seed of the choice of samples, 0…18446744073709551615.")
     var seed: UInt64 = 0
 
     @Flag(name: .long, help: "Print a JSON summary.")
     var json = false
+
+    /// Samples per class an export accepts.
+    static let perClassRange = 1...1_000_000
+
+    func validate() throws {
+        guard perClass >= Self.perClassRange.lowerBound else {
+            throw ValidationError("--per-class must be at least \(Self.perClassRange.lowerBound) (received \(perClass))")
+        }
+        guard perClass <= Self.perClassRange.upperBound else {
+            throw ValidationError("--per-class must be at most \(Self.perClassRange.upperBound) (received \(perClass))")
+        }
+        guard !out.isEmpty else { throw ValidationError("--out must be a directory path (received an empty string)") }
+        if let rest, rest.isEmpty { throw ValidationError("--rest must be a directory path (received an empty string)") }
+    }
 
     func run() async throws {
         let spec = try datasetSpec(name)

@@ -16,20 +16,34 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Working directory for the exported images and the bundle.")
     var out = "demo-output"
-    @Option(name: .long, help: "Training images per class (from the official train split).")
+    @Option(name: .long, help: "Training images per class (from the official train split), 1…6000.")
     var perClass = 100
-    @Option(name: .long, help: "Test images per class (from the official test split).")
+    @Option(name: .long, help: "Test images per class (from the official test split), 1…1000.")
     var testPerClass = 100
-    @Option(name: .long, help: "Fine-tuning epochs.")
+    @Option(name: .long, help: "Fine-tuning epochs, 1…100000.")
     var epochs = 10
-    @Option(name: .long, help: "Random seed.")
+    @Option(name: .long, help: "Random seed, 0…18446744073709551615.")
     var seed: UInt64 = 0
     @Flag(name: .long, help: "Print one JSON object at the end.")
     var json = false
 
+    func validate() throws {
+        // Fashion-MNIST has 6000 training and 1000 test images per class.
+        try requireWhole("--per-class", perClass, in: 1...6000)
+        try requireWhole("--test-per-class", testPerClass, in: 1...1000)
+        try requireWhole("--epochs", epochs, in: 1...TrainOptions.epochRange.upperBound)
+        guard !out.isEmpty else { throw ValidationError("--out must be a directory path (received an empty string)") }
+        try requireDirectoryPath("--out", out, holds: "the demo's output")
+    }
+
     func run() async throws {
         let start = Date()
         let root = URL(fileURLWithPath: out)
+        // Only a previous demo's output is replaced: never a folder that holds anything else.
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+        if !entries.isEmpty && !Set(entries).isSubset(of: ["train", "test", "fashion-mnist.transferkit", "report"]) {
+            throw RuntimeError("--out \(out) holds other files than a demo's output (\(entries.count) entries); choose a new or empty directory")
+        }
         try? FileManager.default.removeItem(at: root)
         let spec = try DatasetRegistry.spec(named: "fashion-mnist")
         say("exporting Fashion-MNIST: \(perClass) train + \(testPerClass) test images per class into \(out)/")
@@ -53,7 +67,7 @@ struct DemoCommand: AsyncParsableCommand {
         let result = try TransferTrainer(backbone: backbone, options: options).train(train, validation: valid)
         let test = try LabeledData.load(root.appendingPathComponent("test").path)
         let (report, _, mistakes) = try result.model.evaluateWithMistakes(test, mistakes: 12)
-        guard case .classification(let metrics) = report else { fatalError("the demo classifies") }
+        guard case .classification(let metrics) = report else { throw RuntimeError("the demo's Fashion-MNIST evaluation did not classify") }
         let bundle = root.appendingPathComponent("fashion-mnist.transferkit")
         try ModelBundle.save(result.model, to: bundle, training: ["demo": "fashion-mnist", "seed": String(seed)],
                              metrics: ["test_accuracy": metrics.accuracy, "test_macro_f1": metrics.macroF1])

@@ -18,27 +18,38 @@ struct LRFindCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Pretrained model (see `transfer models`).") var model: String
     @Option(name: .long, help: "An image folder, a text folder, or a CSV (path,label / text,label).") var data: String
     @Option(name: .long, help: "The phase to sweep.") var phase: TransferTrainer.SweepPhase = .head
-    @Option(name: .long, help: "Block groups to unfreeze for --phase fine-tune: a number, 'all' or 'auto'.") var unfreeze: UnfreezeChoice = .auto
+    @Option(name: .long, help: "Block groups to unfreeze for --phase fine-tune: a number ≥ 0, 'all' or 'auto'.") var unfreeze: UnfreezeChoice = .auto
     @Option(name: .long, help: "The new head.") var head: HeadKind = .linear
     @Option(name: .long, help: "The task (default: inferred from the labels).") var task: TaskFlag?
-    @Option(name: .long, help: "Batch size.") var batchSize = 32
-    @Option(name: .long, help: "Smallest learning rate of the sweep.") var start: Float = 1e-7
-    @Option(name: .long, help: "Largest learning rate of the sweep.") var end: Float = 10
-    @Option(name: .long, help: "Batches in the sweep (it stops early when the loss diverges).") var iterations = 100
-    @Option(name: .long, help: "Random seed.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Batch size, 1…65536.") var batchSize = 32
+    @Option(name: .long, help: "Smallest learning rate of the sweep, in (0, 1000], below --end.") var start: Float = 1e-7
+    @Option(name: .long, help: "Largest learning rate of the sweep, in (0, 1000].") var end: Float = 10
+    @Option(name: .long, help: "Batches in the sweep, 5…10000 (it stops early when the loss diverges).") var iterations = 100
+    @Option(name: .long, help: "Random seed, 0…18446744073709551615.") var seed: UInt64 = 0
     @Option(name: .long, help: "Write lr-find.svg and lr-find.json into this directory.") var plot: String?
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
+    /// The sweep's learning rates lie in (0, ``maxRate``].
+    static let maxRate: Float = 1000
+    /// Batches a sweep may run.
+    static let iterationRange = 5...10_000
+
     func validate() throws {
-        guard start > 0, end > start else { throw ValidationError("--start and --end must satisfy 0 < start < end (received \(start), \(end))") }
-        guard iterations >= 5 else { throw ValidationError("--iterations must be at least 5 (received \(iterations))") }
+        try requireRate("--start", start, maximum: Self.maxRate)
+        try requireRate("--end", end, maximum: Self.maxRate)
+        guard end > start else { throw ValidationError("--end must be greater than --start (received --start \(start), --end \(end))") }
+        try requireWhole("--iterations", iterations, in: Self.iterationRange)
+        try requireWhole("--batch-size", batchSize, in: TrainOptions.batchSizeRange)
+        guard !model.isEmpty else { throw ValidationError("--model must name a pretrained model (received an empty string; see `transfer models`)") }
+        guard !data.isEmpty else { throw ValidationError("--data must be a folder or a CSV (received an empty string)") }
+        try requireDirectoryPath("--plot", plot, holds: "the plot")
     }
 
     func run() async throws {
         let sweep = phase
-        let spec: ModelSpec
-        do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
+        let spec = try pretrainedSpec(model)
         let all = try loadData(data, task: task?.kind)
+        try TrainingRun.checkData(all, dataName: data, test: nil, testName: nil, modelName: model, modelTakesImages: takesImages(spec))
         let backbone = try FeatureBackbone(spec: spec, weightsPath: try await backboneWeights(spec))
         var o = TrainOptions()
         o.strategy = .fineTune
@@ -48,21 +59,23 @@ struct LRFindCommand: AsyncParsableCommand {
         o.progress = !json
         o.unfreeze = unfreeze.groups(for: backbone)
         let (train, valid) = try all.split(validation: 0.1, seed: seed)
-        let r = try TransferTrainer(backbone: backbone, options: o).findLearningRate(train, validation: valid, phase: sweep, start: start, end: end,
+        let r: LRFinderResult
+        do {
+            r = try TransferTrainer(backbone: backbone, options: o).findLearningRate(train, validation: valid, phase: sweep, start: start, end: end,
                                                                                    iterations: iterations)
+        } catch let e as TrainError {
+            guard case .nothingToTrain(let why) = e else { throw e }
+            throw RuntimeError("\(data): no learning rate to suggest: \(why) (\(train.inputs.count) training inputs, --batch-size \(batchSize))")
+        }
         let flag = sweep == .head ? "--head-lr" : "--lr"
         if let plot {
             let dir = URL(fileURLWithPath: plot)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             try Data(r.svg(title: "\(model) on \(data): \(phase.rawValue) sweep").utf8).write(to: dir.appendingPathComponent("lr-find.svg"), options: .atomic)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try enc.encode(r).write(to: dir.appendingPathComponent("lr-find.json"), options: .atomic)
+            try Data((try encodeJSON(r) + "\n").utf8).write(to: dir.appendingPathComponent("lr-find.json"), options: .atomic)
         }
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(r), as: UTF8.self))
+            print(try encodeJSON(r))
         } else {
             print(String(format: "suggested %@ %.2e (valley); steepest %.2e, minimum/10 %.2e; %d batches swept", flag, r.valley, r.steepest,
                          r.minimumOverTen, r.losses.count))

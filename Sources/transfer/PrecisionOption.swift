@@ -12,7 +12,7 @@ struct PrecisionOption: ParsableArguments {
     var precision: Precision?
 
     func validate() throws {
-        if let reason = precision?.unsupportedReason { throw ValidationError(reason) }
+        if let precision, let reason = precision.unsupportedReason { throw ValidationError("--precision \(precision): \(reason)") }
     }
 
     /// The precision to run `model` in: the option, else the precision a bundle at `model` was trained with

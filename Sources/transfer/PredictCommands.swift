@@ -21,7 +21,7 @@ struct PredictCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Weights file for models without a registry source (resnet*), or to override it.")
     var weights: String?
 
-    @Option(name: .long, help: "How many classes to show per input.")
+    @Option(name: .long, help: "How many classes to show per input (at least 1).")
     var topK = 5
 
     @Flag(name: .long, help: "Print JSON.")
@@ -34,8 +34,10 @@ struct PredictCommand: AsyncParsableCommand {
     var inputs: [String]
 
     func validate() throws {
-        guard !inputs.isEmpty else { throw ValidationError("give at least one image file") }
-        guard topK >= 1 else { throw ValidationError("--top-k must be ≥ 1 (received \(topK))") }
+        guard !inputs.isEmpty else { throw ValidationError("give at least one image file (or texts with --text)") }
+        try requireWhole("--top-k", topK, atLeast: 1)
+        guard !model.isEmpty else { throw ValidationError("--model must name a model or a bundle (received an empty string)") }
+        if let weights, weights.isEmpty { throw ValidationError("--weights must be a file path (received an empty string)") }
     }
 
     @OptionGroup var precisionOption: PrecisionOption
@@ -45,10 +47,17 @@ struct PredictCommand: AsyncParsableCommand {
     }
 
     func execute() async throws {
-        if FileManager.default.fileExists(atPath: model + "/manifest.json") { return try await runBundle() }
+        switch modelPathKind(model) {
+        case .bundle: return try await runBundle()
+        case .notADirectory: break
+        case let kind: throw notABundleError(model, kind)
+        }
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
         guard let prep = spec.preprocessing else { throw ValidationError("\(model) is not an image model; use `transfer embed`") }
+        if text {
+            throw ValidationError("--text applies to bundles trained on texts; \(model) is a pretrained image model: give image files")
+        }
         let path = try await resolveVisionWeights(spec, weights: weights)
         let net: any VisionBackbone
         do { net = try Pretrained.loadVision(spec, weights: path) } catch { throw RuntimeError(error.description) }
@@ -68,9 +77,7 @@ struct PredictCommand: AsyncParsableCommand {
             predictions += TransferKit.topK(probs, k: topK, labels: ImageNetClasses.names, inputs: names)
         }
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(predictions), as: UTF8.self))
+            print(try encodeJSON(predictions))
         } else {
             for p in predictions {
                 print(p.input)
@@ -85,17 +92,28 @@ extension PredictCommand {
     /// Predictions of a bundle written by `transfer train` (images, or texts with `--text`).
     func runBundle() async throws {
         let url = URL(fileURLWithPath: model)
+        // The inputs must be of the bundle's modality: a text bundle classifies the arguments as texts only with
+        // --text (without it they are file names, and answering them would mislead), an image bundle reads files.
+        if let backbone = bundleBackbone(model), let spec = try? ModelRegistry.spec(named: backbone) {
+            if !takesImages(spec) && !text {
+                let files = inputs.filter { FileManager.default.fileExists(atPath: $0) || $0.contains("/") || $0.contains(".") }
+                let hint = files.isEmpty ? "" : " (\(echo(files[0])) looks like a file name; a text bundle classifies the arguments themselves)"
+                throw ValidationError("\(model) was trained on texts (\(backbone)): pass --text to classify the arguments as texts\(hint)")
+            }
+            if takesImages(spec) && text {
+                throw ValidationError("\(model) was trained on images (\(backbone)); --text applies to bundles trained on texts: give image files")
+            }
+        }
         let manifest: ModelBundle.Manifest
         do { manifest = try ModelBundle.manifest(at: url) } catch { throw ValidationError("\(error)") }
-        let spec = try ModelRegistry.spec(named: manifest.backbone)
+        let spec: ModelSpec
+        do { spec = try ModelRegistry.spec(named: manifest.backbone) } catch { throw RuntimeError("\(model): \(error.description)") }
         let bundle = try ModelBundle.load(url, backboneWeights: try await backboneWeights(spec))
         let items: [LabeledInput] = text ? inputs.enumerated().map { .text($1, source: "text \($0)") } : inputs.map { .image(path: $0) }
         let (predictions, failed) = bundle.predictions(items, names: inputs, topK: topK)
         for f in failed { printErr("error: \(f.0): \(f.1)") }
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(predictions), as: UTF8.self))
+            print(try encodeJSON(predictions))
         } else {
             for p in predictions {
                 print(p.input)
@@ -115,7 +133,7 @@ struct EmbedCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A text model name (see `transfer models`) or a Hugging Face-style directory.")
     var model = "minilm-l6"
 
-    @Option(name: .long, help: "A file with one text per line.")
+    @Option(name: .long, help: "A file with one text per line ('-' for stdin; a pipe such as <(…) is read to its end; at most 64 MiB of UTF-8).")
     var file: String?
 
     @Flag(name: .long, help: "Print JSON (the default output).")
@@ -130,14 +148,24 @@ struct EmbedCommand: AsyncParsableCommand {
         try await withPrecision(try precisionOption.effective(model: model)) { try await execute() }
     }
 
+    func validate() throws {
+        guard !model.isEmpty else { throw ValidationError("--model must name a text model or a directory (received an empty string)") }
+        if let file, file.isEmpty { throw ValidationError("--file must be a file path or - for stdin (received an empty string)") }
+    }
+
     func execute() async throws {
         var all = texts
         if let file {
-            guard let s = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
-            all += s.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+            let s = try readTextFile(file)
+            all += s.split(whereSeparator: \.isNewline).map(String.init)
         }
         guard !all.isEmpty else { throw ValidationError("give texts as arguments or --file LINES.txt") }
         let directory: String
+        switch modelPathKind(model) {
+        case .bundle: throw ValidationError("--model \(model) is a trained bundle; embed takes a text model (see `transfer models`) or a Hugging Face-style directory")
+        case .incompleteBundle: throw notABundleError(model, modelPathKind(model))
+        case .otherDirectory, .notADirectory: break
+        }
         if FileManager.default.fileExists(atPath: model) {
             directory = model
         } else if let url = URL(string: model), url.scheme == "http" || url.scheme == "https" {
@@ -163,7 +191,7 @@ struct EmbedCommand: AsyncParsableCommand {
         let rows: [[String: Any]] = all.enumerated().map { i, t in
             ["text": t, "embedding": v[(i * d)..<((i + 1) * d)].map { Double($0) }]
         }
-        let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: jsonSafe(rows), options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     }
 }

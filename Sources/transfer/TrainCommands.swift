@@ -19,11 +19,13 @@ func backboneWeights(_ spec: ModelSpec) async throws -> String {
 }
 
 func jsonString(_ obj: Any) throws -> String {
-    String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+    String(decoding: try JSONSerialization.data(withJSONObject: jsonSafe(obj), options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
 }
 
+/// A metrics report as a JSON object; non-finite numbers (a diverged run) become "NaN"/"Infinity"/"-Infinity" as in
+/// metrics.json, never an encoding error.
 func metricsObject(_ m: MetricsReport) throws -> Any {
-    try JSONSerialization.jsonObject(with: try JSONEncoder().encode(m))
+    try JSONSerialization.jsonObject(with: try MetricsReport.jsonEncoder().encode(m))
 }
 
 func metricsObject(_ m: ClassificationMetrics) throws -> Any { try metricsObject(.classification(m)) }
@@ -71,36 +73,57 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Pretrained model (see `transfer models`).") var model: String
     @Option(name: .long, help: "An image folder, a text folder, or a CSV (path,label / text,label).") var data: String
     @Option(name: .long, help: "Separate test data, evaluated at the end.") var test: String?
-    @Option(name: .long, help: "Validation fraction of --data.") var valSplit = 0.1
+    @Option(name: .long, help: "Validation fraction of --data, in [0, 1).") var valSplit = 0.1
     @Option(name: .long, help: "How much of the pretrained model trains.") var strategy: Strategy = .fineTune
-    @Option(name: .long, help: "Block groups to unfreeze in fine-tuning: a number, 'all', or 'auto' (images: the last two stages and the head convolution, 3 groups; texts: the top 2 transformer layers).") var unfreeze: UnfreezeChoice = .auto
-    @Option(name: .long, help: "Epochs of the last phase: fine-tuning (default 10), or the head phase for --strategy features (default 30).") var epochs: Int?
-    @Option(name: .long, help: "Epochs of the head phase.") var headEpochs = 30
-    @Option(name: .long, help: "Peak learning rate of the backbone's top group in fine-tuning (lower groups get less; default 1e-3 for image models, 1e-4 for text encoders).") var lr: Float?
-    @Option(name: .long, help: "Peak learning rate of the head phase (default: the valley of a learning-rate sweep on the cached features, as `transfer lr-find` shows it).") var headLr: Float?
-    @Option(name: .long, help: "Batch size.") var batchSize = 32
+    @Option(name: .long, help: "Block groups to unfreeze in fine-tuning: a number ≥ 0, 'all', or 'auto' (images: the last two stages and the head convolution, 3 groups; texts: the top 2 transformer layers).") var unfreeze: UnfreezeChoice = .auto
+    @Option(name: .long, help: "Epochs of the last phase, 1…100000: fine-tuning (default 10), or the head phase for --strategy features (default 30).") var epochs: Int?
+    @Option(name: .long, help: "Epochs of the head phase, 0…100000 (at least 1 with --strategy features).") var headEpochs = 30
+    @Option(name: .long, help: "Peak learning rate of the backbone's top group in fine-tuning (lower groups get less; default 1e-3 for image models, 1e-4 for text encoders), in (0, 10].") var lr: Float?
+    @Option(name: .long, help: "Peak learning rate of the head phase (default: the valley of a learning-rate sweep on the cached features, as `transfer lr-find` shows it), in (0, 10].") var headLr: Float?
+    @Option(name: .long, help: "Batch size, 1…65536.") var batchSize = 32
     @Option(name: .long, help: "Augmentation of training images in fine-tuning.") var augment: AugmentationPolicy = .light
-    @Option(name: .long, help: "Augmented views of each training image (--augment's policy) whose features are cached and added to the head's training rows (image models).") var views = 0
-    @Option(name: .long, help: "Mixup of the fine-tuning batches with λ ~ Beta(A, A) (classification; 0: off).") var mixup = 0.0
-    @Option(name: .long, help: "CutMix of the fine-tuning image batches with λ ~ Beta(A, A) (classification; 0: off; with --mixup, one of the two per batch).") var cutmix = 0.0
+    @Option(name: .long, help: "Augmented views of each training image (--augment's policy) whose features are cached and added to the head's training rows (image models), 0…64.") var views = 0
+    @Option(name: .long, help: "Mixup of the fine-tuning batches with λ ~ Beta(A, A) (classification; 0: off), in [0, 100].") var mixup = 0.0
+    @Option(name: .long, help: "CutMix of the fine-tuning image batches with λ ~ Beta(A, A) (classification; 0: off; with --mixup, one of the two per batch), in [0, 100].") var cutmix = 0.0
     @Option(name: .long, help: "The new head.") var head: HeadKind = .linear
     @Option(name: .long, help: "The task (default: inferred from the labels).") var task: TaskFlag?
     @Option(name: .long, help: "Regression loss.") var loss: RegressionLoss = .mse
     @Flag(name: .long, help: "Continue a run that was interrupted, from the checkpoints in OUT/.checkpoints.") var resume = false
-    @Option(name: .long, help: "Stop after N epochs without validation-loss improvement and keep the best epoch's weights (0: off, the default: the one-cycle schedule is meant to run to its end).") var earlyStopping = 0
-    @Option(name: .long, help: "Random seed.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Stop after N epochs without validation-loss improvement and keep the best epoch's weights (0: off, the default: the one-cycle schedule is meant to run to its end), 0…100000.") var earlyStopping = 0
+    @Option(name: .long, help: "Random seed, 0…18446744073709551615.") var seed: UInt64 = 0
     @Option(name: .long, help: "Output bundle directory (NAME.transferkit).") var out: String
     @Option(name: .long, help: "Write report.html and metrics.json into this directory, and the per-epoch log (metrics.csv, metrics.jsonl) while training.") var report: String?
     @Flag(name: .long, help: "Print one JSON object at the end.") var json = false
 
     @OptionGroup var precisionOption: PrecisionOption
 
+    /// Every option against its accepted range (``TrainOptions/validate()`` for the numbers the library takes), and
+    /// `--out`/`--report` that are existing files, before anything is loaded.
     func validate() throws {
-        guard views >= 0 && views <= 64 else { throw ValidationError("--views must be in 0…64 (received \(views))") }
+        let epochMax = TrainOptions.epochRange.upperBound
+        if let epochs {
+            try requireWhole("--epochs", epochs, in: 1...epochMax,
+                             strategy == .features ? "" : " (for no fine-tuning use --strategy features)")
+        }
+        try requireWhole("--head-epochs", headEpochs, in: (strategy == .features && epochs == nil ? 1 : 0)...epochMax,
+                         strategy == .features && epochs == nil ? " with --strategy features (0 epochs would save an untrained head)" : "")
+        try requireWhole("--batch-size", batchSize, in: TrainOptions.batchSizeRange)
+        if let lr { try requireRate("--lr", lr, maximum: TrainOptions.maxLearningRate) }
+        if let headLr { try requireRate("--head-lr", headLr, maximum: TrainOptions.maxLearningRate) }
+        try requireWhole("--views", views, in: TrainOptions.augmentedViewsRange)
         guard views == 0 || augment != .none else { throw ValidationError("--views \(views) needs an augmentation policy: --augment light or strong") }
-        guard (0..<1).contains(valSplit) else { throw ValidationError("--val-split must be in [0, 1) (received \(valSplit))") }
-        for (name, a) in [("--mixup", mixup), ("--cutmix", cutmix)] where !(a >= 0 && a <= 100) {
-            throw ValidationError("\(name) must be an α in [0, 100] (received \(a))")
+        guard (0..<1).contains(valSplit) else { throw ValidationError("--val-split must be a fraction in [0, 1) (received \(valSplit))") }
+        for (name, a) in [("--mixup", mixup), ("--cutmix", cutmix)] where !(a >= 0 && a <= TrainOptions.mixingAlphaRange.upperBound) {
+            throw ValidationError("\(name) must be an α in [0, \(TrainOptions.mixingAlphaRange.upperBound)] (0: off) (received \(a))")
+        }
+        try requireWhole("--early-stopping", earlyStopping, in: 0...epochMax, " (0: off)")
+        guard !model.isEmpty else { throw ValidationError("--model must name a pretrained model (received an empty string; see `transfer models`)") }
+        guard !data.isEmpty else { throw ValidationError("--data must be a folder or a CSV (received an empty string)") }
+        if let test, test.isEmpty { throw ValidationError("--test must be a folder or a CSV (received an empty string)") }
+        try requireDirectoryPath("--out", out, holds: "the bundle")
+        try requireDirectoryPath("--report", report, holds: "the report")
+        do throws(TrainOptionsError) { try options().validate() } catch {
+            throw ValidationError("\(flag(forTrainOptionsField: error.field)) must be \(error.accepted) (received \(error.value))")
         }
     }
 
@@ -140,29 +163,51 @@ struct TrainCommand: AsyncParsableCommand {
         try await withPrecision(try precisionOption.effective(model: model)) { try await execute() }
     }
 
+    /// Checks everything that needs no weights first (model name, data, modality, classes, test classes, output
+    /// paths), then locks `--out`, loads the backbone and runs ``TrainingRun``. The bundle is written before the
+    /// report; a report that cannot be written fails the command and names the bundle that was kept.
     func execute() async throws {
         var o = options()
-        let spec: ModelSpec
-        do { spec = try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
-        if views > 0 && spec.task == .sentenceEmbedding { throw ValidationError("--views applies to image models; \(model) is a text model") }
+        let spec = try pretrainedSpec(model)
+        if views > 0 && !takesImages(spec) { throw ValidationError("--views applies to image models; \(model) is a text model") }
         let all = try loadData(data, task: task?.kind)
         if mixing != nil && all.task != .classification {
             throw ValidationError("--mixup/--cutmix apply to classification; \(data) holds \(all.task.reportName) targets")
         }
         let testData = try test.map { try loadData($0, task: task?.kind ?? all.task) }
+        let bundleURL = URL(fileURLWithPath: out), reportURL = report.map { URL(fileURLWithPath: $0) }
+        try TrainingRun.checkData(all, dataName: data, test: testData, testName: test, modelName: model, modelTakesImages: takesImages(spec))
+        try TrainingRun.checkOutput(bundle: bundleURL, logDirectory: reportURL)
+        // Locked before anything in OUT is replaced: a second run on the same --out stops here.
+        let lock = try OutputLock(directory: bundleURL)
+        defer { lock.release() }
+        if let reportURL {
+            do { try FileManager.default.createDirectory(at: reportURL, withIntermediateDirectories: true) } catch {
+                throw RuntimeError("--report \(report ?? ""): cannot create the directory: \(Transfer.fileReason(error))")
+            }
+        }
         let backbone = try FeatureBackbone(spec: spec, weightsPath: try await backboneWeights(spec))
         o.unfreeze = unfreeze.groups(for: backbone)
         if lr == nil { o.learningRate = backbone.defaultFineTuneLearningRate }
         var run = TrainingRun(backbone: backbone, options: o, dataName: data)
         run.resume = resume
         run.mistakes = report == nil ? 0 : 12
-        let outcome = try run.run(all, test: testData, bundle: URL(fileURLWithPath: out))
-        if let report {
-            try HTMLReport.write(to: URL(fileURLWithPath: report), title: "\(model) on \(data)",
-                                 history: TrainingHistory(epochs: outcome.result.history), validation: outcome.validation,
-                                 test: outcome.test, mistakes: outcome.mistakes,
-                                 config: outcome.configuration.merging(["model": model, "bundle": out]) { $1 },
-                                 skippedFiles: outcome.skipped)
+        run.outputLock = lock
+        let outcome: TrainingRun.Outcome
+        do { outcome = try run.run(all, test: testData, bundle: bundleURL) } catch let e as TrainError {
+            if case .nothingToTrain(let why) = e { throw RuntimeError("\(data): \(why) (nothing was trained)") }
+            throw e
+        }
+        if let report, let reportURL {
+            do {
+                try HTMLReport.write(to: reportURL, title: "\(model) on \(data)",
+                                     history: TrainingHistory(epochs: outcome.result.history), validation: outcome.validation,
+                                     test: outcome.test, mistakes: outcome.mistakes,
+                                     config: outcome.configuration.merging(["model": model, "bundle": out]) { $1 },
+                                     skippedFiles: outcome.skipped)
+            } catch {
+                throw RuntimeError("the bundle \(out) was written, but the report could not be written to \(report): \(Transfer.userMessage(for: error))")
+            }
         }
         if json { try printJSON(outcome, strategy: o.strategy, task: all.task) } else { printSummary(outcome) }
     }
@@ -206,25 +251,51 @@ struct EvaluateCommand: AsyncParsableCommand {
         try await withPrecision(try precisionOption.effective(model: model)) { try await execute() }
     }
 
+    func validate() throws {
+        guard !model.isEmpty else { throw ValidationError("--model must be a bundle directory (received an empty string)") }
+        guard !data.isEmpty else { throw ValidationError("--data must be a folder or a CSV (received an empty string)") }
+        try requireDirectoryPath("--report", report, holds: "the report")
+    }
+
     func execute() async throws {
         let url = URL(fileURLWithPath: model)
+        switch modelPathKind(model) {
+        case .bundle: break
+        case .notADirectory:
+            if (try? ModelRegistry.spec(named: model)) != nil {
+                throw ValidationError("--model \(model) is a pretrained model; evaluate takes a bundle written by `transfer train`")
+            }
+        case let kind: throw notABundleError(model, kind)
+        }
         let manifest: ModelBundle.Manifest
         do { manifest = try ModelBundle.manifest(at: url) } catch { throw ValidationError("\(error)") }
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: manifest.backbone) } catch { throw ValidationError(error.description) }
+        let labeled = try loadData(data, task: TaskKind(reportName: manifest.task))
+        if let first = labeled.inputs.first {
+            let holdsImages: Bool
+            if case .image = first { holdsImages = true } else { holdsImages = false }
+            if holdsImages != takesImages(spec) {
+                throw TrainingRunError.modalityMismatch(model: "\(model) (\(manifest.backbone))", modelTakes: takesImages(spec) ? "images" : "texts",
+                                                        data: data, dataHolds: holdsImages ? "image files" : "texts")
+            }
+        }
         let bundle: TransferModel
         do { bundle = try ModelBundle.load(url, backboneWeights: try await backboneWeights(spec)) } catch { throw RuntimeError("\(error)") }
         bundle.featureCache = bundle.backbone.featureCache(root: AssetStore.cacheRoot.appendingPathComponent("features"))
-        let labeled = try loadData(data, task: bundle.task)
         let (m, skipped, mistakes) = try bundle.evaluateWithMistakes(labeled, mistakes: report == nil ? 0 : 12)
         if let report {
-            try HTMLReport.write(to: URL(fileURLWithPath: report), title: "\(manifest.backbone) bundle \(model) on \(data)",
-                                 history: TrainingHistory(epochs: []), validation: nil, test: m, mistakes: mistakes,
-                                 config: ["bundle": model, "data": data, "backbone": manifest.backbone, "strategy": manifest.strategy],
-                                 skippedFiles: skipped.map { (path: $0.0, reason: $0.1) })
+            do {
+                try HTMLReport.write(to: URL(fileURLWithPath: report), title: "\(manifest.backbone) bundle \(model) on \(data)",
+                                     history: TrainingHistory(epochs: []), validation: nil, test: m, mistakes: mistakes,
+                                     config: ["bundle": model, "data": data, "backbone": manifest.backbone, "strategy": manifest.strategy],
+                                     skippedFiles: skipped.map { (path: $0.0, reason: $0.1) })
+            } catch {
+                throw RuntimeError("the report could not be written to \(report): \(Transfer.userMessage(for: error))")
+            }
         }
         if json {
-            var obj = try metricsObject(m) as! [String: Any]
+            var obj = try metricsObject(m) as? [String: Any] ?? [:]
             obj["skipped_files"] = skipped.map { ["path": $0.0, "reason": $0.1] }
             print(try jsonString(obj))
         } else {

@@ -10,6 +10,25 @@ struct Transfer: AsyncParsableCommand {
         abstract: "Transfer learning in Swift: adapt pretrained models to your own data.",
         version: TransferKitVersion.string,
         subcommands: [Info.self, ModelsCommand.self, FetchCommand.self, InspectCommand.self, PredictCommand.self, EmbedCommand.self, TrainCommand.self, LRFindCommand.self, EvaluateCommand.self, DemoCommand.self, DatasetsCommand.self, AugmentPreviewCommand.self])
+
+    /// Parses the command line (every option is checked by its command's `validate()`), refuses a bad
+    /// `TRANSFERKIT_THREADS`, runs the command, and reports any failure as one `Error: …` line on stderr with a
+    /// non-zero exit status (``fail(_:arguments:)``).
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        var command: ParsableCommand
+        do { command = try parseAsRoot(arguments) } catch { fail(error, arguments: arguments) }
+        do {
+            _ = try Threads.environmentCount()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            fail(error, arguments: arguments)
+        }
+    }
 }
 
 /// `transfer info`: what this build runs on.

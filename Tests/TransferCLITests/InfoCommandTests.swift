@@ -1,13 +1,14 @@
 import Foundation
 import Testing
 
-/// Runs the real `transfer` executable built next to the test bundle.
-/// The built `transfer` executable beside the test bundle.
+/// The built `transfer` executable beside the test bundle (or `$TRANSFER_EXECUTABLE`, e.g. another build to compare).
 func transferExecutable() -> URL? {
+    if let path = ProcessInfo.processInfo.environment["TRANSFER_EXECUTABLE"], !path.isEmpty { return URL(fileURLWithPath: path) }
     let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()].map { $0.appendingPathComponent("transfer") }
     return candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) })
 }
 
+/// Runs the real `transfer` executable built next to the test bundle.
 func runTransfer(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     guard let exe = transferExecutable() else {
         Issue.record("transfer executable not found near \(Bundle.main.bundleURL.path)")
