@@ -31,20 +31,20 @@ struct InspectCommand: ParsableCommand {
                    rows: entries.map { [$0.name, $0.dtype, "[" + $0.shape.map(String.init).joined(separator: ", ") + "]"] })
     }
 
-    /// Reads the tensor table of `path`, choosing the reader by the file's first bytes (not its extension).
-    static func read(_ path: String) throws(ValidationError) -> (format: String, entries: [(name: String, dtype: String, shape: [Int])]) {
-        guard let fh = FileHandle(forReadingAtPath: path) else { throw ValidationError("cannot read \(path)") }
-        let head = (try? fh.read(upToCount: 8)) ?? Data()
-        try? fh.close()
+    /// Reads the tensor table of `path`, choosing the reader by the file's structure (``CheckpointFormat/detect(path:)``),
+    /// not its extension or one byte; a FIFO, device or directory is refused without blocking.
+    static func read(_ path: String) throws(RuntimeError) -> (format: String, entries: [(name: String, dtype: String, shape: [Int])]) {
         do {
-            if head.starts(with: [0x50, 0x4B]) || head.first == 0x80 {
+            switch try CheckpointFormat.detect(path: path) {
+            case .pytorchZip, .pytorchLegacy:
                 let ckpt = try TorchCheckpoint(path: path)
                 return (ckpt.format, ckpt.entries.map { ($0.key, $0.torchDType.replacingOccurrences(of: "torch.", with: ""), $0.shape) })
+            case .safetensors:
+                let st = try SafeTensorsFile(path: path)
+                return ("safetensors", st.keys.compactMap { k in st.info(k).map { (k, $0.dtype.rawValue, $0.shape) } })
             }
-            let st = try SafeTensorsFile(path: path)
-            return ("safetensors", st.keys.compactMap { k in st.info(k).map { (k, $0.dtype.rawValue, $0.shape) } })
         } catch {
-            throw ValidationError(error.description)
+            throw RuntimeError(error.description)
         }
     }
 }
