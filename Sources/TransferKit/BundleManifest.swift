@@ -49,10 +49,10 @@ enum JSONValue: Decodable, Equatable {
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null; return }
+        if let s = try? c.decode(String.self) { self = .string(s); return }
         if let b = try? c.decode(Bool.self) { self = .bool(b); return }
         if let i = try? c.decode(Int.self) { self = .int(i); return }
         if let d = try? c.decode(Double.self) { self = .number(d); return }
-        if let s = try? c.decode(String.self) { self = .string(s); return }
         if let a = try? c.decode([JSONValue].self) { self = .array(a); return }
         self = .object(try c.decode([String: JSONValue].self))
     }
@@ -87,8 +87,7 @@ extension ModelBundle.Manifest {
         do {
             root = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch let DecodingError.dataCorrupted(c) {
-            let underlying = c.underlyingError.map { " (\($0))" } ?? ""
-            throw .notJSON(file: file, reason: c.debugDescription + underlying)
+            throw .notJSON(file: file, reason: syntaxError(in: data) ?? c.debugDescription)
         } catch {
             throw .notJSON(file: file, reason: "\(error)")
         }
@@ -127,6 +126,25 @@ extension ModelBundle.Manifest {
             preprocessing: preprocessing, weightsSha256: try r.string("weights_sha256"), includesBackbone: try r.bool("includes_backbone"),
             training: try r.stringMap("training"), metrics: try r.metricMap("metrics"),
             precision: try r.optionalString("precision"), manifestSha256: try r.string("manifest_sha256"))
+    }
+}
+
+extension ModelBundle.Manifest {
+    /// Where `data` stops being JSON, as the parser says it ("Invalid value around character 21") plus the line and
+    /// column of that byte; nil when it parses.
+    static func syntaxError(in data: Data) -> String? {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return nil
+        } catch {
+            let text = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)"
+            guard let r = text.range(of: #"character [0-9]+"#, options: .regularExpression),
+                  let offset = Int(text[r].dropFirst("character ".count)) else { return text }
+            let before = data.prefix(Swift.max(0, Swift.min(offset, data.count)))
+            let line = before.reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
+            let column = before.count - (before.lastIndex(of: 0x0A).map { $0 - before.startIndex + 1 } ?? 0) + 1
+            return "\(text) (line \(line), column \(column))"
+        }
     }
 }
 

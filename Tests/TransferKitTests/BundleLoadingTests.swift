@@ -61,6 +61,18 @@ import Testing
         #expect(e?.description.contains("train the model again") == true)
     }
 
+    @Test func aManifestThatIsNotJSONIsRefusedWithTheLineAndColumnWhereItBreaks() throws {
+        let dir = try BundleFixtures.directory("syntax")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("{\n  \"format_version\": 2,,\n}".utf8).write(to: dir.appendingPathComponent("manifest.json"))
+        let e = error { _ = try ModelBundle.manifest(at: dir) }
+        guard case .notJSON(let file, let reason)? = e else { Issue.record("got \(String(describing: e))"); return }
+        #expect(file == dir.appendingPathComponent("manifest.json").path)
+        #expect(reason.contains("character 24") && reason.contains("line 2, column 23"), "\(reason)")  // the second comma
+        try Data().write(to: dir.appendingPathComponent("manifest.json"))
+        #expect(error { _ = try ModelBundle.manifest(at: dir) } == .notJSON(file: file, reason: "the file is empty"))
+    }
+
     @Test func anUnknownKeyIsRefusedNamingIt() throws {
         let dir = try BundleFixtures.directory("extra")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -69,9 +69,10 @@ indirect enum Doc: Equatable {
 /// The manifest loader under random and boundary input: every input either loads or throws a ``ModelBundle/BundleError``
 /// whose message is one line; no input traps; a manifest that loads means what the sealed one meant (any semantic
 /// change is caught by validation or by the hash); and the pure validation accepts a one-field change exactly when the
-/// format's rules allow that value. `TRANSFERKIT_FUZZ_COUNT` sets the number of inputs (default 1500).
+/// format's rules allow that value. `TRANSFERKIT_FUZZ_COUNT` sets the number of inputs (default 2000, a few seconds; `make fuzz` runs more) and
+/// `TRANSFERKIT_FUZZ_SEED` the seed (default 24).
 @Suite struct ManifestPropertyTests {
-    static let count = ProcessInfo.processInfo.environment["TRANSFERKIT_FUZZ_COUNT"].flatMap { Int($0) }.map { Swift.max($0, 1) } ?? 1500
+    static let count = ProcessInfo.processInfo.environment["TRANSFERKIT_FUZZ_COUNT"].flatMap { Int($0) }.map { Swift.max($0, 1) } ?? 2000
     static let seed: UInt64 = ProcessInfo.processInfo.environment["TRANSFERKIT_FUZZ_SEED"].flatMap { UInt64($0) } ?? 24
 
     static let hex64 = String(repeating: "0123456789abcdef", count: 4)
