@@ -95,6 +95,19 @@ import Testing
         #expect(kind.contains("FIFO"))
     }
 
+    @Test func aMissingOrFIFOWeightsFileIsRefusedWithoutBlocking() throws {
+        let dir = try BundleFixtures.directory("fifoweights")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try BundleFixtures.write(BundleFixtures.manifest(), to: dir)
+        let weights = dir.appendingPathComponent("weights.safetensors").path
+        try FileManager.default.removeItem(atPath: weights)
+        #expect(error { _ = try ModelBundle.load(dir, backboneWeights: Self.noBackbone) } == .missingFile(path: weights))
+        #expect(mkfifo(weights, 0o600) == 0)
+        guard case .notARegularFile(weights, _)? = error({ _ = try ModelBundle.load(dir, backboneWeights: Self.noBackbone) }) else {
+            Issue.record("a FIFO weights file was not refused"); return
+        }
+    }
+
     @Test func aDirectoryNamedManifestAndAMissingBundleAreNamed() throws {
         let dir = try BundleFixtures.directory("dirmanifest")
         defer { try? FileManager.default.removeItem(at: dir) }
