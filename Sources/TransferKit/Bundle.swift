@@ -8,112 +8,121 @@ import Tensors
 
 /// A trained model on disk: `NAME.transferkit/manifest.json` + `weights.safetensors`, loadable for prediction
 /// without the training data.
+///
+/// Integrity: the manifest records `weights_sha256` (of weights.safetensors) and `manifest_sha256`, the SHA-256 of a
+/// canonical encoding of every other manifest field (``Manifest/canonicalEncoding``), so an edit of the task, labels,
+/// thresholds or any other field is refused at load as "edited or damaged" instead of reinterpreting the outputs.
+/// Loading checks, in order: the files are regular files of bounded size; manifest.json is JSON with exactly the
+/// format's keys and types (``Manifest/decode(_:file:)``); every value is in range (``validate(_:file:)``); the
+/// manifest hash; the weights hash; the weights' keys, dtypes and shapes against the manifest; that every weight is
+/// finite. Format 2 added `manifest_sha256`; format 1 bundles are refused with a message saying why (their
+/// manifest cannot be verified): train them again.
 public struct ModelBundle {
-    public static let formatVersion = 1
+    /// The bundle format this TransferKit writes and reads.
+    public static let formatVersion = 2
 
-    public struct Manifest: Codable, Sendable {
-        public var formatVersion: Int
-        public var toolVersion: String
-        public var createdAt: String
-        public var backbone: String
-        public var backboneWeightsSha256: String
-        public var task: String
-        public var strategy: String
-        public var head: String
-        public var headInputs: Int
-        public var headOutputs: Int
-        public var headHidden: Int
-        public var labels: [String]
-        /// Per-class decision thresholds (multi-label).
-        public var thresholds: [Float]?
-        /// Target standardisation (regression): predictions are `output · std + mean`.
-        public var targetScaling: TargetScaling?
-        public var preprocessing: ImagePreprocessing?
-        public var weightsSha256: String
-        /// Whether weights.safetensors holds the fine-tuned backbone too (else the registry's weights are used).
-        public var includesBackbone: Bool
-        public var training: [String: String]
-        public var metrics: [String: Double]
-        /// The inference precision of training (``Tensors/Precision``): the features the head learned from. Absent
-        /// (fp32) in bundles written before bf16 existed.
-        public var precision: String?
-    }
-
-    public enum BundleError: Error, CustomStringConvertible {
-        case notABundle(String)
-        case formatVersion(found: Int, supported: Int, path: String)
-        case weightsHash(path: String, expected: String, actual: String)
-        case backboneHash(model: String, expected: String, actual: String)
-        case unknownValue(path: String, key: String, value: String)
-
-        public var description: String {
-            switch self {
-            case .notABundle(let p): "\(p) is not a TransferKit bundle (no readable manifest.json)"
-            case .formatVersion(let f, let s, let p): "\(p) has bundle format \(f); this TransferKit reads format \(s)"
-            case .weightsHash(let p, let e, let a): "\(p)/weights.safetensors has SHA-256 \(a), the manifest says \(e): the bundle is damaged"
-            case .backboneHash(let m, let e, let a): "the bundle was trained on \(m) weights \(e), but the cached weights are \(a)"
-            case .unknownValue(let p, let k, let v): "\(p)/manifest.json: unknown \(k) '\(v)'"
-            }
-        }
-    }
-
-    /// Writes `model` to `directory` (created; files replaced atomically).
+    /// Writes `model` to `directory` (created; files replaced atomically). Refuses, before writing anything, a model
+    /// whose manifest would not load (see ``validate(_:file:)``) or whose weights are not finite.
     public static func save(_ model: TransferModel, to directory: URL, training: [String: String], metrics: [String: Double]) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let manifestFile = directory.appendingPathComponent("manifest.json")
+        let weights = directory.appendingPathComponent("weights.safetensors")
         var tensors: [String: Tensor] = [:]
         for (k, t) in model.head.stateDict() { tensors["head." + k] = t }
         let includesBackbone = model.strategy != .features
         if includesBackbone { for (k, t) in model.backbone.module.stateDict() { tensors["backbone." + k] = t } }
-        let weights = directory.appendingPathComponent("weights.safetensors")
-        try SafeTensorsWriter.write(tensors, metadata: ["format": "transferkit-bundle"], to: weights.path)
-        let manifest = Manifest(
+        var manifest = Manifest(
             formatVersion: formatVersion, toolVersion: TransferKitVersion.string, createdAt: ISO8601DateFormatter().string(from: Date()),
             backbone: model.backbone.spec.name, backboneWeightsSha256: model.backbone.weightsSHA, task: model.task.reportName,
             strategy: model.strategy.rawValue, head: model.head.kind.rawValue, headInputs: model.head.inputs,
             headOutputs: model.head.outputs, headHidden: model.head.hidden, labels: model.classNames,
             thresholds: model.thresholds, targetScaling: model.scaling,
-            preprocessing: model.backbone.spec.preprocessing, weightsSha256: try SHA256.hex(fileAt: weights.path),
-            includesBackbone: includesBackbone, training: training, metrics: metrics, precision: Precision.current.rawValue)
+            preprocessing: model.backbone.spec.preprocessing, weightsSha256: String(repeating: "0", count: 64),
+            includesBackbone: includesBackbone, training: training, metrics: metrics, precision: Precision.current.rawValue,
+            manifestSha256: String(repeating: "0", count: 64))
+        _ = try validate(manifest, file: manifestFile.path)
+        try requireFinite(tensors, file: weights.path)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw BundleError.notADirectory(path: directory.path)
+        }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try SafeTensorsWriter.write(tensors, metadata: ["format": "transferkit-bundle"], to: weights.path)
+        manifest.weightsSha256 = try SHA256.hex(fileAt: weights.path)
+        try sealedEncoding(manifest, file: manifestFile.path).write(to: manifestFile, options: .atomic)
+    }
+
+    /// manifest.json's bytes for `manifest`, with `manifest_sha256` computed over the fields exactly as they read
+    /// back (JSON numbers and key spellings included): encoded, decoded, sealed, encoded again until reading the
+    /// bytes gives the sealed manifest.
+    static func sealedEncoding(_ manifest: Manifest, file: String) throws -> Data {
+        var current = manifest
+        for _ in 0..<4 {
+            let sealed = current.sealed()
+            let data = try encoded(sealed)
+            let back = try Manifest.decode(data, file: file)
+            if back.canonicalSha256 == sealed.manifestSha256 { return data }
+            current = back
+        }
+        throw BundleError.invalidValue(file: file, key: "(manifest)", value: "fields that change each time they are written",
+                                       accepted: "values that read back as written")
+    }
+
+    /// manifest.json's bytes for `manifest` (snake_case keys, sorted, non-finite metrics as "nan", "inf", "-inf").
+    static func encoded(_ manifest: Manifest) throws -> Data {
         let enc = JSONEncoder()
         enc.keyEncodingStrategy = .convertToSnakeCase
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try enc.encode(manifest).write(to: directory.appendingPathComponent("manifest.json"), options: .atomic)
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try enc.encode(manifest)
     }
 
+    /// The manifest of the bundle at `directory`, fully checked: decoded strictly (``Manifest/decode(_:file:)``),
+    /// every field validated (``validate(_:file:)``), and its `manifest_sha256` verified. Throws ``BundleError``.
     public static func manifest(at directory: URL) throws -> Manifest {
-        guard let d = try? Data(contentsOf: directory.appendingPathComponent("manifest.json")) else { throw BundleError.notABundle(directory.path) }
-        let dec = JSONDecoder()
-        dec.keyDecodingStrategy = .convertFromSnakeCase
-        let m: Manifest
-        do { m = try dec.decode(Manifest.self, from: d) } catch { throw BundleError.notABundle(directory.path) }
-        guard m.formatVersion == formatVersion else { throw BundleError.formatVersion(found: m.formatVersion, supported: formatVersion, path: directory.path) }
+        let data = try readRegularFile("manifest.json", in: directory, limit: maxManifestBytes)
+        return try manifest(from: data, file: directory.appendingPathComponent("manifest.json").path)
+    }
+
+    /// The manifest in manifest.json bytes `data` (`file` names it in errors): decoded strictly, validated, and its
+    /// `manifest_sha256` verified — ``manifest(at:)`` without the file access.
+    public static func manifest(from data: Data, file: String) throws(BundleError) -> Manifest {
+        let m = try Manifest.decode(data, file: file)
+        _ = try validate(m, file: file)
+        let actual = m.canonicalSha256
+        guard actual == m.manifestSha256 else { throw .manifestEdited(file: file, recorded: m.manifestSha256, actual: actual) }
         return m
     }
 
-    /// Loads a bundle; `backboneWeights` is the registry model's weights path (fetched by the caller).
+    /// Loads a bundle; `backboneWeights` is the registry model's weights path (fetched by the caller). The head's
+    /// weights are checked (keys, shapes, finiteness) before the backbone is built.
     public static func load(_ directory: URL, backboneWeights: String) throws -> TransferModel {
         let m = try manifest(at: directory)
-        let weights = directory.appendingPathComponent("weights.safetensors")
-        let actual = try SHA256.hex(fileAt: weights.path)
-        guard actual == m.weightsSha256 else { throw BundleError.weightsHash(path: directory.path, expected: m.weightsSha256, actual: actual) }
-        let spec = try ModelRegistry.spec(named: m.backbone)
-        let backbone = try FeatureBackbone(spec: spec, weightsPath: backboneWeights)
+        let v = try validate(m, file: directory.appendingPathComponent("manifest.json").path)
+        let weightsPath = try regularFilePath("weights.safetensors", in: directory, limit: maxWeightsBytes)
+        let shown = directory.appendingPathComponent("weights.safetensors").path
+        let actual: String
+        do { actual = try SHA256.hex(fileAt: weightsPath) } catch { throw BundleError.unreadable(path: shown, reason: "\(error)") }
+        guard actual == m.weightsSha256 else { throw BundleError.weightsHash(file: shown, expected: m.weightsSha256, actual: actual) }
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(path: weightsPath) } catch { throw BundleError.weights(file: shown, key: nil, reason: error.description) }
+        let headTensors = try headState(file, manifest: m, kind: v.head)
+
+        let backbone = try FeatureBackbone(spec: v.spec, weightsPath: backboneWeights)
         if !m.includesBackbone && backbone.weightsSHA != m.backboneWeightsSha256 {
             throw BundleError.backboneHash(model: m.backbone, expected: m.backboneWeightsSha256, actual: backbone.weightsSHA)
         }
-        guard let kind = HeadKind(rawValue: m.head) else { throw BundleError.unknownValue(path: directory.path, key: "head", value: m.head) }
-        guard let task = TaskKind(reportName: m.task) else { throw BundleError.unknownValue(path: directory.path, key: "task", value: m.task) }
-        guard let strategy = Strategy(rawValue: m.strategy) else { throw BundleError.unknownValue(path: directory.path, key: "strategy", value: m.strategy) }
-        let head = Head(kind, inputs: m.headInputs, outputs: m.headOutputs, hidden: m.headHidden)
-        let model = TransferModel(backbone: backbone, head: head, task: task, classNames: m.labels, strategy: strategy,
-                                  thresholds: m.thresholds, scaling: m.targetScaling)
-        let all = try SafeTensorsFile(path: weights.path).tensors()
-        var headState: [String: Tensor] = [:], backboneState: [String: Tensor] = [:]
-        for (k, t) in all {
-            if k.hasPrefix("head.") { headState[String(k.dropFirst(5))] = t } else if k.hasPrefix("backbone.") { backboneState[String(k.dropFirst(9))] = t }
+        guard backbone.dimension == m.headInputs else {
+            throw BundleError.invalidValue(file: directory.appendingPathComponent("manifest.json").path, key: "head_inputs",
+                                           value: "\(m.headInputs)", accepted: "\(backbone.dimension), the feature dimension of \(m.backbone)")
         }
-        try head.load(headState)
-        if m.includesBackbone { try backbone.module.load(backboneState) }
+        let head = Head(v.head, inputs: m.headInputs, outputs: m.headOutputs, hidden: m.headHidden)
+        do { try head.load(headTensors) } catch { throw BundleError.weights(file: shown, key: nil, reason: error.description) }
+        if m.includesBackbone {
+            let state = try backboneState(file, backbone: backbone)
+            do { try backbone.module.load(state) } catch { throw BundleError.weights(file: shown, key: nil, reason: error.description) }
+        }
+        let model = TransferModel(backbone: backbone, head: head, task: v.task, classNames: m.labels, strategy: v.strategy,
+                                  thresholds: m.thresholds, scaling: m.targetScaling)
         model.eval()
         return model
     }
@@ -132,18 +141,5 @@ extension TaskKind {
     public init?(reportName: String) {
         guard let t = [TaskKind.classification, .multiLabel, .regression].first(where: { $0.reportName == reportName }) else { return nil }
         self = t
-    }
-}
-
-extension TransferModel {
-    /// Outputs `[kept.count, outputs]` for inputs (eval mode): class probabilities, label probabilities, or values
-    /// (see ``readout(_:)``); unreadable inputs are reported in `failed`. While the backbone is the pretrained one
-    /// (the features strategy) and ``featureCache`` is set, features come from the cache when present.
-    public func predict(_ inputs: [LabeledInput]) -> (probabilities: Tensor, kept: [Int], failed: [(String, String)]) {
-        eval()
-        let r = backbone.features(inputs, cache: strategy == .features ? featureCache : nil)
-        guard !r.kept.isEmpty else { return (Tensor.zeros([0, head.outputs]), [], r.failed) }
-        let out = withNoGrad { readout(head(r.features)) }
-        return (out, r.kept, r.failed)
     }
 }

@@ -10,7 +10,8 @@ extension TransferModel {
     }
 
     /// ``evaluate(_:)`` plus the `mistakes` most confident wrong predictions (classification), with thumbnails or
-    /// text excerpts.
+    /// text excerpts. Throws ``ModelOutputError`` when any output is NaN or infinite (naming the inputs) or the model
+    /// has not one label per output, rather than computing metrics from them.
     public func evaluateWithMistakes(_ data: LabeledData, mistakes k: Int) throws
         -> (metrics: MetricsReport, skipped: [(String, String)], mistakes: [Mistake]) {
         guard data.task == task else {
@@ -18,6 +19,12 @@ extension TransferModel {
         }
         guard task == .regression || data.classNames == classNames else { throw TrainError.labelsDiffer(train: classNames, test: data.classNames) }
         let (out, kept, failed) = predict(data.inputs)
+        let columns = out.rank == 2 ? out.shape[1] : 0
+        guard columns == expectedOutputColumns else {
+            throw ModelOutputError.outputsDoNotMatchLabels(outputs: columns, labels: classNames.count)
+        }
+        let nonFinite = Self.nonFiniteRows(out)
+        guard nonFinite.isEmpty else { throw ModelOutputError.nonFinite(inputs: nonFinite.map { data.inputs[kept[$0]].name }) }
         switch task {
         case .classification:
             let m = ClassificationMetrics(probabilities: out, targets: kept.map { data.labels[$0] }, labels: classNames)

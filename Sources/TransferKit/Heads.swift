@@ -56,4 +56,21 @@ public final class Head: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { body((x - inputMean) / inputStd) }
+
+    /// The keys and shapes of ``Module/stateDict()`` of a head of this kind and size, computed without allocating
+    /// it (so a bundle's weights file can be checked before a head of the manifest's size is built).
+    public static func stateShapes(_ kind: HeadKind, inputs: Int, outputs: Int, hidden: Int) -> [String: [Int]] {
+        var shapes = ["input_mean": [inputs], "input_std": [inputs]]
+        switch kind {
+        case .linear:
+            shapes["0.weight"] = [outputs, inputs]
+            shapes["0.bias"] = [outputs]
+        case .mlp:
+            shapes["0.weight"] = [hidden, inputs]
+            shapes["0.bias"] = [hidden]
+            shapes["3.weight"] = [outputs, hidden]
+            shapes["3.bias"] = [outputs]
+        }
+        return shapes
+    }
 }
