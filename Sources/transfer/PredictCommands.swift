@@ -105,7 +105,7 @@ extension PredictCommand {
             }
         }
         let manifest: ModelBundle.Manifest
-        do { manifest = try ModelBundle.manifest(at: url) } catch { throw ValidationError("\(error)") }
+        do { manifest = try ModelBundle.manifest(at: url) } catch { throw RuntimeError("\(error)") }
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: manifest.backbone) } catch { throw RuntimeError("\(model): \(error.description)") }
         let bundle = try ModelBundle.load(url, backboneWeights: try await backboneWeights(spec))

@@ -32,7 +32,10 @@ func metricsObject(_ m: ClassificationMetrics) throws -> Any { try metricsObject
 
 /// Loads `--data`/`--test`; a failure names the path.
 func loadData(_ path: String, task: TaskKind?) throws -> LabeledData {
-    do { return try LabeledData.load(path, task: task) } catch { throw RuntimeError("\(path): \(error)") }
+    do { return try LabeledData.load(path, task: task) } catch {
+        let message = "\(error)"
+        throw RuntimeError(message.contains(path) ? message : "\(path): \(message)")
+    }
 }
 
 extension Strategy: ExpressibleByArgument {}
@@ -268,7 +271,7 @@ struct EvaluateCommand: AsyncParsableCommand {
         case let kind: throw notABundleError(model, kind)
         }
         let manifest: ModelBundle.Manifest
-        do { manifest = try ModelBundle.manifest(at: url) } catch { throw ValidationError("\(error)") }
+        do { manifest = try ModelBundle.manifest(at: url) } catch { throw RuntimeError("\(error)") }
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: manifest.backbone) } catch { throw ValidationError(error.description) }
         let labeled = try loadData(data, task: TaskKind(reportName: manifest.task))

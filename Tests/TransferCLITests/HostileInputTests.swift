@@ -239,7 +239,9 @@ func refusal(_ arguments: [String]) -> String? {
         let csv = try s.write("one.csv", "text,label\nthe first text,only\nthe second text,only\nthe third text,only\n")
         let r = try runTransferProcess(["train", "--model", "minilm-l6", "--data", csv, "--strategy", "features", "--out", s.path("o.transferkit")])
         #expect(r.status != 0)
-        #expect(r.stderr.contains(csv) && r.stderr.contains("only 1 class") && r.stderr.contains("at least 2 classes"), "\(r.stderr)")
+        // Refused where the table is read (naming the file, the class and the row count), before any model loads.
+        #expect(r.stderr.contains(csv) && r.stderr.contains("'only'") && r.stderr.contains("at least 2 classes"), "\(r.stderr)")
+        #expect(r.stderr.components(separatedBy: csv).count == 2, "the path is named once: \(r.stderr)")
         #expect(!s.exists("o.transferkit"))
     }
 
