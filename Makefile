@@ -13,7 +13,8 @@ PEER_PYTHON ?= $(firstword $(wildcard .venv-peers/bin/python))
 BENCH_THREADS ?= $(shell nproc)
 BENCH_SCRATCH ?= .build
 
-# Inputs of the property-based command-line test: `make test` runs a bounded count, `make fuzz` FUZZ_COUNT.
+# Inputs of the property-based tests (command-line options, bundle manifests): `make test` runs a bounded count,
+# `make fuzz` FUZZ_COUNT of each.
 FUZZ_COUNT ?= 100000
 
 .PHONY: setup build test fuzz fetch demo bench peers-setup clean
@@ -35,7 +36,7 @@ test: setup
 # (about 1 in 100 also run as a real `transfer` process).
 fuzz: setup
 	$(SWIFT) build --build-tests $(TEST_FLAGS)
-	FUZZ_COUNT=$(FUZZ_COUNT) $(SWIFT) test $(TEST_FLAGS) --skip-build --filter OptionFuzzTests
+	FUZZ_COUNT=$(FUZZ_COUNT) TRANSFERKIT_FUZZ_COUNT=$(FUZZ_COUNT) $(SWIFT) test $(TEST_FLAGS) --skip-build --filter "OptionFuzzTests|ManifestPropertyTests"
 
 fetch: setup
 	$(SWIFT) build -c release --product transfer
