@@ -56,15 +56,16 @@ let package = Package(
         .executableTarget(
             name: "consistency-example", dependencies: ["TransferKit", "Models", "Datasets", "Tensors"],
             path: "Examples/ConsistencyTraining"),
+        .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AssetsTests", dependencies: ["Assets", "Checkpoints"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TransferKitTests", dependencies: ["TransferKit", "Reports", "Tensors", "Layers", "Optimizers", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TransferKitTests", dependencies: ["TestSupport", "TransferKit", "Reports", "Tensors", "Layers", "Optimizers", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferCLITests", dependencies: ["transfer", "Datasets", "TransferKit", "Models", "Checkpoints"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Checkpoints", "CKernels"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 @testable import Checkpoints
 import Foundation
+import TestSupport
 import Testing
 import Tensors
 #if canImport(Glibc)
@@ -9,49 +10,12 @@ import Glibc
 // Hostile checkpoint files (issue 24): special files, format detection by structure, safetensors headers with
 // duplicate keys, overlapping or unindexed data. Every FIFO test is bounded by `boundedFIFOCall`.
 
-/// Runs `body` on its own thread and waits at most `seconds` for it. A reader that wrongly blocks on the FIFO at
-/// `fifo` is then released by opening the FIFO's write end and closing it (the reader sees end of file), so a
-/// regression makes this test fail instead of hanging the run. Returns `body`'s result, or nil (and records an
-/// issue) on a timeout.
-private func boundedFIFOCall<T: Sendable>(fifo: String, seconds: Double = 10,
-                                          _ body: @escaping @Sendable () -> T?) -> T? {
-    let box = FIFOCallBox<T>()
-    let done = DispatchSemaphore(value: 0)
-    let thread = Thread {
-        let v = body()
-        box.lock.lock()
-        box.value = v
-        box.lock.unlock()
-        done.signal()
+/// `body`'s result, or nil with a recorded issue when it blocked on `fifo` (``TestSupport/runReleasingFIFO(_:seconds:_:)``).
+private func boundedFIFOCall<T: Sendable>(fifo: String, seconds: Double = 10, _ body: @escaping @Sendable () -> T?) -> T? {
+    guard case .finished(let v) = runReleasingFIFO(fifo, seconds: seconds, body) else {
+        Issue.record("reading the FIFO \(fifo) blocked for \(seconds) s"); return nil
     }
-    thread.start()
-    if done.wait(timeout: .now() + seconds) == .timedOut {
-        Issue.record("reading the FIFO \(fifo) blocked for \(seconds) s")
-        // Release the blocked reader: a writer that opens and closes at once gives it end of file.
-        for _ in 0..<100 {
-            let fd = open(fifo, O_WRONLY | O_NONBLOCK)
-            if fd >= 0 { close(fd); break }
-            usleep(10_000)
-        }
-        _ = done.wait(timeout: .now() + seconds)
-        return nil
-    }
-    box.lock.lock()
-    defer { box.lock.unlock() }
-    return box.value
-}
-
-/// The result slot of ``boundedFIFOCall(fifo:seconds:_:)``, written by its thread under `lock`.
-private final class FIFOCallBox<T>: @unchecked Sendable {
-    let lock = NSLock()
-    var value: T?
-}
-
-/// Makes a FIFO at `path` (mkfifo(3)).
-private func makeFIFO(_ path: String) throws {
-    guard mkfifo(path, 0o600) == 0 else {
-        throw NSError(domain: NSPOSIXErrorDomain, code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "mkfifo \(path)"])
-    }
+    return v
 }
 
 /// A fresh temporary directory, removed by `cleanup()`.
