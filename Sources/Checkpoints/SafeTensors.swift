@@ -43,8 +43,9 @@ private func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { 
 /// The text of the current `errno`.
 private func errnoMessage() -> String { String(cString: strerror(errno)) }
 
-/// The kind of file `mode` describes, for messages ("FIFO", "socket", "character device", …).
-func fileKind(_ mode: mode_t) -> String {
+/// The kind of file `mode` describes, for messages ("FIFO", "socket", "character device", …); the checkpoint readers
+/// and the dataset readers share it.
+public func fileKind(_ mode: mode_t) -> String {
     switch mode & S_IFMT {
     case S_IFIFO: return "FIFO"
     case S_IFSOCK: return "socket"

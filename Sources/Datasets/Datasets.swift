@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 
 /// Where a sample's input comes from.

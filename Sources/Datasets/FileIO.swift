@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 
 /// Whole-file reads and writes with errors that name the path and the operating system's reason.
@@ -161,21 +162,6 @@ func escapedBytes(_ raw: [UInt8]) -> String {
         }
     }
     return out
-}
-
-/// The kind of file `mode` describes, for messages: "FIFO", "socket", "character device", "block device",
-/// "directory", "symbolic link", "regular file".
-func fileKind(_ mode: mode_t) -> String {
-    switch mode & S_IFMT {
-    case S_IFIFO: return "FIFO"
-    case S_IFSOCK: return "socket"
-    case S_IFCHR: return "character device"
-    case S_IFBLK: return "block device"
-    case S_IFDIR: return "directory"
-    case S_IFLNK: return "symbolic link"
-    case S_IFREG: return "regular file"
-    default: return "special file"
-    }
 }
 
 /// Python's default string order (code point by code point), which torchvision uses to sort class folders; Swift's

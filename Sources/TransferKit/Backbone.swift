@@ -24,9 +24,19 @@ public protocol FeatureEncoder: AnyObject {
     func forward(_ inputs: BatchInputs) -> Tensor
     /// Model inputs of `inputs` (no augmentation), with the positions that could be prepared and the failures.
     func prepare(_ inputs: [LabeledInput]) -> (inputs: BatchInputs?, kept: [Int], failed: [(String, String)])
+    /// Pooled features of `inputs` in eval mode without gradients, with the positions that could be prepared and the
+    /// failures (the default prepares one batch and runs ``forward(_:)``).
+    func pooledFeatures(_ inputs: [LabeledInput], batchSize: Int) -> (features: Tensor?, kept: [Int], failed: [(String, String)])
     /// Batches of `data` for training or validation (images decoded and augmented per epoch, texts tokenized).
     func batchSource(_ data: LabeledData, augment: AugmentationPolicy, batchSize: Int, shuffle: Bool, seed: UInt64,
                      scaling: TargetScaling?, workers: Int) throws -> BatchSource
+}
+
+extension FeatureEncoder {
+    public func pooledFeatures(_ inputs: [LabeledInput], batchSize: Int) -> (features: Tensor?, kept: [Int], failed: [(String, String)]) {
+        let p = prepare(inputs)
+        return (p.inputs.map { batch in withNoGrad { forward(batch) } }, p.kept, p.failed)
+    }
 }
 
 /// An image CNN with its evaluation pipeline.
@@ -111,8 +121,15 @@ public final class TextEncoder: FeatureEncoder {
         TextBatchSource(data: data, embedder: embedder, batchSize: batchSize, shuffle: shuffle, seed: seed, scaling: scaling)
     }
 
-    /// Sentence embeddings of texts, sorted by length and batched (``Models/SentenceEmbedder/embed(_:batchSize:)``).
-    func embed(_ texts: [String], batchSize: Int) -> Tensor { embedder.embed(texts, batchSize: batchSize) }
+    /// Sentence embeddings, sorted by length and padded per sub-batch (``Models/SentenceEmbedder/embed(_:batchSize:)``):
+    /// the same vectors as one padded batch, less work.
+    public func pooledFeatures(_ inputs: [LabeledInput], batchSize: Int) -> (features: Tensor?, kept: [Int], failed: [(String, String)]) {
+        var texts: [String] = [], kept: [Int] = [], failed: [(String, String)] = []
+        for (i, input) in inputs.enumerated() {
+            if case .text(let t, _) = input { texts.append(t); kept.append(i) } else { failed.append((input.name, "not a text")) }
+        }
+        return (texts.isEmpty ? nil : embedder.embed(texts, batchSize: batchSize), kept, failed)
+    }
 }
 
 /// A registry model loaded as a feature extractor: its spec, the hash of its weights, and its ``FeatureEncoder``.

@@ -26,24 +26,16 @@ extension FeatureBackbone {
         for start in stride(from: 0, to: missing.count, by: batchSize) {
             progress?(start, missing.count)
             let chunk = Array(missing[start..<Swift.min(missing.count, start + batchSize)])
-            let prepared: (inputs: BatchInputs?, kept: [Int], failed: [(String, String)])
-            let out: Tensor
-            if augmentation == nil, let text = encoder as? TextEncoder {
-                // Sorted by length and padded per sub-batch: the same vectors as one padded batch, less work.
-                var texts: [String] = [], kept: [Int] = [], bad: [(String, String)] = []
-                for (j, i) in chunk.enumerated() {
-                    if case .text(let t, _) = inputs[i] { texts.append(t); kept.append(j) } else { bad.append((inputs[i].name, "not a text")) }
-                }
-                prepared = (nil, kept, bad)
-                out = text.embed(texts, batchSize: batchSize)
+            let chunkInputs = chunk.map { inputs[$0] }
+            let prepared: (features: Tensor?, kept: [Int], failed: [(String, String)])
+            if let a = augmentation {
+                let images = Self.augmentedImages(chunkInputs, hashes: chunk.map { hashes[$0] }, augmentation: a)
+                prepared = (images.inputs.map { batch in withNoGrad { forward(batch) } }, images.kept, images.failed)
             } else {
-                prepared = augmentation.map { Self.augmentedImages(chunk.map { inputs[$0] }, hashes: chunk.map { hashes[$0] }, augmentation: $0) }
-                    ?? encoder.prepare(chunk.map { inputs[$0] })
-                guard let batch = prepared.inputs else { failed += prepared.failed; continue }
-                out = withNoGrad { forward(batch) }
+                prepared = encoder.pooledFeatures(chunkInputs, batchSize: batchSize)
             }
             failed += prepared.failed
-            guard !prepared.kept.isEmpty else { continue }
+            guard let out = prepared.features, !prepared.kept.isEmpty else { continue }
             computed += prepared.kept.count
             let v = out.toArray(), d = dimension
             for (j, local) in prepared.kept.enumerated() {

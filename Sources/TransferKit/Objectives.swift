@@ -125,20 +125,6 @@ public final class RegressionObjective: TrainingObjective {
     }
 }
 
-/// A loss and a metric given as closures (for quick experiments and tests).
-public final class ClosureObjective: TrainingObjective {
-    let lossFunction: (Tensor, Targets) -> Tensor
-    let metricFunction: (Tensor, Targets) -> Float
-
-    public init(loss: @escaping (Tensor, Targets) -> Tensor,
-                metric: @escaping (Tensor, Targets) -> Float = ClassificationObjective.accuracy) {
-        lossFunction = loss; metricFunction = metric
-    }
-
-    public func loss(_ outputs: Outputs, batch: Batch) -> Tensor { lossFunction(outputs.primary, batch.targets) }
-    public func metric(_ outputs: Tensor, targets: Targets) -> Float { metricFunction(outputs, targets) }
-}
-
 extension TaskKind {
     /// The stock objective of this task.
     public func objective(regressionLoss: RegressionLoss = .mse, labelSmoothing: Float = 0) -> TrainingObjective {

@@ -63,14 +63,10 @@ public final class TransferTrainer {
     public func features(_ data: LabeledData) throws -> (features: Tensor, kept: [Int]) {
         let start = Date()
         let r = backbone.features(data.inputs, cache: backbone.featureCache(root: options.featureCacheRoot), batchSize: options.batchSize,
-                                  progress: options.progress ? { done, total in Self.progress("features", done: done, total: total, start: start) } : nil)
+                                  progress: options.progress ? { done, total in ProgressLine.draw("features", done: done, total: total, start: start) } : nil)
         skipped += r.failed.map { (path: $0.0, reason: $0.1) }
         backboneForwards += r.computed
         return (r.features, r.kept)
-    }
-
-    static func progress(_ what: String, done: Int, total: Int, start: Date) {
-        ProgressLine.draw(what, done: done, total: total, start: start)
     }
 
     func phaseCallbacks(phase: String) -> [Callback] {
@@ -112,7 +108,7 @@ public final class TransferTrainer {
                                          dimension: backbone.dimension)
                 let start = Date()
                 let r = backbone.features(kept, cache: cache, batchSize: options.batchSize, augmentation: (pipeline, options.seed, view),
-                                          progress: options.progress ? { done, total in Self.progress("view \(view)", done: done, total: total, start: start) } : nil)
+                                          progress: options.progress ? { done, total in ProgressLine.draw("view \(view)", done: done, total: total, start: start) } : nil)
                 backboneForwards += r.computed
                 rows.append(r.features)
                 headRows += r.kept.map { trainKept[$0] }
