@@ -14,11 +14,13 @@ let package = Package(
         .library(name: "TransferKit", targets: ["TransferKit"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "Tracking", targets: ["Tracking"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -31,7 +33,8 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CBLAS", "CDNNL", "CKernels"]),
         .target(name: "Optimizers", dependencies: ["Tensors", "CKernels"]),
         .target(name: "TransferKit", dependencies: ["Tensors", "Layers", "Optimizers", "Models", "Datasets", "Checkpoints"]),
-        .target(name: "Reports", dependencies: ["TransferKit", "Datasets", "Tensors"]),
+        .target(name: "Reports", dependencies: ["TransferKit", "Datasets", "Tensors", "Tracking"]),
+        .target(name: "Tracking", dependencies: ["TransferKit", "Datasets", "Assets", "Tensors", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
@@ -49,7 +52,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -62,6 +65,7 @@ let package = Package(
         .testTarget(name: "AssetsTests", dependencies: ["Assets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferKitTests", dependencies: ["TestSupport", "TransferKit", "Reports", "Tensors", "Layers", "Optimizers", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferCLITests", dependencies: ["transfer", "Datasets", "TransferKit", "Models", "Checkpoints"]),
+        .testTarget(name: "TrackingTests", dependencies: ["Tracking", "TransferKit", "Reports", "Tensors", "Datasets", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Checkpoints", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),

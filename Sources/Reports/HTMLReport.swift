@@ -284,7 +284,7 @@ public enum HTMLReport {
         abs(x) >= 1000 ? String(format: "%.0f", x) : String(format: "%#.4g", x)
     }
 
-    private static func duration(_ seconds: Double) -> String {
+    static func duration(_ seconds: Double) -> String {
         if seconds < 60 { return String(format: "%.1f s", seconds) }
         let s = Int(seconds.rounded())
         return s < 3600 ? "\(s / 60) min \(s % 60) s" : "\(s / 3600) h \(s % 3600 / 60) min"
@@ -296,7 +296,7 @@ public enum HTMLReport {
         return f.string(from: date)
     }
 
-    private static let stylesheet = """
+    static let stylesheet = """
     :root{--fg:#1d2433;--muted:#5f6b7a;--faint:#8a94a3;--line:#e3e7ee;--bg:#f4f6f9;--card:#fff;--accent:#2563eb}
     *{box-sizing:border-box}
     html{-webkit-text-size-adjust:100%}

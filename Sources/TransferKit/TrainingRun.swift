@@ -99,12 +99,13 @@ public struct TrainingRun {
                        seconds: Date().timeIntervalSince(start))
     }
 
-    /// The options as the manifest records them.
-    func configuration(task: TaskKind, headLearningRate: Float) -> [String: String] {
+    /// The options as the manifest records them (and a run database, before the run, with the head's learning rate
+    /// given or not yet found).
+    public func configuration(task: TaskKind, headLearningRate: Float?) -> [String: String] {
         var c: [String: String] = ["data": dataName, "strategy": options.strategy.rawValue, "task": task.flag]
         c["seed"] = String(options.seed)
         c["lr"] = String(options.learningRate)
-        c["head_lr"] = String(headLearningRate)
+        c["head_lr"] = headLearningRate.map { String($0) } ?? "auto"
         c["batch_size"] = String(options.batchSize)
         c["augment"] = options.augment.rawValue
         c["views"] = String(options.augmentedViews)

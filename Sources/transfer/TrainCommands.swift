@@ -5,6 +5,7 @@ import Foundation
 import Models
 import Tensors
 import Reports
+import Tracking
 import TransferKit
 
 /// A failure while running (not a mistake in the command line): printed as `Error: …` without the usage text.
@@ -99,6 +100,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object at the end.") var json = false
 
     @OptionGroup var precisionOption: PrecisionOption
+    @OptionGroup var tracking: TrackingOption
 
     /// Every option against its accepted range (``TrainOptions/validate()`` for the numbers the library takes), and
     /// `--out`/`--report` that are existing files, before anything is loaded.
@@ -184,6 +186,7 @@ struct TrainCommand: AsyncParsableCommand {
         // Locked before anything in OUT is replaced: a second run on the same --out stops here.
         let lock = try OutputLock(directory: bundleURL)
         defer { lock.release() }
+        let store = try tracking.store()
         if let reportURL {
             do { try FileManager.default.createDirectory(at: reportURL, withIntermediateDirectories: true) } catch {
                 throw RuntimeError("--report \(report ?? ""): cannot create the directory: \(Transfer.fileReason(error))")
@@ -196,8 +199,17 @@ struct TrainCommand: AsyncParsableCommand {
         run.resume = resume
         run.mistakes = report == nil ? 0 : 12
         run.outputLock = lock
+        var recorder: RunRecorder?
+        if let store {
+            let extra = ["model": model, "test": test ?? "", "bundle": out, "precision": Precision.current.rawValue]
+            do throws(RunStoreError) { recorder = try RunRecorder.begin(training: run, data: all, test: testData, in: store, extra: extra) } catch {
+                TrackingOption.warn(error)
+            }
+        }
         let outcome: TrainingRun.Outcome
-        do { outcome = try run.run(all, test: testData, bundle: bundleURL) } catch let e as TrainError {
+        do {
+            outcome = try run.run(all, test: testData, bundle: bundleURL, recorder: recorder, onTrackingError: TrackingOption.warn)
+        } catch let e as TrainError {
             if case .nothingToTrain(let why) = e { throw RuntimeError("\(data): \(why) (nothing was trained)") }
             throw e
         }
@@ -249,6 +261,7 @@ struct EvaluateCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON.") var json = false
 
     @OptionGroup var precisionOption: PrecisionOption
+    @OptionGroup var tracking: TrackingOption
 
     func run() async throws {
         try await withPrecision(try precisionOption.effective(model: model)) { try await execute() }
@@ -275,6 +288,29 @@ struct EvaluateCommand: AsyncParsableCommand {
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: manifest.backbone) } catch { throw ValidationError(error.description) }
         let labeled = try loadData(data, task: TaskKind(reportName: manifest.task))
+        let recorder = try beginRecording(manifest: manifest, data: labeled)
+        do {
+            try await evaluate(url: url, manifest: manifest, spec: spec, labeled: labeled, recorder: recorder)
+        } catch {
+            do throws(RunStoreError) { try recorder?.fail(Transfer.userMessage(for: error)) } catch { TrackingOption.warn(error) }
+            throw error
+        }
+    }
+
+    /// The evaluate run in the run database (nil with --no-track; a failure to begin is a warning).
+    func beginRecording(manifest: ModelBundle.Manifest, data labeled: LabeledData) throws -> RunRecorder? {
+        guard let store = try tracking.store() else { return nil }
+        let parameters = ["model": manifest.backbone, "bundle": model, "data": data, "strategy": manifest.strategy, "task": manifest.task,
+                          "precision": Precision.current.rawValue]
+        do throws(RunStoreError) {
+            return try RunRecorder.begin(in: store, kind: .evaluate, parameters: parameters, dataFingerprint: DataFingerprint.of(labeled))
+        } catch {
+            TrackingOption.warn(error)
+            return nil
+        }
+    }
+
+    func evaluate(url: URL, manifest: ModelBundle.Manifest, spec: ModelSpec, labeled: LabeledData, recorder: RunRecorder?) async throws {
         if let first = labeled.inputs.first {
             let holdsImages: Bool
             if case .image = first { holdsImages = true } else { holdsImages = false }
@@ -287,6 +323,9 @@ struct EvaluateCommand: AsyncParsableCommand {
         do { bundle = try ModelBundle.load(url, backboneWeights: try await backboneWeights(spec)) } catch { throw RuntimeError("\(error)") }
         bundle.featureCache = bundle.backbone.featureCache(root: AssetStore.cacheRoot.appendingPathComponent("features"))
         let (m, skipped, mistakes) = try bundle.evaluateWithMistakes(labeled, mistakes: report == nil ? 0 : 12)
+        do throws(RunStoreError) { try recorder?.finish(metrics: m.headlineValues(prefix: "test"), bundle: url) } catch {
+            TrackingOption.warn(error)
+        }
         if let report {
             do {
                 try HTMLReport.write(to: URL(fileURLWithPath: report), title: "\(manifest.backbone) bundle \(model) on \(data)",

@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import Models
 import Tensors
+import Tracking
 import TransferKit
 #if canImport(Glibc)
 import Glibc
@@ -226,6 +227,7 @@ extension Transfer {
         case let e as TrainingRunError: text = e.description
         case let e as TrainOptionsError: text = "\(flag(forTrainOptionsField: e.field)) must be \(e.accepted) (received \(e.value))"
         case let e as RuntimeError: text = e.description
+        case let e as RunStoreError: text = e.description
         case let e as EncodingError:
             if case .invalidValue(let value, let context) = e {
                 let path = context.codingPath.map(\.stringValue).joined(separator: ".")

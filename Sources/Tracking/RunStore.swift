@@ -1,0 +1,164 @@
+import Assets
+import Foundation
+import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The SQLite database of recorded runs (GRDB.swift), shared by every TransferKit process on a machine.
+///
+/// Concurrency: the database is in WAL mode (readers never block the writer), every write is one `BEGIN IMMEDIATE`
+/// transaction, and a connection waits up to ``busyTimeout`` for another process's write lock instead of failing
+/// with `SQLITE_BUSY` (SQLite's "Write-Ahead Logging" and "busy timeout" documentation). Schema migrations run
+/// under an exclusive `flock(2)` on `PATH.locks/migrate.lock`, so two processes opening a new file migrate it once.
+///
+/// Liveness: each running run holds a lock (``RunLock``) in `PATH.locks/`; every read first marks as `killed` the
+/// running runs of this host whose lock is free, i.e. whose process is gone (SIGKILL, a crash, a power cut).
+public final class RunStore: Sendable {
+    /// The database file.
+    public let url: URL
+    /// Where the per-run lock files live: `PATH.locks/`.
+    public let lockDirectory: URL
+    let queue: DatabaseQueue
+    /// How long a write waits for another process's write to end.
+    public static let busyTimeout: TimeInterval = 60
+
+    /// `$TRANSFERKIT_CACHE/runs.sqlite` (default `~/.cache/transferkit/runs.sqlite`).
+    public static var defaultURL: URL { AssetStore.cacheRoot.appendingPathComponent("runs.sqlite") }
+
+    /// Opens the database at `url`, creating it (and its directory) when `create` is true, and migrates its schema.
+    ///
+    /// - Throws: ``RunStoreError``: `isADirectory`, `notWritable`, `missing` (when `create` is false),
+    ///   `notADatabase` (not SQLite, or another application's SQLite file), `corrupt` (a damaged or truncated file,
+    ///   found by `PRAGMA quick_check`), `newerSchema`.
+    public init(at url: URL, create: Bool = true) throws(RunStoreError) {
+        let url = url.standardizedFileURL
+        let path = url.path
+        self.url = url
+        lockDirectory = URL(fileURLWithPath: path + ".locks", isDirectory: true)
+        try Self.checkPath(url, create: create)
+        do {
+            try FileManager.default.createDirectory(at: lockDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw .notWritable(path: lockDirectory.path, reason: Self.reason(error))
+        }
+        var config = Configuration()
+        config.journalMode = .wal
+        config.busyMode = .timeout(Self.busyTimeout)
+        config.label = "TransferKit runs"
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+        } catch {
+            throw RunStoreError.wrap(error, path: path)
+        }
+        try migrate()
+    }
+
+    /// Refuses a directory, a missing file (unless creating), a file that does not start with SQLite's header, and
+    /// a location where the file cannot be created or written.
+    static func checkPath(_ url: URL, create: Bool) throws(RunStoreError) {
+        let fm = FileManager.default, path = url.path
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: path, isDirectory: &isDir) {
+            guard !isDir.boolValue else { throw .isADirectory(path: path) }
+            guard access(path, R_OK | W_OK) == 0 else { throw .notWritable(path: path, reason: String(cString: strerror(errno))) }
+            let size = (try? fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            if size > 0 {
+                guard let h = FileHandle(forReadingAtPath: path) else { throw .notWritable(path: path, reason: "cannot be opened") }
+                defer { try? h.close() }
+                let head = (try? h.read(upToCount: 16)) ?? Data()
+                guard head == Data("SQLite format 3\u{0}".utf8) else {
+                    throw .notADatabase(path: path, detail: "its first bytes are not SQLite's file header")
+                }
+            }
+            return
+        }
+        guard create else { throw .missing(path: path) }
+        let dir = url.deletingLastPathComponent()
+        if fm.fileExists(atPath: dir.path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw .notWritable(path: path, reason: "\(dir.path) is a file, not a directory") }
+        } else {
+            do { try fm.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+                throw .notWritable(path: path, reason: Self.reason(error))
+            }
+        }
+        guard access(dir.path, W_OK | X_OK) == 0 else {
+            throw .notWritable(path: path, reason: "\(dir.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Applies the migrations this build knows, under the migration lock; refuses another application's database
+    /// and one migrated by a newer build; runs `PRAGMA quick_check` so a damaged file is refused now, not mid-run.
+    func migrate() throws(RunStoreError) {
+        let path = url.path
+        let lock: RunLock
+        do { lock = try RunLock(url: lockDirectory.appendingPathComponent("migrate.lock"), wait: true) } catch {
+            throw .notWritable(path: lockDirectory.path, reason: error.description)
+        }
+        defer { lock.release() }
+        do {
+            let migrator = RunSchema.migrator
+            try queue.read { db in
+                let check = try String.fetchOne(db, sql: "PRAGMA quick_check(1)") ?? "no answer"
+                guard check == "ok" else { throw RunStoreError.corrupt(path: path, detail: "quick_check: \(check)") }
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                if !tables.isEmpty && !tables.contains("grdb_migrations") {
+                    throw RunStoreError.notADatabase(path: path, detail: "an SQLite database of another kind, with tables \(tables.sorted())")
+                }
+                if try migrator.hasBeenSuperseded(db) {
+                    let known = Set(migrator.migrations)
+                    let applied = try migrator.appliedIdentifiers(db)
+                    throw RunStoreError.newerSchema(path: path, migrations: applied.subtracting(known).sorted())
+                }
+            }
+            try migrator.migrate(queue)
+            let tables = try queue.read { db in try RunSchema.tables.filter { try !db.tableExists($0) } }
+            guard tables.isEmpty else { throw RunStoreError.notADatabase(path: path, detail: "tables \(tables) are missing") }
+        } catch {
+            throw RunStoreError.wrap(error, path: path)
+        }
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction (it takes the write lock first, so it never fails half-way on a busy
+    /// database); errors come back as ``RunStoreError``.
+    func write<T>(_ body: (Database) throws -> T) throws(RunStoreError) -> T {
+        do {
+            return try queue.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        } catch {
+            throw RunStoreError.wrap(error, path: url.path)
+        }
+    }
+
+    /// A read; errors come back as ``RunStoreError``.
+    func read<T>(_ body: (Database) throws -> T) throws(RunStoreError) -> T {
+        do { return try queue.read(body) } catch { throw RunStoreError.wrap(error, path: url.path) }
+    }
+
+    /// A file-system error in words: the POSIX reason when there is one.
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        return ns.localizedDescription
+    }
+
+    /// Timestamps as stored: ISO 8601 UTC with milliseconds (they sort as text).
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    static func date(_ text: String?) -> Date? {
+        guard let text else { return nil }
+        return try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
+    }
+}
