@@ -152,13 +152,18 @@ public final class RunStore: Sendable {
         return ns.localizedDescription
     }
 
-    /// Timestamps as stored: ISO 8601 UTC with milliseconds (they sort as text).
+    /// Timestamps as stored: ISO 8601 UTC with milliseconds, `2026-12-04T18:30:00.123Z` (they sort as text).
     static func timestamp(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let ms = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        var seconds = time_t(ms / 1000), parts = tm()
+        gmtime_r(&seconds, &parts)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(ms % 1000))
     }
 
+    /// A stored timestamp as a date, to the millisecond.
     static func date(_ text: String?) -> Date? {
-        guard let text else { return nil }
-        return try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
+        guard let text, let d = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) else { return nil }
+        return Date(timeIntervalSince1970: (d.timeIntervalSince1970 * 1000).rounded() / 1000)
     }
 }

@@ -110,13 +110,17 @@ public struct RunComparison: Codable, Sendable, Equatable {
 }
 
 extension RunStore {
-    /// The JSON form of the read API's values: snake_case keys, sorted, ISO 8601 dates, non-finite losses as
+    /// The JSON form of the read API's values: snake_case keys, sorted, ISO 8601 UTC dates with milliseconds (as
+    /// stored), non-finite losses as
     /// "NaN"/"Infinity" (as `metrics.jsonl` writes them).
     public static func jsonEncoder() -> JSONEncoder {
         let e = JSONEncoder()
         e.keyEncodingStrategy = .convertToSnakeCase
         e.outputFormatting = [.sortedKeys, .prettyPrinted]
-        e.dateEncodingStrategy = .iso8601
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(RunStore.timestamp(date))
+        }
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return e
     }
@@ -125,7 +129,14 @@ extension RunStore {
     public static func jsonDecoder() -> JSONDecoder {
         let d = JSONDecoder()
         d.keyDecodingStrategy = .convertFromSnakeCase
-        d.dateDecodingStrategy = .iso8601
+        d.dateDecodingStrategy = .custom { decoder in
+            let c = try decoder.singleValueContainer()
+            let text = try c.decode(String.self)
+            guard let date = RunStore.date(text) else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "\(text) is not an ISO 8601 timestamp")
+            }
+            return date
+        }
         d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return d
     }
