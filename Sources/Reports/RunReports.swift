@@ -17,15 +17,16 @@ public enum RunReports {
         return t.render()
     }
 
-    /// `transfer runs show`: the run's facts, parameters, metrics and one line per epoch.
+    /// `transfer runs show`: the run's facts, parameters and metrics (`key  value` lines), then one line per epoch
+    /// (epochs counted from 1 within their phase) and the run's children.
     public static func detailText(_ d: RunDetail) -> String {
-        var table = MetricsTextTable(header: ["run \(d.run.id)", ""])
-        for (k, v) in facts(d.run) { table.row([k, v]) }
-        table.separator()
-        for k in d.run.parameters.keys.sorted() { table.row([k, d.run.parameters[k]!]) }
-        table.separator()
-        for k in d.run.metrics.keys.sorted() { table.row([k, formatFixed(d.run.metrics[k]!, digits: 4)]) }
-        var out = table.render()
+        var pairs: [(String, String)?] = facts(d.run) + [nil]
+        pairs += d.run.parameters.keys.sorted().map { ($0, d.run.parameters[$0]!) } + [nil]
+        pairs += d.run.metrics.keys.sorted().map { ($0, formatFixed(d.run.metrics[$0]!, digits: 4)) }
+        let width = pairs.compactMap { $0?.0.count }.max() ?? 0
+        var out = "run \(d.run.id)\n" + pairs.map { p in
+            p.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 } ?? ""
+        }.joined(separator: "\n")
         if !d.epochs.isEmpty {
             var e = MetricsTextTable(header: ["#", "phase", "epoch", "train loss", "valid loss", "valid metric", "lr", "seconds"])
             for (i, r) in d.epochs.enumerated() {

@@ -3,7 +3,7 @@ import GRDB
 import Tensors
 import TransferKit
 
-/// Records one run as it happens: ``begin(in:kind:parameters:commandLine:dataFingerprint:parent:)`` inserts it as
+/// Records one run as it happens: ``begin(in:kind:parameters:commandLine:dataFingerprint:parent:startedAt:)`` inserts it as
 /// `running` and takes its liveness lock (``RunLock``), ``record(_:)`` appends an epoch, ``finish(metrics:bundle:)``
 /// or ``fail(_:)`` ends it and drops the lock. A process that dies without ending its run leaves the lock free, and
 /// the next read of the database marks the run `killed`.
@@ -22,7 +22,7 @@ public final class RunRecorder: @unchecked Sendable {
     public let store: RunStore
     public let id: RunID
     public let startedAt: Date
-    /// Held from ``begin(in:kind:parameters:commandLine:dataFingerprint:parent:)`` to the end of the run.
+    /// Held from ``begin(in:kind:parameters:commandLine:dataFingerprint:parent:startedAt:)`` to the end of the run.
     let lock: RunLock
     public private(set) var ended = false
     private var ordinal = 0
@@ -38,14 +38,15 @@ public final class RunRecorder: @unchecked Sendable {
     ///   - commandLine: default: this process's arguments (``currentCommandLine``).
     ///   - dataFingerprint: ``DataFingerprint`` of the data read, when known now (or later, ``setDataFingerprint(_:)``).
     ///   - parent: the run this one belongs to (a tune run, for a trial).
+    ///   - startedAt: when the run started (default: now; a command passes its own start, before its model loaded).
     public static func begin(in store: RunStore, kind: RunKind, parameters: [String: String] = [:], commandLine: String = currentCommandLine,
-                             dataFingerprint: String? = nil, parent: RunID? = nil) throws(RunStoreError) -> RunRecorder {
+                             dataFingerprint: String? = nil, parent: RunID? = nil, startedAt: Date = Date()) throws(RunStoreError) -> RunRecorder {
         let token = UUID().uuidString.lowercased()
         let lock: RunLock
         do { lock = try RunLock(url: store.lockDirectory.appendingPathComponent("\(token).lock"), wait: false) } catch {
             throw .notWritable(path: store.lockDirectory.path, reason: error.description)
         }
-        let start = Date()
+        let start = startedAt
         let params = try json(parameters, path: store.url.path)
         let id = try store.write { db -> RunID in
             try db.execute(sql: """

@@ -7,14 +7,15 @@ extension RunRecorder {
     /// parameters (the model's name, paths, …), and the fingerprints of `data` (and of `test`, as the parameter
     /// `test_fingerprint`).
     public static func begin(training run: TrainingRun, data: LabeledData, test: LabeledData?, in store: RunStore, kind: RunKind = .train,
-                             parent: RunID? = nil, extra: [String: String] = [:]) throws(RunStoreError) -> RunRecorder {
+                             parent: RunID? = nil, extra: [String: String] = [:], startedAt: Date = Date()) throws(RunStoreError) -> RunRecorder {
         var parameters = run.configuration(task: data.task, headLearningRate: run.options.headLearningRate)
         parameters["early_stopping"] = run.options.earlyStoppingPatience.map(String.init) ?? "off"
         parameters["val_split"] = String(run.options.validationFraction)
         parameters["head"] = run.options.head.rawValue
         if let test { parameters["test_fingerprint"] = DataFingerprint.of(test) }
         parameters.merge(extra) { $1 }
-        return try begin(in: store, kind: kind, parameters: parameters, dataFingerprint: DataFingerprint.of(data), parent: parent)
+        return try begin(in: store, kind: kind, parameters: parameters, dataFingerprint: DataFingerprint.of(data), parent: parent,
+                         startedAt: startedAt)
     }
 }
 

@@ -172,6 +172,7 @@ struct TrainCommand: AsyncParsableCommand {
     /// paths), then locks `--out`, loads the backbone and runs ``TrainingRun``. The bundle is written before the
     /// report; a report that cannot be written fails the command and names the bundle that was kept.
     func execute() async throws {
+        let commandStart = Date()
         var o = options()
         let spec = try pretrainedSpec(model)
         if views > 0 && !takesImages(spec) { throw ValidationError("--views applies to image models; \(model) is a text model") }
@@ -201,8 +202,11 @@ struct TrainCommand: AsyncParsableCommand {
         run.outputLock = lock
         var recorder: RunRecorder?
         if let store {
-            let extra = ["model": model, "test": test ?? "", "bundle": out, "precision": Precision.current.rawValue]
-            do throws(RunStoreError) { recorder = try RunRecorder.begin(training: run, data: all, test: testData, in: store, extra: extra) } catch {
+            var extra = ["model": model, "bundle": out, "precision": Precision.current.rawValue]
+            if let test { extra["test"] = test }
+            do throws(RunStoreError) {
+                recorder = try RunRecorder.begin(training: run, data: all, test: testData, in: store, extra: extra, startedAt: commandStart)
+            } catch {
                 TrackingOption.warn(error)
             }
         }
