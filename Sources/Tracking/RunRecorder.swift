@@ -25,6 +25,9 @@ public final class RunRecorder: @unchecked Sendable {
     /// Held from ``begin(in:kind:parameters:commandLine:dataFingerprint:parent:startedAt:)`` to the end of the run.
     let lock: RunLock
     public private(set) var ended = false
+    /// Seconds this recorder has spent writing to the database (and fingerprinting the data, when begun with
+    /// ``begin(training:data:test:in:kind:parent:extra:startedAt:)``): the cost of tracking the run.
+    public internal(set) var secondsRecording: Double = 0
     private var ordinal = 0
 
     init(store: RunStore, id: RunID, startedAt: Date, lock: RunLock) {
@@ -41,6 +44,7 @@ public final class RunRecorder: @unchecked Sendable {
     ///   - startedAt: when the run started (default: now; a command passes its own start, before its model loaded).
     public static func begin(in store: RunStore, kind: RunKind, parameters: [String: String] = [:], commandLine: String = currentCommandLine,
                              dataFingerprint: String? = nil, parent: RunID? = nil, startedAt: Date = Date()) throws(RunStoreError) -> RunRecorder {
+        let t0 = Date()
         let token = UUID().uuidString.lowercased()
         let lock: RunLock
         do { lock = try RunLock(url: store.lockDirectory.appendingPathComponent("\(token).lock"), wait: false) } catch {
@@ -57,7 +61,9 @@ public final class RunRecorder: @unchecked Sendable {
                                  dataFingerprint, Int64(getpid()), RunStore.hostName, token])
             return db.lastInsertedRowID
         }
-        return RunRecorder(store: store, id: id, startedAt: start, lock: lock)
+        let recorder = RunRecorder(store: store, id: id, startedAt: start, lock: lock)
+        recorder.secondsRecording = Date().timeIntervalSince(t0)
+        return recorder
     }
 
     /// A child run of this one (a trial of a tune run), recorded in the same database.
@@ -71,6 +77,8 @@ public final class RunRecorder: @unchecked Sendable {
         ordinal += 1
         let n = ordinal
         func finite(_ x: Float?) -> Double? { x.flatMap { $0.isFinite ? Double($0) : nil } }
+        let t0 = Date()
+        defer { secondsRecording += Date().timeIntervalSince(t0) }
         try store.write { db in
             try db.execute(sql: """
                 INSERT INTO epochs (run_id, ordinal, phase, epoch, train_loss, valid_loss, valid_metric, learning_rate, seconds, recorded_at)
@@ -85,6 +93,8 @@ public final class RunRecorder: @unchecked Sendable {
 
     /// Merges `parameters` into the run's (values resolved during the run, e.g. a swept learning rate).
     public func addParameters(_ parameters: [String: String]) throws(RunStoreError) {
+        let t0 = Date()
+        defer { secondsRecording += Date().timeIntervalSince(t0) }
         let patch = try Self.json(parameters, path: store.url.path)
         try store.write { db in
             try db.execute(sql: "UPDATE runs SET parameters = json_patch(parameters, ?) WHERE id = ?", arguments: [patch, id])
@@ -114,6 +124,8 @@ public final class RunRecorder: @unchecked Sendable {
     func end(status: RunStatus, metrics: [String: Double], bundlePath: String?, bundleSha256: String?, error: String?) throws(RunStoreError) {
         guard !ended else { return }
         ended = true
+        let t0 = Date()
+        defer { secondsRecording += Date().timeIntervalSince(t0) }
         defer { lock.release(removingFile: true) }
         let m = try Self.json(metrics.filter { $0.value.isFinite }, path: store.url.path)
         let now = Date()

@@ -20,6 +20,8 @@ public final class RunStore: Sendable {
     /// Where the per-run lock files live: `PATH.locks/`.
     public let lockDirectory: URL
     let queue: DatabaseQueue
+    /// Seconds spent opening the database (checks, migrations, `quick_check`).
+    public let openSeconds: Double
     /// How long a write waits for another process's write to end.
     public static let busyTimeout: TimeInterval = 60
 
@@ -32,6 +34,7 @@ public final class RunStore: Sendable {
     ///   `notADatabase` (not SQLite, or another application's SQLite file), `corrupt` (a damaged or truncated file,
     ///   found by `PRAGMA quick_check`), `newerSchema`.
     public init(at url: URL, create: Bool = true) throws(RunStoreError) {
+        let t0 = Date()
         let url = url.standardizedFileURL
         let path = url.path
         self.url = url
@@ -47,12 +50,15 @@ public final class RunStore: Sendable {
         config.busyMode = .timeout(Self.busyTimeout)
         config.label = "TransferKit runs"
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        let queue: DatabaseQueue
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
         } catch {
             throw RunStoreError.wrap(error, path: path)
         }
-        try migrate()
+        try Self.migrate(queue, path: path, lockDirectory: lockDirectory)
+        self.queue = queue
+        openSeconds = Date().timeIntervalSince(t0)
     }
 
     /// Refuses a directory, a missing file (unless creating), a file that does not start with SQLite's header, and
@@ -90,8 +96,7 @@ public final class RunStore: Sendable {
 
     /// Applies the migrations this build knows, under the migration lock; refuses another application's database
     /// and one migrated by a newer build; runs `PRAGMA quick_check` so a damaged file is refused now, not mid-run.
-    func migrate() throws(RunStoreError) {
-        let path = url.path
+    static func migrate(_ queue: DatabaseQueue, path: String, lockDirectory: URL) throws(RunStoreError) {
         let lock: RunLock
         do { lock = try RunLock(url: lockDirectory.appendingPathComponent("migrate.lock"), wait: true) } catch {
             throw .notWritable(path: lockDirectory.path, reason: error.description)

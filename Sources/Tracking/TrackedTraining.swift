@@ -8,14 +8,18 @@ extension RunRecorder {
     /// `test_fingerprint`).
     public static func begin(training run: TrainingRun, data: LabeledData, test: LabeledData?, in store: RunStore, kind: RunKind = .train,
                              parent: RunID? = nil, extra: [String: String] = [:], startedAt: Date = Date()) throws(RunStoreError) -> RunRecorder {
+        let t0 = Date()
         var parameters = run.configuration(task: data.task, headLearningRate: run.options.headLearningRate)
         parameters["early_stopping"] = run.options.earlyStoppingPatience.map(String.init) ?? "off"
         parameters["val_split"] = String(run.options.validationFraction)
         parameters["head"] = run.options.head.rawValue
         if let test { parameters["test_fingerprint"] = DataFingerprint.of(test) }
         parameters.merge(extra) { $1 }
-        return try begin(in: store, kind: kind, parameters: parameters, dataFingerprint: DataFingerprint.of(data), parent: parent,
-                         startedAt: startedAt)
+        let fingerprint = DataFingerprint.of(data)
+        let fingerprinting = Date().timeIntervalSince(t0)
+        let recorder = try begin(in: store, kind: kind, parameters: parameters, dataFingerprint: fingerprint, parent: parent, startedAt: startedAt)
+        recorder.secondsRecording += fingerprinting
+        return recorder
     }
 }
 

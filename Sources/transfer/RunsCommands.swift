@@ -33,6 +33,20 @@ struct TrackingOption: ParsableArguments {
     /// before it trains.
     func store() throws -> RunStore? { noTrack ? nil : try database.open(create: true) }
 
+    /// `tracking` in a command's JSON: the run's id, the database and the seconds recording cost (opening the
+    /// database, fingerprinting the data, every write); nil when the run was not recorded.
+    static func summary(_ store: RunStore?, _ recorder: RunRecorder?) -> [String: Any]? {
+        guard let store, let recorder else { return nil }
+        return ["run_id": recorder.id, "database": store.url.path, "seconds": store.openSeconds + recorder.secondsRecording]
+    }
+
+    /// The same in words, for the summary a command prints.
+    static func line(_ store: RunStore?, _ recorder: RunRecorder?) -> String? {
+        guard let store, let recorder else { return nil }
+        let option = store.url == RunStore.defaultURL.standardizedFileURL ? "" : " --runs-db \(store.url.path)"
+        return "recorded as run \(recorder.id) in \(store.url.path) (`transfer runs show \(recorder.id)\(option)`)"
+    }
+
     /// Prints a recording failure once as a warning; the run goes on.
     static func warn(_ error: RunStoreError) {
         printErr("warning: this run is no longer being recorded: \(error.description)")

@@ -228,10 +228,15 @@ struct TrainCommand: AsyncParsableCommand {
                 throw RuntimeError("the bundle \(out) was written, but the report could not be written to \(report): \(Transfer.userMessage(for: error))")
             }
         }
-        if json { try printJSON(outcome, strategy: o.strategy, task: all.task) } else { printSummary(outcome) }
+        if json {
+            try printJSON(outcome, strategy: o.strategy, task: all.task, tracking: TrackingOption.summary(store, recorder))
+        } else {
+            printSummary(outcome)
+            if let line = TrackingOption.line(store, recorder) { print(line) }
+        }
     }
 
-    func printJSON(_ outcome: TrainingRun.Outcome, strategy: Strategy, task: TaskKind) throws {
+    func printJSON(_ outcome: TrainingRun.Outcome, strategy: Strategy, task: TaskKind, tracking: [String: Any]?) throws {
         let r = outcome.result
         var obj: [String: Any] = [
             "bundle": out, "strategy": strategy.rawValue, "task": task.flag, "epochs_run": r.history.count,
@@ -241,6 +246,7 @@ struct TrainCommand: AsyncParsableCommand {
         ]
         if let v = outcome.validation { obj["validation"] = try metricsObject(v) }
         if let t = outcome.test { obj["test"] = try metricsObject(t) }
+        if let tracking { obj["tracking"] = tracking }
         print(try jsonString(obj))
     }
 
@@ -292,9 +298,10 @@ struct EvaluateCommand: AsyncParsableCommand {
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: manifest.backbone) } catch { throw ValidationError(error.description) }
         let labeled = try loadData(data, task: TaskKind(reportName: manifest.task))
-        let recorder = try beginRecording(manifest: manifest, data: labeled)
+        let store = try tracking.store()
+        let recorder = beginRecording(store, manifest: manifest, data: labeled)
         do {
-            try await evaluate(url: url, manifest: manifest, spec: spec, labeled: labeled, recorder: recorder)
+            try await evaluate(url: url, manifest: manifest, spec: spec, labeled: labeled, store: store, recorder: recorder)
         } catch {
             do throws(RunStoreError) { try recorder?.fail(Transfer.userMessage(for: error)) } catch { TrackingOption.warn(error) }
             throw error
@@ -302,8 +309,8 @@ struct EvaluateCommand: AsyncParsableCommand {
     }
 
     /// The evaluate run in the run database (nil with --no-track; a failure to begin is a warning).
-    func beginRecording(manifest: ModelBundle.Manifest, data labeled: LabeledData) throws -> RunRecorder? {
-        guard let store = try tracking.store() else { return nil }
+    func beginRecording(_ store: RunStore?, manifest: ModelBundle.Manifest, data labeled: LabeledData) -> RunRecorder? {
+        guard let store else { return nil }
         let parameters = ["model": manifest.backbone, "bundle": model, "data": data, "strategy": manifest.strategy, "task": manifest.task,
                           "precision": Precision.current.rawValue]
         do throws(RunStoreError) {
@@ -314,7 +321,8 @@ struct EvaluateCommand: AsyncParsableCommand {
         }
     }
 
-    func evaluate(url: URL, manifest: ModelBundle.Manifest, spec: ModelSpec, labeled: LabeledData, recorder: RunRecorder?) async throws {
+    func evaluate(url: URL, manifest: ModelBundle.Manifest, spec: ModelSpec, labeled: LabeledData, store: RunStore?,
+                  recorder: RunRecorder?) async throws {
         if let first = labeled.inputs.first {
             let holdsImages: Bool
             if case .image = first { holdsImages = true } else { holdsImages = false }
@@ -343,11 +351,13 @@ struct EvaluateCommand: AsyncParsableCommand {
         if json {
             var obj = try metricsObject(m) as? [String: Any] ?? [:]
             obj["skipped_files"] = skipped.map { ["path": $0.0, "reason": $0.1] }
+            if let t = TrackingOption.summary(store, recorder) { obj["tracking"] = t }
             print(try jsonString(obj))
         } else {
             print(m.terminalSummary())
             for s in skipped { print("skipped \(s.0): \(s.1)") }
             if let report { print("report: \(report)/report.html") }
+            if let line = TrackingOption.line(store, recorder) { print(line) }
         }
     }
 }

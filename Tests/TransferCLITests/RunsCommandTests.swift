@@ -60,6 +60,8 @@ import Testing
             let seed = Int((run["parameters"] as? [String: String])?["seed"] ?? "") ?? -1
             let out = try #require(outputs[seed])
             #expect(run["status"] as? String == "finished" && run["kind"] as? String == "train")
+            let tracking = out["tracking"] as? [String: Any]
+            #expect(tracking?["run_id"] as? Int == id && (tracking?["seconds"] as? Double ?? -1) >= 0)
             #expect(run["epoch_count"] as? Int == out["epochs_run"] as? Int && out["epochs_run"] as? Int == 40)
             let testAccuracy = (out["test"] as? [String: Any])?["accuracy"] as? Double
             #expect((run["metrics"] as? [String: Double])?["test_accuracy"] == testAccuracy)
