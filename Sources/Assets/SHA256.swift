@@ -78,7 +78,7 @@ public struct SHA256: Sendable {
     public static func hex(_ data: Data) -> String {
         var s = SHA256()
         s.update(data)
-        return s.finalize().map { String(format: "%02x", $0) }.joined()
+        return hexDigits(s.finalize())
     }
 
     /// Hex digest of a file, read in 4 MiB chunks.
@@ -87,7 +87,19 @@ public struct SHA256: Sendable {
         defer { try? fh.close() }
         var s = SHA256()
         while let chunk = try fh.read(upToCount: 4 << 20), !chunk.isEmpty { s.update(chunk) }
-        return s.finalize().map { String(format: "%02x", $0) }.joined()
+        return hexDigits(s.finalize())
+    }
+
+    /// Lowercase hex of `bytes` (a table lookup: `String(format:)` per byte cost more than the hash of a small file).
+    static func hexDigits(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

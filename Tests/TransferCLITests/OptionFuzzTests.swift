@@ -157,6 +157,9 @@ let fuzzedOptions: [FuzzedOption] = {
         .whole(demo, "--test-per-class", 1...1000),
         .whole(demo, "--epochs", 1...100_000),
         .seed(demo),
+        .whole(["runs", "list"], "--limit", 1...1_000_000),
+        FuzzedOption(base: ["runs", "list"], flag: "--runs-db", accepts: { !$0.isEmpty }, boundaries: ["", "/tmp"]),
+        FuzzedOption(base: evaluate, flag: "--runs-db", accepts: { !$0.isEmpty }, boundaries: ["", "-"]),
     ]
 }()
 
