@@ -32,7 +32,7 @@ public final class RunStore: Sendable {
     ///
     /// - Throws: ``RunStoreError``: `isADirectory`, `notWritable`, `missing` (when `create` is false),
     ///   `notADatabase` (not SQLite, or another application's SQLite file), `corrupt` (a damaged or truncated file,
-    ///   found by `PRAGMA quick_check`), `newerSchema`.
+    ///   found by the header's size or `PRAGMA quick_check`), `newerSchema`.
     public init(at url: URL, create: Bool = true) throws(RunStoreError) {
         let t0 = Date()
         let url = url.standardizedFileURL
@@ -73,9 +73,12 @@ public final class RunStore: Sendable {
             if size > 0 {
                 guard let h = FileHandle(forReadingAtPath: path) else { throw .notWritable(path: path, reason: "cannot be opened") }
                 defer { try? h.close() }
-                let head = (try? h.read(upToCount: 16)) ?? Data()
-                guard head == Data("SQLite format 3\u{0}".utf8) else {
+                let head = [UInt8]((try? h.read(upToCount: 100)) ?? Data())
+                guard head.count == 100, head.prefix(16).elementsEqual("SQLite format 3\u{0}".utf8) else {
                     throw .notADatabase(path: path, detail: "its first bytes are not SQLite's file header")
+                }
+                if let pages = declaredBytes(header: head), pages > size {
+                    throw .corrupt(path: path, detail: "its header declares \(pages) bytes of pages, the file holds \(size): truncated")
                 }
             }
             return
@@ -94,8 +97,23 @@ public final class RunStore: Sendable {
         }
     }
 
+    /// The database size its 100-byte header declares (page size × page count; SQLite's "Database File Format",
+    /// §1.3), when the header's count is valid (its change counter equals its version-valid-for number).
+    static func declaredBytes(header h: [UInt8]) -> Int? {
+        func be32(_ at: Int) -> Int { h[at..<at + 4].reduce(0) { $0 << 8 | Int($1) } }
+        let raw = Int(h[16]) << 8 | Int(h[17])
+        let pageSize = raw == 1 ? 65536 : raw
+        guard pageSize >= 512, be32(28) > 0, be32(24) == be32(92) else { return nil }
+        return pageSize * be32(28)
+    }
+
+    /// Files up to this size get a `PRAGMA quick_check` when opened (about 0.1 s at this size); larger ones only
+    /// the header's size check, so that opening stays cheap however many runs the file holds.
+    static let quickCheckLimit = 16 << 20
+
     /// Applies the migrations this build knows, under the migration lock; refuses another application's database
-    /// and one migrated by a newer build; runs `PRAGMA quick_check` so a damaged file is refused now, not mid-run.
+    /// and one migrated by a newer build; runs `PRAGMA quick_check` (files up to ``quickCheckLimit``) so a damaged
+    /// file is refused now, not mid-run.
     static func migrate(_ queue: DatabaseQueue, path: String, lockDirectory: URL) throws(RunStoreError) {
         let lock: RunLock
         do { lock = try RunLock(url: lockDirectory.appendingPathComponent("migrate.lock"), wait: true) } catch {
@@ -105,8 +123,11 @@ public final class RunStore: Sendable {
         do {
             let migrator = RunSchema.migrator
             try queue.read { db in
-                let check = try String.fetchOne(db, sql: "PRAGMA quick_check(1)") ?? "no answer"
-                guard check == "ok" else { throw RunStoreError.corrupt(path: path, detail: "quick_check: \(check)") }
+                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+                if size <= quickCheckLimit {
+                    let check = try String.fetchOne(db, sql: "PRAGMA quick_check(1)") ?? "no answer"
+                    guard check == "ok" else { throw RunStoreError.corrupt(path: path, detail: "quick_check: \(check)") }
+                }
                 let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
                 if !tables.isEmpty && !tables.contains("grdb_migrations") {
                     throw RunStoreError.notADatabase(path: path, detail: "an SQLite database of another kind, with tables \(tables.sorted())")

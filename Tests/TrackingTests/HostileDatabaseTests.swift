@@ -25,23 +25,32 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: url.path + "-wal"))
     }
 
-    @Test func aTruncatedDatabaseIsRefusedAsDamaged() throws {
+    /// A real database of 300 epochs, checkpointed into the main file.
+    func filledDatabase(_ url: URL) throws -> Data {
+        let store = try RunStore(at: url)
+        let r = try RunRecorder.begin(in: store, kind: .train, parameters: ["pad": String(repeating: "x", count: 20000)])
+        for e in 0..<300 { try r.record(epoch("head", e, loss: Float(e))) }
+        try r.finish(metrics: [:])
+        try store.queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        return try Data(contentsOf: url)
+    }
+
+    @Test func aTruncatedOrOverwrittenDatabaseIsRefusedAsDamaged() throws {
         let dir = try TempDirectory()
         let url = dir.file("runs.sqlite")
-        do {
-            let store = try RunStore(at: url)
-            let r = try RunRecorder.begin(in: store, kind: .train, parameters: ["pad": String(repeating: "x", count: 20000)])
-            for e in 0..<300 { try r.record(epoch("head", e, loss: Float(e))) }
-            try r.finish(metrics: [:])
-            try store.queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
-        }
-        let full = try Data(contentsOf: url)
+        let full = try filledDatabase(url)
         #expect(full.count > 16384)
         try full.prefix(full.count / 2).write(to: url)
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: url.path + suffix) }
-        let e = refusal(url)
-        guard case .corrupt(let path, _)? = e else { Issue.record("not refused as damaged: \(String(describing: e))"); return }
-        #expect(path == url.path && e!.description.contains("damaged"))
+        var e = refusal(url)
+        guard case .corrupt(let path, let detail)? = e else { Issue.record("not refused as damaged: \(String(describing: e))"); return }
+        #expect(path == url.path && detail.contains("truncated") && e!.description.contains("damaged"))
+        // Same size, pages overwritten in the middle: found by quick_check.
+        var damaged = full
+        for i in 8192..<(8192 + 4096) { damaged[i] = UInt8(truncatingIfNeeded: i &* 31) }
+        try damaged.write(to: url)
+        e = refusal(url)
+        guard case .corrupt? = e else { Issue.record("not refused as damaged: \(String(describing: e))"); return }
     }
 
     @Test func anotherApplicationsSQLiteDatabaseIsRefused() throws {
