@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "AssetsTests", dependencies: ["Assets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferKitTests", dependencies: ["TestSupport", "TransferKit", "Reports", "Tensors", "Layers", "Optimizers", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferCLITests", dependencies: ["transfer", "Datasets", "TransferKit", "Models", "Checkpoints"]),
-        .testTarget(name: "TrackingTests", dependencies: ["Tracking", "TransferKit", "Reports", "Tensors", "Datasets", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "TrackingTests", dependencies: ["Tracking", "TransferKit", "Reports", "Tensors", "Datasets", "Optimizers", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Checkpoints", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),

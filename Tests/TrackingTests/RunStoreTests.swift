@@ -1,6 +1,8 @@
+import Datasets
 import Foundation
 import GRDB
 import Testing
+import Optimizers
 import Tensors
 import TransferKit
 @testable import Tracking
@@ -160,5 +162,36 @@ func epoch(_ phase: String, _ e: Int, loss: Float, valid: Float? = nil, metric: 
         #expect(!text.contains("parentId") && !text.contains("epochCount"), "snake_case keys")
         #expect(text.contains("\"epoch_count\" : 1") && text.contains("\"train_loss\" : 0.5") && text.contains("\"kind\" : \"adapt\""))
         #expect(try RunStore.jsonDecoder().decode(RunDetail.self, from: json) == d)
+    }
+}
+
+@Suite struct EpochCallbackTests {
+    /// The learner callback records every epoch of a real fit, and a database that stops accepting writes costs the
+    /// fit nothing: one warning, and the epochs go on.
+    @Test func theCallbackRecordsEachEpochAndAFailedWriteWarnsOnceWithoutStoppingTheFit() throws {
+        let dir = try TempDirectory()
+        let store = try RunStore(at: dir.file("runs.sqlite"))
+        func learner(_ callback: Callback) -> Learner {
+            let head = Head(.linear, inputs: 4, outputs: 2, seed: 1)
+            let x = Tensor(shape: Shape([8, 4]), data: (0..<32).map { Float($0 % 7) / 7 })
+            let l = Learner(model: head, objective: TaskKind.classification.objective(),
+                            optimizer: AdamW(parameters: head.namedParameters().map { ($0.0, $0.1) }, learningRate: 1e-2),
+                            trainData: TensorBatchSource(inputs: x, targets: .classes([0, 1, 0, 1, 1, 0, 1, 0]), batchSize: 4, shuffle: false),
+                            validData: nil, callbacks: [callback])
+            l.phase = "head"
+            return l
+        }
+        let good = try RunRecorder.begin(in: store, kind: .train)
+        let fit = learner(good.epochCallback { Issue.record("unexpected: \($0)") })
+        try fit.fit(epochs: 3)
+        #expect(try store.detail(good.id).epochs == fit.history)
+
+        let broken = try RunRecorder.begin(in: store, kind: .train)
+        try store.queue.close()
+        final class Warnings: @unchecked Sendable { var errors: [RunStoreError] = [] }
+        let warnings = Warnings()
+        let l = learner(broken.epochCallback { warnings.errors.append($0) })
+        try l.fit(epochs: 3)
+        #expect(l.history.count == 3 && warnings.errors.count == 1)
     }
 }
