@@ -162,11 +162,17 @@ public final class RunRecorder: @unchecked Sendable {
     }
 }
 
-/// Records each epoch (``LearnerEvent/afterEpoch``) through a ``RunRecorder``; see ``RunRecorder/epochCallback(onError:)``.
+/// Records each epoch through a ``RunRecorder``; see ``RunRecorder/epochCallback(onError:)``.
+///
+/// At `afterEpoch` it records the epoch just run; at `beforeFit` and `afterFit` it records every epoch of the
+/// learner's history it has not recorded yet: the epochs a resumed fit restored from its checkpoint, and the last
+/// epoch of a fit that a callback ordered before this one ended at `afterEpoch` (``EarlyStopping`` throws
+/// `stopFit` there, before the later callbacks see the epoch).
 final class EpochRecording: Callback {
     let recorder: RunRecorder
     let onError: (RunStoreError) -> Void
     private(set) var failed = false
+    private var recorded: Set<String> = []
 
     init(recorder: RunRecorder, onError: @escaping (RunStoreError) -> Void) {
         self.recorder = recorder; self.onError = onError
@@ -176,10 +182,22 @@ final class EpochRecording: Callback {
     override var order: Int { 85 }
 
     override func on(_ event: LearnerEvent, learner: Learner) throws {
-        guard event == .afterEpoch, !failed, let record = learner.history.last else { return }
-        do throws(RunStoreError) { try recorder.record(record) } catch {
-            failed = true
-            onError(error)
+        switch event {
+        case .afterEpoch: if let last = learner.history.last { record([last]) }
+        case .beforeFit, .afterFit: record(learner.history)
+        default: break
+        }
+    }
+
+    func record(_ epochs: [EpochRecord]) {
+        for e in epochs where !failed && !recorded.contains("\(e.phase) \(e.epoch)") {
+            do throws(RunStoreError) {
+                try recorder.record(e)
+                recorded.insert("\(e.phase) \(e.epoch)")
+            } catch {
+                failed = true
+                onError(error)
+            }
         }
     }
 }

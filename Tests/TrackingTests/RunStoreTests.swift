@@ -194,4 +194,22 @@ func epoch(_ phase: String, _ e: Int, loss: Float, valid: Float? = nil, metric: 
         try l.fit(epochs: 3)
         #expect(l.history.count == 3 && warnings.errors.count == 1)
     }
+
+    /// Early stopping ends the fit at `afterEpoch` before later callbacks run: the stopping epoch is still recorded.
+    @Test func theEpochThatTriggeredEarlyStoppingIsRecorded() throws {
+        let dir = try TempDirectory()
+        let store = try RunStore(at: dir.file("runs.sqlite"))
+        let r = try RunRecorder.begin(in: store, kind: .train)
+        let head = Head(.linear, inputs: 4, outputs: 2, seed: 1)
+        let x = Tensor(shape: Shape([8, 4]), data: (0..<32).map { Float($0 % 7) / 7 })
+        let source = TensorBatchSource(inputs: x, targets: .classes([0, 1, 0, 1, 1, 0, 1, 0]), batchSize: 4, shuffle: false)
+        // A learning rate that makes the validation loss rise at once: patience 1 stops after the second epoch.
+        let l = Learner(model: head, objective: TaskKind.classification.objective(),
+                        optimizer: AdamW(parameters: head.namedParameters().map { ($0.0, $0.1) }, learningRate: 5),
+                        trainData: source, validData: source,
+                        callbacks: [EarlyStopping(monitor: .validLoss, patience: 1, restoreBest: false), r.epochCallback { Issue.record("\($0)") }])
+        try l.fit(epochs: 50)
+        #expect(l.history.count < 50, "early stopping did not stop: \(l.history.map(\.validLoss))")
+        #expect(try store.detail(r.id).epochs == l.history)
+    }
 }
