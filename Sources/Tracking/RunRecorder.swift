@@ -26,7 +26,7 @@ public final class RunRecorder: @unchecked Sendable {
     let lock: RunLock
     public private(set) var ended = false
     /// Seconds this recorder has spent writing to the database (and fingerprinting the data, when begun with
-    /// ``begin(training:data:test:in:kind:parent:extra:startedAt:)``): the cost of tracking the run.
+    /// ``begin(training:data:test:in:kind:parent:extra:dataFingerprint:startedAt:)``): the cost of tracking the run.
     public internal(set) var secondsRecording: Double = 0
     private var ordinal = 0
 

@@ -5,9 +5,11 @@ extension RunRecorder {
     /// Begins recording `run` as a `train` run (or `kind`, e.g. a tune trial with `parent`): its configuration
     /// (``TrainingRun/configuration(task:headLearningRate:)``, before the head's learning rate is swept), `extra`
     /// parameters (the model's name, paths, …), and the fingerprints of `data` (and of `test`, as the parameter
-    /// `test_fingerprint`).
+    /// `test_fingerprint`). `dataFingerprint`: `data`'s, when the caller has it already (the trials of a tune run
+    /// share one), else computed here.
     public static func begin(training run: TrainingRun, data: LabeledData, test: LabeledData?, in store: RunStore, kind: RunKind = .train,
-                             parent: RunID? = nil, extra: [String: String] = [:], startedAt: Date = Date()) throws(RunStoreError) -> RunRecorder {
+                             parent: RunID? = nil, extra: [String: String] = [:], dataFingerprint: String? = nil,
+                             startedAt: Date = Date()) throws(RunStoreError) -> RunRecorder {
         let t0 = Date()
         var parameters = run.configuration(task: data.task, headLearningRate: run.options.headLearningRate)
         parameters["early_stopping"] = run.options.earlyStoppingPatience.map(String.init) ?? "off"
@@ -15,7 +17,7 @@ extension RunRecorder {
         parameters["head"] = run.options.head.rawValue
         if let test { parameters["test_fingerprint"] = DataFingerprint.of(test) }
         parameters.merge(extra) { $1 }
-        let fingerprint = DataFingerprint.of(data)
+        let fingerprint = dataFingerprint ?? DataFingerprint.of(data)
         let fingerprinting = Date().timeIntervalSince(t0)
         let recorder = try begin(in: store, kind: kind, parameters: parameters, dataFingerprint: fingerprint, parent: parent, startedAt: startedAt)
         recorder.secondsRecording += fingerprinting
