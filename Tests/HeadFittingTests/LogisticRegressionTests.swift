@@ -61,8 +61,12 @@ struct LogisticRegressionTests {
         cv.tolerance = 1e-8; cv.maxIterations = 10_000
         let r = try cv.fit(f.matrix, f.y, classes: 3)
         #expect(abs(log10(r.c) - log10(f.cv_c)) < 1e-9, "chose C=\(r.c), scikit-learn \(f.cv_c)")
-        let worst = zip(r.scores, f.cv_scores).map { abs($0 - $1) }.max()!
-        #expect(worst < 1e-4, "mean held-out log-loss per C differs by up to \(worst)")
+        // Held-out log-loss per C: to 1e-4 where the problem is well conditioned (C ≤ 1), to 3% for the nearly
+        // unregularised fits of separable folds, where both solvers stop on their tolerances far from a finite optimum.
+        for (i, (mine, theirs)) in zip(r.scores, f.cv_scores).enumerated() {
+            let tolerance = cv.cs[i] <= 1 ? 1e-4 : 0.03 * theirs
+            #expect(abs(mine - theirs) < tolerance, "C=\(cv.cs[i]): held-out log-loss \(mine), scikit-learn \(theirs)")
+        }
         #expect(r.folds == 5)
     }
 }
