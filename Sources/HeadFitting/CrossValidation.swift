@@ -44,6 +44,16 @@ public struct StratifiedKFold: Sendable {
     }
 }
 
+/// Which candidate cross-validation chooses from the mean scores.
+public enum CVSelection: String, Sendable, Codable, CaseIterable {
+    /// The best mean score (scikit-learn's `LogisticRegressionCV`).
+    case best
+    /// The most regularised candidate whose mean score is within one standard error of the best one's (the
+    /// "one-standard-error rule", Hastie, Tibshirani & Friedman, *The Elements of Statistical Learning*, §7.10;
+    /// glmnet's `lambda.1se`): on small folds the best mean is noisy, and the simpler model generalises as well.
+    case oneStandardError = "one-standard-error"
+}
+
 /// How cross-validation scores a candidate.
 public enum CVScoring: String, Sendable, Codable, CaseIterable {
     /// Mean held-out accuracy (scikit-learn's default for classifiers).
@@ -60,6 +70,7 @@ public struct LogisticRegressionCV: Sendable {
     public var cs: [Double] = (0..<10).map { pow(10, -4 + 8 * Double($0) / 9) }
     public var folds = 5
     public var scoring: CVScoring = .logLoss
+    public var selection: CVSelection = .best
     public var maxIterations = 100
     public var tolerance = 1e-4
 
@@ -82,7 +93,7 @@ public struct LogisticRegressionCV: Sendable {
             return Result(c: 1, scores: [], folds: 0, model: best)
         }
         let splits = try StratifiedKFold(folds: k).splits(y)
-        var totals = [Double](repeating: 0, count: cs.count)
+        var perFold = [[Double]](repeating: [], count: cs.count)
         for split in splits {
             let xt = x.rows(split.train), yt = split.train.map { y[$0] }
             let xv = x.rows(split.test), yv = split.test.map { y[$0] }
@@ -90,14 +101,27 @@ public struct LogisticRegressionCV: Sendable {
             for (ci, c) in cs.enumerated() {
                 let m = LogisticRegression(c: c, maxIterations: maxIterations, tolerance: tolerance).fit(xt, yt, classes: classes, start: previous)
                 previous = m
-                totals[ci] += score(m.probabilities(xv), yv, classes: classes)
+                perFold[ci].append(score(m.probabilities(xv), yv, classes: classes))
             }
         }
-        let scores = totals.map { $0 / Double(splits.count) }
-        var best = 0
-        for i in scores.indices where scoring == .accuracy ? scores[i] > scores[best] : scores[i] < scores[best] { best = i }
+        let best = choose(perFold)
+        let scores = perFold.map { $0.reduce(0, +) / Double($0.count) }
         let model = LogisticRegression(c: cs[best], maxIterations: maxIterations, tolerance: tolerance).fit(x, y, classes: classes)
         return Result(c: cs[best], scores: scores, folds: k, model: model)
+    }
+
+    /// The index of the chosen C (``cs`` run from most to least regularised) given each C's fold scores.
+    func choose(_ perFold: [[Double]]) -> Int {
+        let means = perFold.map { $0.reduce(0, +) / Double(Swift.max($0.count, 1)) }
+        func better(_ a: Double, _ b: Double) -> Bool { scoring == .accuracy ? a > b : a < b }
+        var best = 0
+        for i in means.indices where better(means[i], means[best]) { best = i }
+        guard selection == .oneStandardError, perFold[best].count > 1 else { return best }
+        let n = Double(perFold[best].count)
+        let variance = perFold[best].map { ($0 - means[best]) * ($0 - means[best]) }.reduce(0, +) / (n - 1)
+        let se = (variance / n).squareRoot()
+        let order = cs.indices.sorted { cs[$0] < cs[$1] }
+        return order.first { scoring == .accuracy ? means[$0] >= means[best] - se : means[$0] <= means[best] + se } ?? best
     }
 
     func score(_ p: [Double], _ y: [Int], classes: Int) -> Double {

@@ -22,9 +22,8 @@ public struct TrainingRun {
     public var callbacks: [Callback] = []
     /// Solves the head phase for the head kinds it handles (``TransferTrainer/headSolver``).
     public var headSolver: HeadSolver?
-    /// Calibrates a classifier on the validation split after training (e.g. temperature scaling); the validation and
-    /// test expected calibration errors before it are kept in ``Outcome/calibration`` (`validation_ece_before`,
-    /// `test_ece_before`) beside what it fitted.
+    /// Calibrates a classifier after training (e.g. temperature scaling on the validation split); the test expected
+    /// calibration error before it is kept in ``Outcome/calibration`` (`test_ece_before`) beside what it fitted.
     public var calibrator: ModelCalibrator?
     /// A lock the caller already holds on the bundle directory (the CLI takes it before loading the backbone);
     /// nil, or a lock on another directory: ``run(_:test:bundle:)`` takes its own for the run.
@@ -112,15 +111,15 @@ public struct TrainingRun {
 
     /// Runs ``calibrator`` on a classifier with validation data, after measuring the ECE it starts from.
     func calibrate(_ model: TransferModel, validation: LabeledData, test: LabeledData?) throws -> [String: Double] {
-        guard let calibrator, model.task == .classification, !validation.inputs.isEmpty else { return [:] }
+        guard let calibrator, model.task == .classification else { return [:] }
         func ece(_ data: LabeledData) throws -> Double? {
             if case .classification(let m) = try model.evaluateWithMistakes(data, mistakes: 0).metrics { return m.ece }
             return nil
         }
         var before: [String: Double] = [:]
-        before["validation_ece_before"] = try ece(validation)
         if let test { before["test_ece_before"] = try ece(test) }
-        return try calibrator.calibrate(model, validation: validation).merging(before) { $1 }
+        let fitted = try calibrator.calibrate(model, validation: validation)
+        return fitted.isEmpty ? [:] : fitted.merging(before) { $1 }
     }
 
     /// The options as the manifest records them.

@@ -94,7 +94,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "AdamW weight decay of the gradient-trained head phase (linear, mlp), in [0, 10].") var headWeightDecay: Float = 1e-4
     @Flag(name: .long, help: "Choose the linear or mlp head's weight decay (10⁻⁴…1) and epochs (up to --head-epochs) by 5-fold cross-validation on the cached features.") var headCv = false
     @Option(name: .long, help: "Label smoothing of the classification loss, in [0, 1).") var labelSmoothing: Float = 0
-    @Flag(name: .long, inversion: .prefixedNo, help: "Temperature scaling of a classifier on the validation split (folded into the bundle's head; accuracy unchanged).") var calibrate = true
+    @Flag(name: .long, inversion: .prefixedNo, help: "Temperature scaling of a classifier on the validation split, or with --val-split 0 on the logistic head's out-of-fold predictions (folded into the bundle's head; accuracy unchanged).") var calibrate = true
     @Option(name: .long, help: "A JSON file of options (keys are these flags' names without dashes' prefix, e.g. {\"head\": \"mlp\", \"head-lr\": 0.01}, as `transfer tune` writes it); flags on the command line override it.") var config: String?
     @Option(name: .long, help: "The task (default: inferred from the labels).") var task: TaskFlag?
     @Option(name: .long, help: "Regression loss.") var loss: RegressionLoss = .mse
@@ -211,8 +211,9 @@ struct TrainCommand: AsyncParsableCommand {
         run.resume = resume
         run.mistakes = report == nil ? 0 : 12
         run.outputLock = lock
-        run.headSolver = RegularisedHeads(logisticC: logisticC, crossValidateGradientHeads: headCv)
-        if calibrate { run.calibrator = TemperatureCalibrator() }
+        let heldOut = HeldOutLogits()
+        run.headSolver = RegularisedHeads(logisticC: logisticC, crossValidateGradientHeads: headCv, heldOut: heldOut)
+        if calibrate { run.calibrator = TemperatureCalibrator(heldOut: heldOut) }
         let outcome: TrainingRun.Outcome
         do { outcome = try run.run(all, test: testData, bundle: bundleURL) } catch let e as TrainError {
             if case .nothingToTrain(let why) = e { throw RuntimeError("\(data): \(why) (nothing was trained)") }

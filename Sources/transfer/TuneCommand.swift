@@ -89,8 +89,9 @@ struct TuneCommand: AsyncParsableCommand {
         final.checkpointDirectory = bundleURL.appendingPathComponent(".checkpoints")
         var run = TrainingRun(backbone: backbone, options: final, dataName: data)
         run.outputLock = lock
-        run.headSolver = LogisticHeadSolver(c: result.bestConfiguration.logisticC)
-        run.calibrator = TemperatureCalibrator()
+        let heldOut = HeldOutLogits()
+        run.headSolver = RegularisedHeads(logisticC: result.bestConfiguration.logisticC, heldOut: heldOut)
+        run.calibrator = TemperatureCalibrator(heldOut: heldOut)
         let outcome = try run.run(all, test: testData, bundle: bundleURL)
         let seconds = result.seconds + outcome.seconds
         if json {
