@@ -8,7 +8,8 @@ then:
 It fits on the rows whose split is "train" (as `transfer train` does; the "validation" rows are held out) and
 scores the "test" rows with:
   - LogisticRegression() (C=1, lbfgs) on the raw features (the issue's baseline);
-  - LogisticRegressionCV(Cs=10, cv=5) with the default scoring (accuracy) and with scoring="neg_log_loss";
+  - LogisticRegressionCV(Cs=10, cv=min(5, smallest class)) with the default scoring (accuracy) and with
+    scoring="neg_log_loss";
   - the same two on TransferKit's standardisation (column means removed, one overall scale), which is what
     `--head logistic` solves on.
 """
@@ -51,11 +52,13 @@ def main():
     variants = {"raw": x, "standardised": (x - mean) / scale}
     out = {"file": a.csv, "train": int(tr.sum()), "validation": int((split == "validation").sum()), "test": int(te.sum()),
            "dimension": x.shape[1], "results": {}}
+    folds = int(min(5, np.bincount(y[tr]).min()))  # scikit-learn refuses more folds than the smallest class
+    out["cv_folds"] = folds
     for vname, xv in variants.items():
         models = {
             "LogisticRegression(C=1)": LogisticRegression(max_iter=100),
-            "LogisticRegressionCV(accuracy)": LogisticRegressionCV(Cs=10, cv=5),
-            "LogisticRegressionCV(neg_log_loss)": LogisticRegressionCV(Cs=10, cv=5, scoring="neg_log_loss"),
+            "LogisticRegressionCV(accuracy)": LogisticRegressionCV(Cs=10, cv=folds),
+            "LogisticRegressionCV(neg_log_loss)": LogisticRegressionCV(Cs=10, cv=folds, scoring="neg_log_loss"),
         }
         for mname, m in models.items():
             m.fit(xv[tr], y[tr])
