@@ -7,6 +7,10 @@ public enum HeadKind: String, Codable, Sendable, CaseIterable {
     case linear
     /// Linear → ReLU → dropout → linear.
     case mlp
+    /// One linear layer whose weights a ``HeadSolver`` solves in one full-batch fit instead of the gradient-trained
+    /// head phase (the `HeadFitting` module's multinomial logistic regression by L-BFGS, its L2 strength chosen by
+    /// cross-validation, as scikit-learn's `LogisticRegressionCV`). Stored like ``linear``.
+    case logistic
 }
 
 /// A classifier or regressor over feature vectors, which it first centres and scales with statistics of the training
@@ -21,13 +25,19 @@ public final class Head: Module, UnaryLayer {
     public let inputMean: Tensor
     public let inputStd: Tensor
     let body: Sequential
+    /// The last linear layer (its outputs are the logits): what a solver fits and temperature scaling rescales.
+    public let outputLayer: Linear
 
     public init(_ kind: HeadKind, inputs: Int, outputs: Int, hidden: Int = 512, dropout: Float = 0.2, seed: UInt64 = 0) {
         self.kind = kind; self.inputs = inputs; self.outputs = outputs; self.hidden = hidden
         Initializer.seed(seed)
         switch kind {
-        case .linear: body = Sequential(Linear(inputs, outputs))
-        case .mlp: body = Sequential(Linear(inputs, hidden), Activation(.relu), Dropout(dropout, seed: seed), Linear(hidden, outputs))
+        case .linear, .logistic:
+            outputLayer = Linear(inputs, outputs)
+            body = Sequential(outputLayer)
+        case .mlp:
+            outputLayer = Linear(hidden, outputs)
+            body = Sequential(Linear(inputs, hidden), Activation(.relu), Dropout(dropout, seed: seed), outputLayer)
         }
         inputMean = .zeros([inputs])
         inputStd = .ones([inputs])
@@ -57,12 +67,25 @@ public final class Head: Module, UnaryLayer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor { body((x - inputMean) / inputStd) }
 
+    /// Standardised features `(x − input_mean) / input_std`: the inputs of the first linear layer.
+    public func standardized(_ x: Tensor) -> Tensor { withNoGrad { (x - inputMean) / inputStd } }
+
+    /// Divides every logit by `temperature` from now on, by scaling ``outputLayer``'s weight and bias by
+    /// 1 / `temperature` (temperature scaling folded into the weights, so a bundle applies it with no extra field).
+    public func divideLogits(by temperature: Float) {
+        precondition(temperature > 0 && temperature.isFinite, "Head.divideLogits: temperature \(temperature)")
+        withNoGrad {
+            outputLayer.weight.assign(outputLayer.weight / temperature)
+            if let b = outputLayer.bias { b.assign(b / temperature) }
+        }
+    }
+
     /// The keys and shapes of ``Module/stateDict()`` of a head of this kind and size, computed without allocating
     /// it (so a bundle's weights file can be checked before a head of the manifest's size is built).
     public static func stateShapes(_ kind: HeadKind, inputs: Int, outputs: Int, hidden: Int) -> [String: [Int]] {
         var shapes = ["input_mean": [inputs], "input_std": [inputs]]
         switch kind {
-        case .linear:
+        case .linear, .logistic:
             shapes["0.weight"] = [outputs, inputs]
             shapes["0.bias"] = [outputs]
         case .mlp:

@@ -155,7 +155,7 @@ public struct LabeledData: Dataset {
 
     /// The targets of rows `idx` as the learner wants them: class indices, multi-hot rows, or values standardised
     /// with `scaling` (regression).
-    func learnerTargets(_ idx: [Int], scaling: TargetScaling? = nil) -> Targets {
+    public func learnerTargets(_ idx: [Int], scaling: TargetScaling? = nil) -> Targets {
         switch task {
         case .classification:
             return .classes(idx.map { labels[$0] })

@@ -34,6 +34,10 @@ public struct TrainOptions: Sendable {
     public var headLearningRate: Float?
     public var batchSize = 32
     public var head: HeadKind = .linear
+    /// AdamW's decoupled weight decay in the gradient-trained head phase.
+    public var headWeightDecay: Float = 1e-4
+    /// Label smoothing of the classification loss in both phases (0: none), in [0, 1).
+    public var labelSmoothing: Float = 0
     public var validationFraction = 0.1
     /// Epochs without validation-loss improvement before a phase stops and restores its best weights (nil: off).
     public var earlyStoppingPatience: Int?
@@ -125,6 +129,8 @@ public struct TrainOptions: Sendable {
                 throw fail(field, a, "a number in (0, \(Self.mixingAlphaRange.upperBound)]")
             }
         }
+        guard headWeightDecay >= 0 && headWeightDecay <= 10 else { throw fail("headWeightDecay", headWeightDecay, "a number in [0, 10]") }
+        guard labelSmoothing >= 0 && labelSmoothing < 1 else { throw fail("labelSmoothing", labelSmoothing, "a fraction in [0, 1)") }
         if let u = unfreeze, u < 0 { throw fail("unfreeze", u, "nil (all groups) or a whole number ≥ 0") }
     }
 }

@@ -15,6 +15,29 @@ public struct TrainResult {
     public var backboneForwards: Int
     public var seconds: Double
     public var model: TransferModel
+    /// What a ``HeadSolver`` recorded of the head phase (e.g. the chosen C), for the manifest's training record.
+    public var headNotes: [String: String] = [:]
+}
+
+/// Calibrates a trained classifier on validation data after training (e.g. the `HeadFitting` module's temperature
+/// scaling, folded into the head's weights), so that the bundle's probabilities are calibrated.
+public protocol ModelCalibrator {
+    /// Changes `model` so that its probabilities on `validation` are better calibrated; returns what it fitted and
+    /// measured (e.g. `temperature`), recorded among the manifest's metrics.
+    func calibrate(_ model: TransferModel, validation: LabeledData) throws -> [String: Double]
+}
+
+/// Trains phase 1's head by another method than the gradient-trained learner (e.g. the `HeadFitting` module's
+/// L-BFGS logistic regression with its L2 strength chosen by cross-validation, or a cross-validated choice of weight
+/// decay and epochs): ``TransferTrainer`` asks it first, and runs its own learner for the kinds it does not solve.
+public protocol HeadSolver {
+    /// Whether this solver trains heads of `kind`.
+    func solves(_ kind: HeadKind) -> Bool
+    /// Trains `head` (already standardised on `prepared.trainX`) on the training rows of `prepared`, whose class
+    /// labels are `labels` (one per row of `trainX`); `trainer` gives its options and learners. Returns entries for
+    /// the manifest's training record and the epochs it ran (if any).
+    func train(_ head: Head, prepared: PreparedFeatures, labels: [Int], train: LabeledData, validation: LabeledData,
+               trainer: TransferTrainer) throws -> (notes: [String: String], history: [EpochRecord])
 }
 
 /// Cached backbone features and targets of a run's data: what the head phase trains on.
@@ -26,6 +49,12 @@ public struct PreparedFeatures {
     public var trainKept: [Int], validX: Tensor, validKept: [Int]
     public var task: TaskKind, scaling: TargetScaling?, outputs: Int
     public var featureSeconds: Double
+
+    public init(trainX: Tensor, headRows: [Int], trainKept: [Int], validX: Tensor, validKept: [Int], task: TaskKind,
+                scaling: TargetScaling?, outputs: Int, featureSeconds: Double) {
+        self.trainX = trainX; self.headRows = headRows; self.trainKept = trainKept; self.validX = validX; self.validKept = validKept
+        self.task = task; self.scaling = scaling; self.outputs = outputs; self.featureSeconds = featureSeconds
+    }
 }
 
 /// Runs the strategies of ``Strategy`` on ``LabeledData`` as composable phases: ``prepare(_:_:)`` (cached
@@ -42,6 +71,9 @@ public final class TransferTrainer {
     public var objective: ((_ phase: String, _ task: TaskKind, _ outputs: Int) -> TrainingObjective)?
     /// Callbacks added to every phase's learner (beside progress, early stopping, checkpoints and logs).
     public var callbacks: [Callback] = []
+    /// Trains the head phase instead of the learner, for the head kinds it solves (required for
+    /// ``HeadKind/logistic``).
+    public var headSolver: HeadSolver?
     public private(set) var skipped: [(path: String, reason: String)] = []
     public private(set) var backboneForwards = 0
 
@@ -53,9 +85,9 @@ public final class TransferTrainer {
     public func objective(phase: String, task: TaskKind, outputs: Int) -> TrainingObjective {
         if let objective { return objective(phase, task, outputs) }
         if phase == "fine-tune", task == .classification, let m = options.mixing {
-            return MixingObjective(mixing: m, classCount: outputs, seed: options.seed)
+            return MixingObjective(mixing: m, classCount: outputs, seed: options.seed, labelSmoothing: options.labelSmoothing)
         }
-        return task.objective(regressionLoss: options.regressionLoss)
+        return task.objective(regressionLoss: options.regressionLoss, labelSmoothing: options.labelSmoothing)
     }
 
     /// Features of every input (cached); inputs that cannot be read are skipped and listed. Returns the rows that
@@ -121,7 +153,7 @@ public final class TransferTrainer {
 
     /// Phase 1's learner: the head on cached features, AdamW with a one-cycle schedule.
     public func headLearner(_ p: PreparedFeatures, head: Head, train: LabeledData, validation: LabeledData, learningRate: Float) -> Learner {
-        let opt = AdamW(parameters: head.namedParameters().map { ($0.0, $0.1) }, learningRate: learningRate, weightDecay: 1e-4)
+        let opt = AdamW(parameters: head.namedParameters().map { ($0.0, $0.1) }, learningRate: learningRate, weightDecay: options.headWeightDecay)
         let steps = options.headEpochs * ((p.headRows.count + options.batchSize - 1) / options.batchSize)
         opt.setSchedule(OneCycleSchedule(), totalSteps: Swift.max(steps, 1))
         let learner = Learner(model: head, objective: objective(phase: "head", task: p.task, outputs: p.outputs), optimizer: opt,
@@ -146,7 +178,7 @@ public final class TransferTrainer {
 
     /// The head phase's learning rate when none is given: fastai's `valley` of a sweep over the cached features
     /// (about a second), kept within 1e-4…1e-1. The sweep leaves the head as it was.
-    func suggestedHeadLearningRate(_ p: PreparedFeatures, head: Head, train: LabeledData, validation: LabeledData) throws -> Float {
+    public func suggestedHeadLearningRate(_ p: PreparedFeatures, head: Head, train: LabeledData, validation: LabeledData) throws -> Float {
         let sweep = headLearner(p, head: head, train: train, validation: validation, learningRate: 1e-3)
         sweep.callbacks = []
         let r = try sweep.findLearningRate(start: 1e-7, end: 10, iterations: 100)
@@ -157,9 +189,26 @@ public final class TransferTrainer {
     public func train(_ train: LabeledData, validation: LabeledData) throws -> TrainResult {
         let t0 = Date()
         let p = try prepare(train, validation)
-        let (head, headLR, learner) = try makeHead(p, train: train, validation: validation)
-        try fit(learner, epochs: options.headEpochs)
-        var history = learner.history
+        var history: [EpochRecord] = [], headNotes: [String: String] = [:]
+        let head: Head, headLR: Float
+        if let solver = headSolver, solver.solves(options.head) {
+            guard p.task == .classification else {
+                throw TrainError.unsupportedTask("the \(options.head.rawValue) head classifies; \(train.task.reportName) targets need --head linear or mlp")
+            }
+            head = Head(options.head, inputs: backbone.dimension, outputs: p.outputs, seed: options.seed)
+            head.standardize(using: p.trainX)
+            headLR = 0
+            (headNotes, history) = try solver.train(head, prepared: p, labels: p.headRows.map { train.labels[$0] }, train: train,
+                                                    validation: validation, trainer: self)
+        } else if options.head == .logistic {
+            throw TrainError.unsupportedTask("the logistic head needs a HeadSolver (HeadFitting's LogisticHeadSolver); none was given")
+        } else {
+            let made = try makeHead(p, train: train, validation: validation)
+            head = made.0
+            headLR = made.1
+            try fit(made.2, epochs: options.headEpochs)
+            history = made.2.history
+        }
         if options.strategy != .features {
             let ft = try fineTuneLearner(head: head, prepared: p, train: train.subset(p.trainKept), validation: validation.subset(p.validKept))
             try fit(ft, epochs: options.fineTuneEpochs)
@@ -168,7 +217,7 @@ public final class TransferTrainer {
         }
         let model = finish(head: head, prepared: p, classNames: train.classNames, validation: validation)
         return TrainResult(history: history, skipped: skipped, featureSeconds: p.featureSeconds, headLearningRate: headLR,
-                           backboneForwards: backboneForwards, seconds: Date().timeIntervalSince(t0), model: model)
+                           backboneForwards: backboneForwards, seconds: Date().timeIntervalSince(t0), model: model, headNotes: headNotes)
     }
 
     /// The trained model: backbone and head, and for a multi-label task per-class thresholds that maximise each

@@ -20,6 +20,11 @@ public struct TrainingRun {
     /// Objective override and extra callbacks, passed to ``TransferTrainer``.
     public var objective: ((_ phase: String, _ task: TaskKind, _ outputs: Int) -> TrainingObjective)?
     public var callbacks: [Callback] = []
+    /// Solves the head phase for the head kinds it handles (``TransferTrainer/headSolver``).
+    public var headSolver: HeadSolver?
+    /// Calibrates a classifier after training (e.g. temperature scaling on the validation split); the test expected
+    /// calibration error before it is kept in ``Outcome/calibration`` (`test_ece_before`) beside what it fitted.
+    public var calibrator: ModelCalibrator?
     /// A lock the caller already holds on the bundle directory (the CLI takes it before loading the backbone);
     /// nil, or a lock on another directory: ``run(_:test:bundle:)`` takes its own for the run.
     public var outputLock: OutputLock?
@@ -40,6 +45,8 @@ public struct TrainingRun {
         public var configuration: [String: String]
         /// The headline metrics recorded in the manifest (`metrics`).
         public var metrics: [String: Double]
+        /// What ``TrainingRun/calibrator`` fitted and the ECE before it (empty without one).
+        public var calibration: [String: Double]
         public var seconds: Double
     }
 
@@ -76,7 +83,9 @@ public struct TrainingRun {
         let trainer = TransferTrainer(backbone: backbone, options: options)
         trainer.objective = objective
         trainer.callbacks = callbacks
+        trainer.headSolver = headSolver
         let result = try trainer.train(train, validation: valid)
+        let calibration = try calibrate(result.model, validation: valid, test: test)
         var skipped = result.skipped, testMetrics: MetricsReport?, mistakes: [Mistake] = []
         if let test {
             let r = try result.model.evaluateWithMistakes(test, mistakes: self.mistakes)
@@ -89,14 +98,28 @@ public struct TrainingRun {
         var metrics: [String: Double] = [:]
         if let v = validEval?.metrics { metrics.merge(v.headlineValues(prefix: "validation")) { $1 } }
         if let t = testMetrics { metrics.merge(t.headlineValues(prefix: "test")) { $1 } }
+        metrics.merge(calibration) { $1 }
         // The manifest holds numbers only: a diverged (NaN or infinite) metric is left out of it, not written as text.
         metrics = metrics.filter { $0.value.isFinite }
-        let config = configuration(task: data.task, headLearningRate: result.headLearningRate)
+        let config = configuration(task: data.task, headLearningRate: result.headLearningRate).merging(result.headNotes) { $1 }
         try ModelBundle.save(result.model, to: bundle, training: config, metrics: metrics)
         if let dir = options.checkpointDirectory { try? FileManager.default.removeItem(at: dir) }
         return Outcome(result: result, trainSize: train.inputs.count, validation: validEval?.metrics, test: testMetrics,
-                       mistakes: mistakes, skipped: skipped, configuration: config, metrics: metrics,
+                       mistakes: mistakes, skipped: skipped, configuration: config, metrics: metrics, calibration: calibration,
                        seconds: Date().timeIntervalSince(start))
+    }
+
+    /// Runs ``calibrator`` on a classifier with validation data, after measuring the ECE it starts from.
+    func calibrate(_ model: TransferModel, validation: LabeledData, test: LabeledData?) throws -> [String: Double] {
+        guard let calibrator, model.task == .classification else { return [:] }
+        func ece(_ data: LabeledData) throws -> Double? {
+            if case .classification(let m) = try model.evaluateWithMistakes(data, mistakes: 0).metrics { return m.ece }
+            return nil
+        }
+        var before: [String: Double] = [:]
+        if let test { before["test_ece_before"] = try ece(test) }
+        let fitted = try calibrator.calibrate(model, validation: validation)
+        return fitted.isEmpty ? [:] : fitted.merging(before) { $1 }
     }
 
     /// The options as the manifest records them (and a run database, before the run, with the head's learning rate
@@ -112,6 +135,9 @@ public struct TrainingRun {
         c["unfreeze"] = options.unfreeze.map(String.init) ?? "all"
         c["head_epochs"] = String(options.headEpochs)
         c["fine_tune_epochs"] = String(options.fineTuneEpochs)
+        c["head"] = options.head.rawValue
+        c["head_weight_decay"] = String(options.headWeightDecay)
+        if options.labelSmoothing > 0 { c["label_smoothing"] = String(options.labelSmoothing) }
         if let m = options.mixing { c["mixing"] = m.description }
         return c
     }

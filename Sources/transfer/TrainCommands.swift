@@ -2,6 +2,7 @@ import ArgumentParser
 import Assets
 import Datasets
 import Foundation
+import HeadFitting
 import Models
 import Tensors
 import Reports
@@ -89,7 +90,13 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Augmented views of each training image (--augment's policy) whose features are cached and added to the head's training rows (image models), 0…64.") var views = 0
     @Option(name: .long, help: "Mixup of the fine-tuning batches with λ ~ Beta(A, A) (classification; 0: off), in [0, 100].") var mixup = 0.0
     @Option(name: .long, help: "CutMix of the fine-tuning image batches with λ ~ Beta(A, A) (classification; 0: off; with --mixup, one of the two per batch), in [0, 100].") var cutmix = 0.0
-    @Option(name: .long, help: "The new head.") var head: HeadKind = .linear
+    @Option(name: .long, help: "The new head (default: logistic with --strategy features — a full-batch L-BFGS logistic regression whose L2 strength is chosen by 5-fold cross-validation — and linear otherwise).") var head: HeadKind?
+    @Option(name: .long, help: "The logistic head's inverse L2 strength C, > 0 (default: chosen by cross-validation over 10⁻⁴…10⁴).") var logisticC: Double?
+    @Option(name: .long, help: "AdamW weight decay of the gradient-trained head phase (linear, mlp), in [0, 10].") var headWeightDecay: Float = 1e-4
+    @Flag(name: .long, help: "Choose the linear or mlp head's weight decay (10⁻⁴…1) and epochs (up to --head-epochs) by 5-fold cross-validation on the cached features.") var headCv = false
+    @Option(name: .long, help: "Label smoothing of the classification loss, in [0, 1).") var labelSmoothing: Float = 0
+    @Flag(name: .long, inversion: .prefixedNo, help: "Temperature scaling of a classifier on the validation split, or with --val-split 0 on the logistic head's out-of-fold predictions (folded into the bundle's head; accuracy unchanged).") var calibrate = true
+    @Option(name: .long, help: "A JSON file of options (keys are these flags' names without dashes' prefix, e.g. {\"head\": \"mlp\", \"head-lr\": 0.01}, as `transfer tune` writes it); flags on the command line override it.") var config: String?
     @Option(name: .long, help: "The task (default: inferred from the labels).") var task: TaskFlag?
     @Option(name: .long, help: "Regression loss.") var loss: RegressionLoss = .mse
     @Flag(name: .long, help: "Continue a run that was interrupted, from the checkpoints in OUT/.checkpoints.") var resume = false
@@ -122,6 +129,9 @@ struct TrainCommand: AsyncParsableCommand {
             throw ValidationError("\(name) must be an α in [0, \(TrainOptions.mixingAlphaRange.upperBound)] (0: off) (received \(a))")
         }
         try requireWhole("--early-stopping", earlyStopping, in: 0...epochMax, " (0: off)")
+        if let logisticC, !(logisticC > 0 && logisticC.isFinite) { throw ValidationError("--logistic-c must be a number > 0 (received \(logisticC))") }
+        if headCv && headKind == .logistic { throw ValidationError("--head-cv applies to --head linear or mlp (the logistic head always cross-validates its C)") }
+        if logisticC != nil && headKind != .logistic { throw ValidationError("--logistic-c applies to --head logistic (the head is \(headKind.rawValue))") }
         guard !model.isEmpty else { throw ValidationError("--model must name a pretrained model (received an empty string; see `transfer models`)") }
         guard !data.isEmpty else { throw ValidationError("--data must be a folder or a CSV (received an empty string)") }
         if let test, test.isEmpty { throw ValidationError("--test must be a folder or a CSV (received an empty string)") }
@@ -142,10 +152,15 @@ struct TrainCommand: AsyncParsableCommand {
         }
     }
 
+    /// `--head`, or its default for the strategy.
+    var headKind: HeadKind { head ?? (strategy == .features ? .logistic : .linear) }
+
     func options() -> TrainOptions {
         var o = TrainOptions()
         o.strategy = strategy
-        o.head = head
+        o.head = headKind
+        o.headWeightDecay = headWeightDecay
+        o.labelSmoothing = labelSmoothing
         o.augment = augment
         o.augmentedViews = views
         o.mixing = mixing
@@ -200,6 +215,9 @@ struct TrainCommand: AsyncParsableCommand {
         run.resume = resume
         run.mistakes = report == nil ? 0 : 12
         run.outputLock = lock
+        let heldOut = HeldOutLogits()
+        run.headSolver = RegularisedHeads(logisticC: logisticC, crossValidateGradientHeads: headCv, heldOut: heldOut)
+        if calibrate { run.calibrator = TemperatureCalibrator(heldOut: heldOut) }
         var recorder: RunRecorder?
         if let store {
             var extra = ["model": model, "bundle": out, "precision": Precision.current.rawValue]
@@ -223,7 +241,8 @@ struct TrainCommand: AsyncParsableCommand {
                 try HTMLReport.write(to: reportURL, title: "\(model) on \(data)",
                                      history: TrainingHistory(epochs: outcome.result.history), validation: outcome.validation,
                                      test: outcome.test, mistakes: outcome.mistakes,
-                                     config: outcome.configuration.merging(["model": model, "bundle": out]) { $1 },
+                                     config: outcome.configuration.merging(["model": model, "bundle": out]) { $1 }
+                                        .merging(outcome.calibration.mapValues { String(format: "%.4f", $0) }.reduce(into: [:]) { $0["calibration: " + $1.key] = $1.value }) { $1 },
                                      skippedFiles: outcome.skipped)
             } catch {
                 throw RuntimeError("the bundle \(out) was written, but the report could not be written to \(report): \(Transfer.userMessage(for: error))")
@@ -242,7 +261,8 @@ struct TrainCommand: AsyncParsableCommand {
         var obj: [String: Any] = [
             "bundle": out, "strategy": strategy.rawValue, "task": task.flag, "epochs_run": r.history.count,
             "seconds": outcome.seconds, "train_size": outcome.trainSize, "feature_seconds": r.featureSeconds,
-            "backbone_forwards": r.backboneForwards, "head_lr": Double(r.headLearningRate),
+            "backbone_forwards": r.backboneForwards, "head_lr": Double(r.headLearningRate), "head": headKind.rawValue,
+            "head_notes": r.headNotes, "calibration": outcome.calibration,
             "skipped_files": outcome.skipped.map { ["path": $0.path, "reason": $0.reason] },
         ]
         if let v = outcome.validation { obj["validation"] = try metricsObject(v) }

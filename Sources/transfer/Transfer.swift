@@ -9,13 +9,14 @@ struct Transfer: AsyncParsableCommand {
         commandName: "transfer",
         abstract: "Transfer learning in Swift: adapt pretrained models to your own data.",
         version: TransferKitVersion.string,
-        subcommands: [Info.self, ModelsCommand.self, FetchCommand.self, InspectCommand.self, PredictCommand.self, EmbedCommand.self, TrainCommand.self, LRFindCommand.self, EvaluateCommand.self, RunsCommand.self, DemoCommand.self, DatasetsCommand.self, AugmentPreviewCommand.self])
+        subcommands: [Info.self, ModelsCommand.self, FetchCommand.self, InspectCommand.self, PredictCommand.self, EmbedCommand.self, TrainCommand.self, TuneCommand.self, FeaturesCommand.self, LRFindCommand.self, EvaluateCommand.self, RunsCommand.self, DemoCommand.self, DatasetsCommand.self, AugmentPreviewCommand.self])
 
     /// Parses the command line (every option is checked by its command's `validate()`), refuses a bad
     /// `TRANSFERKIT_THREADS`, runs the command, and reports any failure as one `Error: …` line on stderr with a
     /// non-zero exit status (``fail(_:arguments:)``).
     static func main() async {
-        let arguments = Array(CommandLine.arguments.dropFirst())
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        do { arguments = try TrainConfigFile.expand(arguments) } catch { fail(error, arguments: arguments) }
         var command: ParsableCommand
         do { command = try parseAsRoot(arguments) } catch { fail(error, arguments: arguments) }
         do {

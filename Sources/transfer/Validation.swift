@@ -59,6 +59,8 @@ func flag(forTrainOptionsField field: String) -> String {
     case "earlyStoppingPatience": "--early-stopping"
     case "augmentedViews": "--views"
     case "unfreeze": "--unfreeze"
+    case "headWeightDecay": "--head-weight-decay"
+    case "labelSmoothing": "--label-smoothing"
     case let f where f.hasPrefix("mixing"): "--mixup/--cutmix"
     default: field
     }
