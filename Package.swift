@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "TransferKit", targets: ["TransferKit"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "Explain", targets: ["Explain"]),
+        .library(name: "Clustering", targets: ["Clustering"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -32,6 +34,8 @@ let package = Package(
         .target(name: "Optimizers", dependencies: ["Tensors", "CKernels"]),
         .target(name: "TransferKit", dependencies: ["Tensors", "Layers", "Optimizers", "Models", "Datasets", "Checkpoints"]),
         .target(name: "Reports", dependencies: ["TransferKit", "Datasets", "Tensors"]),
+        .target(name: "Explain", dependencies: ["TransferKit", "Models", "Layers", "Datasets", "Tensors"]),
+        .target(name: "Clustering", dependencies: ["TransferKit", "Datasets", "Tensors"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
@@ -49,7 +53,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Explain", "Clustering", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -65,6 +69,8 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Checkpoints", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ExplainTests", dependencies: ["Explain", "TransferKit", "Models", "Layers", "Tensors", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ClusteringTests", dependencies: ["Clustering", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
