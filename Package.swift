@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Reports", targets: ["Reports"]),
         .library(name: "Explain", targets: ["Explain"]),
         .library(name: "Clustering", targets: ["Clustering"]),
+        .library(name: "SelfSupervised", targets: ["SelfSupervised"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -36,6 +37,7 @@ let package = Package(
         .target(name: "Reports", dependencies: ["TransferKit", "Datasets", "Tensors"]),
         .target(name: "Explain", dependencies: ["TransferKit", "Models", "Layers", "Datasets", "Tensors"]),
         .target(name: "Clustering", dependencies: ["TransferKit", "Datasets", "Tensors"]),
+        .target(name: "SelfSupervised", dependencies: ["TransferKit", "Models", "Layers", "Optimizers", "Datasets", "Tensors"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
@@ -53,7 +55,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Explain", "Clustering", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Explain", "Clustering", "SelfSupervised", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -71,6 +73,7 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ExplainTests", dependencies: ["Explain", "TransferKit", "Models", "Layers", "Tensors", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ClusteringTests", dependencies: ["Clustering", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SelfSupervisedTests", dependencies: ["SelfSupervised", "TransferKit", "Models", "Tensors", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

@@ -50,7 +50,8 @@ public enum Clusterer {
                 search!.append((k, s))
                 if best == nil || s > best!.1 { best = (a, s) }
             }
-            (chosen, silhouette) = best!
+            chosen = best!.0
+            silhouette = best!.1
         }
         return ClusteringResult(
             assignment: chosen, method: method, silhouette: silhouette, search: search,
@@ -65,17 +66,17 @@ public enum Clusterer {
 public enum PCA {
     public static func project(_ x: FeatureMatrix, components: Int = 2, iterations: Int = 200) -> [[Double]] {
         let n = x.rows, d = x.columns
-        var centred = x.values.map(Double.init)
+        var centred = x.values.map { Double($0) }
         for j in 0..<d {
             let m = (0..<n).reduce(0.0) { $0 + centred[$1 * d + j] } / Double(n)
             for i in 0..<n { centred[i * d + j] -= m }
         }
-        let xt = Tensor(shape: [n, d], data: centred.map(Float.init))
-        let cov = withNoGrad { Tensor.matmul(xt.transposed(0, 1).contiguous(), xt) }.contiguous().toArray().map(Double.init)
+        let xt = Tensor(shape: [n, d], data: centred.map { Float($0) })
+        let cov = withNoGrad { Tensor.matmul(xt.transposed(0, 1).contiguous(), xt) }.contiguous().toArray().map { Double($0) }
         var c = cov
         var vectors: [[Double]] = []
         for comp in 0..<components {
-            var v = (0..<d).map { Double(($0 * 7919 + comp * 104729) % 1000) / 1000 + 0.1 }
+            var v: [Double] = (0..<d).map { j -> Double in Double((j * 7919 + comp * 104_729) % 1000) / 1000 + 0.1 }
             for _ in 0..<iterations {
                 var w = [Double](repeating: 0, count: d)
                 for i in 0..<d { var s = 0.0; for j in 0..<d { s += c[i * d + j] * v[j] }; w[i] = s }

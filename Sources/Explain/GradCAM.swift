@@ -86,28 +86,28 @@ public enum GradCAM {
     }
 
     static func compute(_ model: ImageClassifier, _ x: Tensor, _ classes: [Int]?, _ target: CAMLayer,
-                        _ method: CAMMethod) throws(ExplainError) -> ClassActivationMaps {
-            let n = x.shape[0]
-            let input = x.contiguous().detached()
-            input.requiresGrad = true  // every operation records, frozen weights or not
-            let (logits, activation) = try forward(model, input, target)
-            let probs = withNoGrad { logits.detached().softmax(axis: 1) }.toArray()
-            let k = logits.shape[1]
-            let chosen = classes ?? (0..<n).map { i in (0..<k).max { probs[i * k + $0] < probs[i * k + $1] }! }
-            let score = logits.gather(axis: 1, indices: chosen).sum()
-            guard let g = Tensor.gradients(of: score, wrt: [activation])[0] else {
-                throw .notASpatialMap(layer: target.description, shape: activation.shape.dims)
-            }
-            let a = activation.contiguous().toArray(), grads = g.contiguous().toArray()
-            let (c, h, w) = (activation.shape[1], activation.shape[2], activation.shape[3])
-            let low = (0..<n).map { i in
-                weightedMap(activations: a[(i * c * h * w)..<((i + 1) * c * h * w)],
-                            gradients: grads[(i * c * h * w)..<((i + 1) * c * h * w)], channels: c, positions: h * w, method: method)
-            }
-            let (outH, outW) = (x.shape[2], x.shape[3])
-            let full = low.map { m in minMaxNormalized(resizeBilinear(minMaxNormalized(m), from: (h, w), to: (outH, outW))) }
-            return ClassActivationMaps(width: outW, height: outH, maps: full, lowResolution: (w, h, low), classes: chosen,
-                                       probabilities: (0..<n).map { probs[$0 * k + chosen[$0]] })
+                    _ method: CAMMethod) throws(ExplainError) -> ClassActivationMaps {
+        let n = x.shape[0]
+        let input = x.contiguous().detached()
+        input.requiresGrad = true  // every operation records, frozen weights or not
+        let (logits, activation) = try forward(model, input, target)
+        let probs = withNoGrad { logits.detached().softmax(axis: 1) }.toArray()
+        let k = logits.shape[1]
+        let chosen = classes ?? (0..<n).map { i in (0..<k).max { probs[i * k + $0] < probs[i * k + $1] }! }
+        let score = logits.gather(axis: 1, indices: chosen).sum()
+        guard let g = Tensor.gradients(of: score, wrt: [activation])[0] else {
+            throw .notASpatialMap(layer: target.description, shape: activation.shape.dims)
+        }
+        let a = activation.contiguous().toArray(), grads = g.contiguous().toArray()
+        let (c, h, w) = (activation.shape[1], activation.shape[2], activation.shape[3])
+        let low = (0..<n).map { i in
+            weightedMap(activations: a[(i * c * h * w)..<((i + 1) * c * h * w)],
+                        gradients: grads[(i * c * h * w)..<((i + 1) * c * h * w)], channels: c, positions: h * w, method: method)
+        }
+        let (outH, outW) = (x.shape[2], x.shape[3])
+        let full = low.map { m in minMaxNormalized(resizeBilinear(minMaxNormalized(m), from: (h, w), to: (outH, outW))) }
+        return ClassActivationMaps(width: outW, height: outH, maps: full, lowResolution: (w, h, low), classes: chosen,
+                                   probabilities: (0..<n).map { probs[$0 * k + chosen[$0]] })
     }
 
     /// The logits and the target activation of one recorded forward pass.

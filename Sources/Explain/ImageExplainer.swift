@@ -28,12 +28,15 @@ public enum ImageExplainer {
     ///
     /// - Parameters:
     ///   - classLabel: a class name or index to explain in every image; nil explains each image's predicted class.
-    ///   - deletionSteps: steps of the deletion curve (0: not measured).
+    ///   - deletionSteps: steps of the deletion curve (0: not measured); `deletionPatch`, `deletionFill`: see
+    ///     ``DeletionCurve/measure(_:images:maps:steps:patch:fill:randomOrders:seed:)``.
     public static func explain(_ model: ImageClassifier, files: [String], method: CAMMethod = .gradcam,
-                               classLabel: String? = nil, layer: CAMLayer? = nil, deletionSteps: Int = 10, batchSize: Int = 8,
+                               classLabel: String? = nil, layer: CAMLayer? = nil, deletionSteps: Int = 10, deletionPatch: Int = 32,
+                               deletionFill: DeletionCurve.Fill = .blur, batchSize: Int = 8,
                                progress: ((Int, Int) -> Void)? = nil) throws(ExplainError)
         -> (explanations: [ImageExplanation], failed: [(String, String)]) {
-        let cls = try classLabel.map { label throws(ExplainError) in try model.classIndex(label) }
+        var cls: Int?
+        if let classLabel { cls = try model.classIndex(classLabel) }
         let pipeline = model.preprocessing.evaluationPipeline
         var results: [ImageExplanation] = [], failed: [(String, String)] = []
         for start in stride(from: 0, to: files.count, by: batchSize) {
@@ -54,7 +57,8 @@ public enum ImageExplainer {
             let x = Tensor.stack(inputs)
             let maps = try GradCAM.maps(model, images: x, classes: cls.map { [Int](repeating: $0, count: inputs.count) },
                                         layer: layer, method: method)
-            let deletion = deletionSteps > 0 ? try DeletionCurve.measure(model, images: x, maps: maps, steps: deletionSteps) : nil
+            var deletion: DeletionCurve?
+            if deletionSteps > 0 { deletion = try DeletionCurve.measure(model, images: x, maps: maps, steps: deletionSteps, patch: deletionPatch, fill: deletionFill) }
             for i in names.indices {
                 results.append(ImageExplanation(
                     source: names[i], image: images[i], map: maps.maps[i], overlay: CAMOverlay.overlay(maps.maps[i], on: images[i]),

@@ -42,7 +42,7 @@ public enum IntegratedGradients {
             let baselineIds = encoded.ids.enumerated().map { special.contains($0.offset) ? $0.element : bert.config.padTokenId }
             let x = withNoGrad { bert.embeddings.wordEmbeddings(encoded.ids, shape: [1, length]) }.contiguous().toArray()
             let b = withNoGrad { bert.embeddings.wordEmbeddings(baselineIds, shape: [1, length]) }.contiguous().toArray()
-            let ends = withNoGrad { probabilities(model, embedder, words: Tensor(shape: [2, length, hidden], data: x + b), encoded: encoded) }
+            let ends = withNoGrad { probabilities(model, embedder, words: Tensor(shape: [2, length, hidden], data: x + b), encoded: encoded) }.toArray()
             let k = model.classNames.count
             let c = classIndex ?? (0..<k).max { ends[$0] < ends[$1] }!
             // Path points in chunks of at most 16, gradients averaged.

@@ -8,7 +8,7 @@ public enum CAMOverlay {
     public static let jet: [(r: UInt8, g: UInt8, b: UInt8)] = (0..<256).map { k in
         let x = Double(k) / 255
         func ramp(_ c: Double) -> UInt8 { UInt8((Swift.max(0, Swift.min(1, 1.5 - Swift.abs(4 * x - c))) * 255).rounded()) }
-        return (ramp(3), ramp(2), ramp(1))
+        return (r: ramp(3), g: ramp(2), b: ramp(1))
     }
 
     /// `show_cam_on_image(image / 255, map, use_rgb=True, colormap=COLORMAP_JET, image_weight)`: the jet colour of

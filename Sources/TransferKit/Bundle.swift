@@ -28,7 +28,7 @@ public struct ModelBundle {
         let weights = directory.appendingPathComponent("weights.safetensors")
         var tensors: [String: Tensor] = [:]
         for (k, t) in model.head.stateDict() { tensors["head." + k] = t }
-        let includesBackbone = model.strategy != .features
+        let includesBackbone = model.strategy != .features || model.backbone.hasAdaptedWeights
         if includesBackbone { for (k, t) in model.backbone.module.stateDict() { tensors["backbone." + k] = t } }
         var manifest = Manifest(
             formatVersion: formatVersion, toolVersion: TransferKitVersion.string, createdAt: ISO8601DateFormatter().string(from: Date()),

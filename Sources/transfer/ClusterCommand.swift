@@ -58,10 +58,15 @@ struct ClusterCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
+    var fixedK: Int? {
+        if case .fixed(let n) = k { return n }
+        return nil
+    }
+
     func validate() throws {
         guard !model.isEmpty else { throw ValidationError("--model must name a registry model (received an empty string)") }
         guard !data.isEmpty else { throw ValidationError("--data must be a path (received an empty string)") }
-        if case .fixed(let k) = k { try requireWhole("--k", k, in: 2...1000, "or auto") }
+        if let n = fixedK { try requireWhole("--k", n, in: 2...1000, ", or auto") }
         try requireWhole("--max-k", maxK, in: 3...50)
         try requireWhole("--restarts", restarts, in: 1...100)
         if let limit { try requireWhole("--limit", limit, atLeast: 1) }
@@ -76,19 +81,18 @@ struct ClusterCommand: AsyncParsableCommand {
         do { inputs = try ClusterInputs.load(data).limited(perClass: limit) } catch { throw RuntimeError("\(error)") }
         let backbone = try FeatureBackbone(spec: spec, weightsPath: try await backboneWeights(spec))
         let start = Date()
-        let r = backbone.features(inputs.inputs, cache: backbone.featureCache(root: TrainOptions().featureCacheRoot),
+        let r = backbone.features(inputs.inputs, cache: backbone.featureCache(root: AssetStore.cacheRoot.appendingPathComponent("features")),
                                   progress: json ? nil : { d, t in ProgressLine.draw("features", done: d, total: t, start: start) })
         for f in r.failed { printErr("skipped \(f.0): \(f.1)") }
         let labels = inputs.labels.map { l in r.kept.map { l[$0] } }
         let x = FeatureMatrix(r.features)
-        let fixedK: Int? = if case .fixed(let k) = k { k } else { nil }
         if x.rows < Swift.max(fixedK ?? 3, 3) { throw RuntimeError(ClusteringError.tooFewPoints(count: x.rows, k: fixedK ?? 3).description) }
         let result = Clusterer.cluster(x, k: fixedK, method: method, restarts: restarts, seed: seed, labels: labels, maxK: maxK)
         if let featuresOut {
             try SafeTensorsWriter.write([
                 "features": r.features,
-                "labels": Tensor(shape: [x.rows], data: (labels ?? [Int](repeating: -1, count: x.rows)).map(Float.init)),
-                "clusters": Tensor(shape: [x.rows], data: result.assignment.labels.map(Float.init)),
+                "labels": Tensor(shape: [x.rows], data: (labels ?? [Int](repeating: -1, count: x.rows)).map { Float($0) }),
+                "clusters": Tensor(shape: [x.rows], data: result.assignment.labels.map { Float($0) }),
             ], metadata: ["model": spec.name, "data": data], to: featuresOut)
         }
         let kept = r.kept.map { inputs.inputs[$0] }

@@ -3,10 +3,12 @@ import Datasets
 import Explain
 import Foundation
 import Models
+import Reports
 import Tensors
 import TransferKit
 
 extension CAMMethod: ExpressibleByArgument {}
+extension DeletionCurve.Fill: ExpressibleByArgument {}
 
 /// `transfer explain`: Grad-CAM / Grad-CAM++ overlays for images (pretrained models and image bundles), token
 /// attributions by integrated gradients for text bundles (`--text`).
@@ -33,6 +35,12 @@ struct ExplainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Steps of the deletion curve (faithfulness; 0 skips it).")
     var deletionSteps = 10
 
+    @Option(name: .long, help: "Side of the square patches the deletion curve removes, 1…64 pixels.")
+    var deletionPatch = 32
+
+    @Option(name: .long, help: "What removed pixels become: blur (a Gaussian blur of the image, σ = 10 px) or mean (the image's channel means).")
+    var deletionFill: DeletionCurve.Fill = .blur
+
     @Option(name: .long, help: "Integrated-gradients steps for texts (8…256).")
     var igSteps = 48
 
@@ -46,7 +54,7 @@ struct ExplainCommand: AsyncParsableCommand {
     var json = false
 
     @Argument(help: "Image files (or texts with --text).")
-    var inputs: [String]
+    var inputs: [String] = []
 
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give at least one image file (or texts with --text)") }
@@ -54,6 +62,7 @@ struct ExplainCommand: AsyncParsableCommand {
         guard !out.isEmpty else { throw ValidationError("--out must be a directory path (received an empty string)") }
         try requireWhole("--deletion-steps", deletionSteps, in: 0...100)
         try requireWhole("--ig-steps", igSteps, in: 8...256)
+        try requireWhole("--deletion-patch", deletionPatch, in: 1...64)
         if let layer, layer.isEmpty { throw ValidationError("--layer must be a feature map or module key path (received an empty string)") }
         if let c = `class`, c.isEmpty { throw ValidationError("--class must be a class name or index (received an empty string)") }
         try requireDirectoryPath("--out", out, holds: "the explanations")
@@ -69,6 +78,7 @@ struct ExplainCommand: AsyncParsableCommand {
         do {
             result = try ImageExplainer.explain(
                 classifier, files: inputs, method: method, classLabel: `class`, layer: target, deletionSteps: deletionSteps,
+                deletionPatch: deletionPatch, deletionFill: deletionFill,
                 progress: json ? nil : { done, total in ProgressLine.draw("explain", done: done, total: total, start: start) })
         } catch { throw ValidationError(error.description) }
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
@@ -94,11 +104,12 @@ struct ExplainCommand: AsyncParsableCommand {
             if !aucs.isEmpty {
                 obj["mean_deletion_auc"] = aucs.reduce(0, +) / Double(aucs.count)
                 obj["mean_random_deletion_auc"] = random.reduce(0, +) / Double(random.count)
+                obj["deletion"] = ["steps": deletionSteps, "patch": deletionPatch, "fill": deletionFill.rawValue]
             }
             print(try jsonString(jsonSafe(obj)))
         } else if !aucs.isEmpty {
-            print(String(format: "mean deletion AUC %.3f, random order %.3f (lower is more faithful)",
-                         aucs.reduce(0, +) / Double(aucs.count), random.reduce(0, +) / Double(random.count)))
+            print(String(format: "mean deletion AUC %.3f, random order %.3f (lower is more faithful; %d-px patches, %@ fill)",
+                         aucs.reduce(0, +) / Double(aucs.count), random.reduce(0, +) / Double(random.count), deletionPatch, deletionFill.rawValue))
         }
         if !result.failed.isEmpty { throw ExitCode.failure }
     }

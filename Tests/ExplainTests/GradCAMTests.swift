@@ -8,10 +8,9 @@ import TransferKit
 @testable import Explain
 
 /// Grad-CAM against pytorch-grad-cam 1.5.7 on the same weights and photos (tools/make_gradcam_fixtures.py).
-/// Tolerance: max |Swift − pytorch-grad-cam| ≤ 0.02 on the final [0, 1] maps (float32 gradients through oneDNN and
-/// PyTorch differ by ~1e-5 relative; the maps are normalised by their range, so the difference stays small).
+/// Tolerance: max |Swift − pytorch-grad-cam| ≤ 1e-4 on the final [0, 1] maps (measured: ≤ 2.6e-6; float32 on both sides).
 @Suite(.serialized) struct GradCAMTests {
-    static let tolerance: Float = 0.02
+    static let tolerance: Float = 1e-4
 
     func lite0Classifier() throws -> ImageClassifier {
         ImageClassifier(network: try pretrainedLite0(), head: nil, classNames: ImageNetClasses.names,
@@ -71,7 +70,7 @@ import TransferKit
             stride(from: 0, to: 224, by: 4).flatMap { c in (0..<3).map { photo.pixels[(r * 224 + c) * 3 + $0] } }
         })
         let map = Array(try f.tensor("lite0_gradcam_maps").toArray()[0..<(56 * 56)])
-        let ours = CAMOverlay.overlay(map, on: small).pixels.map(Float.init)
+        let ours = CAMOverlay.overlay(map, on: small).pixels.map { Float($0) }
         let expected = try f.tensor("overlay").toArray()
         let d = maxAbsDiff(ours, expected)
         // The maximum of the blend is taken over the subsampled image here and over the whole one in the fixture,
@@ -98,9 +97,10 @@ import TransferKit
     func deletionCurveOfGradCAMFallsFasterThanRandomOnRealPhotos() throws {
         let model = try lite0Classifier(), x = try lite0Inputs()
         let maps = try GradCAM.maps(model, images: x)
-        let curve = try DeletionCurve.measure(model, images: x, maps: maps, steps: 8, randomOrders: 2)
-        print("Deletion AUC (Lite0, 2 photos, 8 steps): Grad-CAM \(curve.salientAUC) vs random \(curve.randomAUC)")
-        #expect(curve.fractions.count == 9)
+        // Blur fill, 32-px patches (the defaults): Grad-CAM's order lowers the confidence faster than random orders.
+        let curve = try DeletionCurve.measure(model, images: x, maps: maps, steps: 10, randomOrders: 3)
+        print("Deletion AUC (Lite0, 2 photos, 10 steps, blur): Grad-CAM \(curve.salientAUC) vs random \(curve.randomAUC)")
+        #expect(curve.fractions.count == 11)
         for i in 0..<2 {
             #expect(abs(curve.salient[i][0] - Double(maps.probabilities[i])) < 1e-4)
             #expect(curve.salientAUC[i] < curve.randomAUC[i])
