@@ -32,16 +32,17 @@ public struct ClusterInputs {
     /// Reads `path`: labelled data when it is that, else the image (`.jpg`, `.jpeg`, `.png`) or text (`.txt`) files
     /// directly inside the folder, in name order.
     public static func load(_ path: String) throws -> ClusterInputs {
-        if let data = try? LabeledData.load(path, task: .classification) {
+        var isDir: ObjCBool = false
+        let fm = FileManager.default
+        let isFolder = fm.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+        let names = isFolder ? (try fm.contentsOfDirectory(atPath: path)).filter { !$0.hasPrefix(".") }.sorted() : []
+        let url = URL(fileURLWithPath: path)
+        let hasSubfolders = names.contains { fm.fileExists(atPath: url.appendingPathComponent($0).path, isDirectory: &isDir) && isDir.boolValue }
+        // Class folders, a manifest or a table: labelled data, whose own errors apply (no fallback past a broken one).
+        if !isFolder || hasSubfolders {
+            let data = try LabeledData.load(path, task: .classification)
             return ClusterInputs(inputs: data.inputs, labels: data.labels, classNames: data.classNames)
         }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
-            _ = try LabeledData.load(path, task: .classification)  // its error names the problem
-            throw ClusteringError.noInputs(path: path)
-        }
-        let names = (try FileManager.default.contentsOfDirectory(atPath: path)).sorted()
-        let url = URL(fileURLWithPath: path)
         let images = names.filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }
         if !images.isEmpty {
             return ClusterInputs(inputs: images.map { .image(path: url.appendingPathComponent($0).path) }, labels: nil, classNames: [])
