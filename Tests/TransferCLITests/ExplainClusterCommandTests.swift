@@ -98,6 +98,14 @@ let bbcPresent = FileManager.default.fileExists(atPath: cacheRoot.appendingPathC
         #expect(manifest.contains("\"includes_backbone\" : true"))
         let q = try runTransfer(["predict", "--model", scratch.path("m.transferkit"), data + "/a/0.png", "--json"], environment: ["CI": "1"])
         #expect(q.status == 0, "stderr: \(q.stderr)")
+        // Grad-CAM explains the bundle's own classes through its head.
+        let e = try runTransfer(["explain", "--model", scratch.path("m.transferkit"), data + "/b/1.png", "--deletion-steps", "0",
+                                 "--out", scratch.path("cams"), "--json"], environment: ["CI": "1"])
+        #expect(e.status == 0, "stderr: \(e.stderr)")
+        let cams = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        let row = try #require((cams["images"] as? [[String: Any]])?.first)
+        #expect(["a", "b"].contains(row["label"] as? String ?? ""))
+        #expect(row["deletion_auc"] == nil)
         #expect(refusal(["pretrain", "--model", "efficientnet-lite0", "--data", data, "--out", "/tmp/x", "--temperature", "0"])?.contains("--temperature") == true)
     }
 }
