@@ -108,4 +108,37 @@ let bbcPresent = FileManager.default.fileExists(atPath: cacheRoot.appendingPathC
         #expect(row["deletion_auc"] == nil)
         #expect(refusal(["pretrain", "--model", "efficientnet-lite0", "--data", data, "--out", "/tmp/x", "--temperature", "0"])?.contains("--temperature") == true)
     }
+
+    @Test(.enabled(if: bbcPresent, "needs minilm-l6 and bbc-news"))
+    func explainTextGivesIntegratedGradientsThatSumToTheOutputChangeAndWritesHTML() throws {
+        let scratch = try Scratch("explain-text")
+        defer { scratch.cleanup() }
+        let news = cacheRoot.appendingPathComponent("datasets/bbc-news").path
+        for cls in ["business", "sports"] {
+            try FileManager.default.createDirectory(atPath: scratch.path("news/\(cls)"), withIntermediateDirectories: true)
+            for i in 1...8 {
+                let name = String(format: "%03d.txt", i)
+                try FileManager.default.copyItem(atPath: "\(news)/\(cls)/\(name)", toPath: scratch.path("news/\(cls)/\(name)"))
+            }
+        }
+        let t = try runTransfer(["train", "--model", "minilm-l6", "--data", scratch.path("news"), "--strategy", "features",
+                                 "--head-epochs", "20", "--val-split", "0", "--out", scratch.path("news.transferkit"), "--json"],
+                                environment: ["CI": "1"])
+        #expect(t.status == 0, "stderr: \(t.stderr)")
+        let r = try runTransfer(["explain", "--model", scratch.path("news.transferkit"), "--text", "--ig-steps", "32",
+                                 "--out", scratch.path("ig"), "--json", "The striker scored twice in the cup final."],
+                                environment: ["CI": "1"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let text = try #require((obj["texts"] as? [[String: Any]])?.first)
+        #expect(["business", "sports"].contains(text["label"] as? String ?? ""))  // a head of 16 articles: not judged here
+        let change = try #require(text["probability"] as? Double) - (try #require(text["baseline_probability"] as? Double))
+        #expect(try #require(text["completeness_gap"] as? Double) <= 0.05 * abs(change) + 1e-4)
+        let html = try String(contentsOfFile: scratch.path("ig/attributions.html"), encoding: .utf8)
+        #expect(html.contains("striker"))
+        // Images for a text bundle are refused by name.
+        let wrong = try runTransfer(["explain", "--model", scratch.path("news.transferkit"), "--out", scratch.path("x"), "a.png"],
+                                    environment: ["CI": "1"])
+        #expect(wrong.status != 0 && wrong.stderr.contains("--text"))
+    }
 }
