@@ -17,6 +17,9 @@ let package = Package(
         .library(name: "Tracking", targets: ["Tracking"]),
         .library(name: "HeadFitting", targets: ["HeadFitting"]),
         .library(name: "Tuning", targets: ["Tuning"]),
+        .library(name: "Explain", targets: ["Explain"]),
+        .library(name: "Clustering", targets: ["Clustering"]),
+        .library(name: "SelfSupervised", targets: ["SelfSupervised"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -39,6 +42,9 @@ let package = Package(
         .target(name: "Tracking", dependencies: ["TransferKit", "Datasets", "Assets", "Tensors", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "HeadFitting", dependencies: ["TransferKit", "Tensors", "CBLAS"]),
         .target(name: "Tuning", dependencies: ["HeadFitting", "TransferKit", "Tensors", "Datasets"]),
+        .target(name: "Explain", dependencies: ["TransferKit", "Models", "Layers", "Datasets", "Tensors"]),
+        .target(name: "Clustering", dependencies: ["TransferKit", "Datasets", "Tensors"]),
+        .target(name: "SelfSupervised", dependencies: ["TransferKit", "Models", "Layers", "Optimizers", "Datasets", "Tensors"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
@@ -56,7 +62,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -75,6 +81,9 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Checkpoints", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ExplainTests", dependencies: ["Explain", "TransferKit", "Models", "Layers", "Tensors", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ClusteringTests", dependencies: ["Clustering", "TransferKit", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SelfSupervisedTests", dependencies: ["SelfSupervised", "TransferKit", "Models", "Tensors", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

@@ -20,6 +20,8 @@ import Tensors
 public struct ModelBundle {
     /// The bundle format this TransferKit writes and reads.
     public static let formatVersion = 2
+    /// The `training` entry that marks a bundle whose backbone was adapted before training (``AdaptedBackbone``).
+    public static let adaptedBackboneKey = "adapted_backbone"
 
     /// Writes `model` to `directory` (created; files replaced atomically). Refuses, before writing anything, a model
     /// whose manifest would not load (see ``validate(_:file:)``) or whose weights are not finite.
@@ -28,7 +30,11 @@ public struct ModelBundle {
         let weights = directory.appendingPathComponent("weights.safetensors")
         var tensors: [String: Tensor] = [:]
         for (k, t) in model.head.stateDict() { tensors["head." + k] = t }
-        let includesBackbone = model.strategy != .features
+        // A backbone adapted without labels (AdaptedBackbone) is not the registry's: the bundle stores it whatever the
+        // strategy, and says so in `training` so that the manifest check accepts a features bundle with a backbone.
+        let includesBackbone = model.strategy != .features || model.backbone.hasAdaptedWeights
+        var training = training
+        if model.backbone.hasAdaptedWeights { training[ModelBundle.adaptedBackboneKey] = "true" }
         if includesBackbone { for (k, t) in model.backbone.module.stateDict() { tensors["backbone." + k] = t } }
         var manifest = Manifest(
             formatVersion: formatVersion, toolVersion: TransferKitVersion.string, createdAt: ISO8601DateFormatter().string(from: Date()),

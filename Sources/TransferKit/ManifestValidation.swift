@@ -110,9 +110,11 @@ extension ModelBundle {
             let found = m.preprocessing.map { "input_size \($0.inputSize), resize_shorter_to \($0.resizeShorterTo), normalization \($0.normalization.rawValue), interpolation \(ManifestText.quote($0.interpolation))" } ?? "null"
             throw invalid("preprocessing", found, expected)
         }
-        let trainsBackbone = strategy != .features
+        let adapted = m.training[ModelBundle.adaptedBackboneKey] == "true"
+        let trainsBackbone = strategy != .features || adapted
         guard m.includesBackbone == trainsBackbone else {
-            throw invalid("includes_backbone", "\(m.includesBackbone)", "\(trainsBackbone) for strategy \(m.strategy)")
+            throw invalid("includes_backbone", "\(m.includesBackbone)",
+                          "\(trainsBackbone) for strategy \(m.strategy)" + (adapted ? " with an adapted backbone" : ""))
         }
         return Interpretation(spec: spec, task: task, strategy: strategy, head: head, precision: precision)
     }

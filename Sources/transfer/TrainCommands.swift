@@ -1,6 +1,7 @@
 import ArgumentParser
 import Assets
 import Datasets
+import Explain
 import Foundation
 import HeadFitting
 import Models
@@ -208,7 +209,7 @@ struct TrainCommand: AsyncParsableCommand {
                 throw RuntimeError("--report \(report ?? ""): cannot create the directory: \(Transfer.fileReason(error))")
             }
         }
-        let backbone = try FeatureBackbone(spec: spec, weightsPath: try await backboneWeights(spec))
+        let backbone = try FeatureBackbone(spec: spec, weightsPath: try await startingWeights(model, spec))
         o.unfreeze = unfreeze.groups(for: backbone)
         if lr == nil { o.learningRate = backbone.defaultFineTuneLearningRate }
         var run = TrainingRun(backbone: backbone, options: o, dataName: data)
@@ -240,7 +241,7 @@ struct TrainCommand: AsyncParsableCommand {
             do {
                 try HTMLReport.write(to: reportURL, title: "\(model) on \(data)",
                                      history: TrainingHistory(epochs: outcome.result.history), validation: outcome.validation,
-                                     test: outcome.test, mistakes: outcome.mistakes,
+                                     test: outcome.test, mistakes: MistakeOverlays.overlaid(outcome.mistakes, model: outcome.result.model),
                                      config: outcome.configuration.merging(["model": model, "bundle": out]) { $1 }
                                         .merging(outcome.calibration.mapValues { String(format: "%.4f", $0) }.reduce(into: [:]) { $0["calibration: " + $1.key] = $1.value }) { $1 },
                                      skippedFiles: outcome.skipped)
@@ -362,7 +363,7 @@ struct EvaluateCommand: AsyncParsableCommand {
         if let report {
             do {
                 try HTMLReport.write(to: URL(fileURLWithPath: report), title: "\(manifest.backbone) bundle \(model) on \(data)",
-                                     history: TrainingHistory(epochs: []), validation: nil, test: m, mistakes: mistakes,
+                                     history: TrainingHistory(epochs: []), validation: nil, test: m, mistakes: MistakeOverlays.overlaid(mistakes, model: bundle),
                                      config: ["bundle": model, "data": data, "backbone": manifest.backbone, "strategy": manifest.strategy],
                                      skippedFiles: skipped.map { (path: $0.0, reason: $0.1) })
             } catch {

@@ -142,11 +142,19 @@ func pretrainedSpec(_ model: String) throws -> ModelSpec {
     switch modelPathKind(model) {
     case .bundle:
         throw ValidationError("--model \(model) is a trained bundle; training starts from a pretrained model (see `transfer models`)")
+    case .otherDirectory where AdaptedBackbone.isAdapted(model):
+        do { return try AdaptedBackbone.read(model).spec } catch { throw RuntimeError("--model \(model): \(error)") }
     case .incompleteBundle, .otherDirectory:
         throw notABundleError(model, modelPathKind(model))
     case .notADirectory:
         do { return try ModelRegistry.spec(named: model) } catch { throw ValidationError(error.description) }
     }
+}
+
+/// The weights to start from for `--model`: an adapted backbone's (`transfer pretrain`), else the registry's.
+func startingWeights(_ model: String, _ spec: ModelSpec) async throws -> String {
+    guard AdaptedBackbone.isAdapted(model) else { return try await backboneWeights(spec) }
+    do { return try AdaptedBackbone.read(model).weightsPath } catch { throw RuntimeError("--model \(model): \(error)") }
 }
 
 /// The `backbone` a bundle's manifest.json names, read leniently (nil when it cannot be read; loading the bundle

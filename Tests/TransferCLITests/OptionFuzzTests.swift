@@ -116,6 +116,8 @@ let fuzzedOptions: [FuzzedOption] = {
     let export = ["datasets", "export", "fashion-mnist", "--out", missing + "/export"]
     let preview = ["augment-preview", "--data", missing + "/data", "--out", missing + "/grid.png"]
     let demo = ["demo", "--out", missing + "/demo"]
+    let explain = ["explain", "--model", "efficientnet-lite0", "--out", missing + "/explain", missing + "/x.png"]
+    let cluster = ["cluster", "--model", "efficientnet-lite0", "--data", missing + "/data"]
     let rate: @Sendable (Float) -> Bool = { $0 > 0 && $0 <= 10 }
     let rateBounds = ["0", "-0", "1e-45", "10", "10.000001", "-1", "nan", "inf"]
     let precisions: @Sendable (String) -> Bool = { Precision(rawValue: $0).map { $0.unsupportedReason == nil } ?? false }
@@ -160,6 +162,12 @@ let fuzzedOptions: [FuzzedOption] = {
         .whole(["runs", "list"], "--limit", 1...1_000_000),
         FuzzedOption(base: ["runs", "list"], flag: "--runs-db", accepts: { !$0.isEmpty }, boundaries: ["", "/tmp"]),
         FuzzedOption(base: evaluate, flag: "--runs-db", accepts: { !$0.isEmpty }, boundaries: ["", "-"]),
+        .whole(explain, "--deletion-steps", 0...100),
+        .whole(explain, "--ig-steps", 8...256),
+        .whole(cluster, "--max-k", 3...50),
+        .whole(cluster, "--restarts", 1...100),
+        .wholeAtLeast(cluster, "--limit", 1),
+        .seed(cluster),
     ]
 }()
 
