@@ -35,6 +35,7 @@ struct LRFindCommand: AsyncParsableCommand {
     static let iterationRange = 5...10_000
 
     func validate() throws {
+        if head == .logistic { throw ValidationError("--head logistic has no learning rate (it is solved by L-BFGS); lr-find takes --head linear or mlp") }
         try requireRate("--start", start, maximum: Self.maxRate)
         try requireRate("--end", end, maximum: Self.maxRate)
         guard end > start else { throw ValidationError("--end must be greater than --start (received --start \(start), --end \(end))") }

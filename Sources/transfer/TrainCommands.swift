@@ -91,7 +91,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Augmented views of each training image (--augment's policy) whose features are cached and added to the head's training rows (image models), 0…64.") var views = 0
     @Option(name: .long, help: "Mixup of the fine-tuning batches with λ ~ Beta(A, A) (classification; 0: off), in [0, 100].") var mixup = 0.0
     @Option(name: .long, help: "CutMix of the fine-tuning image batches with λ ~ Beta(A, A) (classification; 0: off; with --mixup, one of the two per batch), in [0, 100].") var cutmix = 0.0
-    @Option(name: .long, help: "The new head (default: logistic with --strategy features — a full-batch L-BFGS logistic regression whose L2 strength is chosen by 5-fold cross-validation — and linear otherwise).") var head: HeadKind?
+    @Option(name: .long, help: "The new head (default: logistic for classification with --strategy features — a full-batch L-BFGS logistic regression whose L2 strength is chosen by 5-fold cross-validation — unless --epochs or --head-lr is given; linear otherwise).") var head: HeadKind?
     @Option(name: .long, help: "The logistic head's inverse L2 strength C, > 0 (default: chosen by cross-validation over 10⁻⁴…10⁴).") var logisticC: Double?
     @Option(name: .long, help: "AdamW weight decay of the gradient-trained head phase (linear, mlp), in [0, 10].") var headWeightDecay: Float = 1e-4
     @Flag(name: .long, help: "Choose the linear or mlp head's weight decay (10⁻⁴…1) and epochs (up to --head-epochs) by 5-fold cross-validation on the cached features.") var headCv = false
@@ -131,8 +131,12 @@ struct TrainCommand: AsyncParsableCommand {
         }
         try requireWhole("--early-stopping", earlyStopping, in: 0...epochMax, " (0: off)")
         if let logisticC, !(logisticC > 0 && logisticC.isFinite) { throw ValidationError("--logistic-c must be a number > 0 (received \(logisticC))") }
-        if headCv && headKind == .logistic { throw ValidationError("--head-cv applies to --head linear or mlp (the logistic head always cross-validates its C)") }
-        if logisticC != nil && headKind != .logistic { throw ValidationError("--logistic-c applies to --head logistic (the head is \(headKind.rawValue))") }
+        let kind = headKind(for: task?.kind)
+        if headCv && kind == .logistic { throw ValidationError("--head-cv applies to --head linear or mlp (the logistic head always cross-validates its C)") }
+        if kind == .logistic, let flag = [("--head-lr", headLr != nil), ("--epochs", epochs != nil && strategy == .features)].first(where: \.1)?.0 {
+            throw ValidationError("\(flag) applies to the gradient-trained heads (linear, mlp); the logistic head is solved by L-BFGS with its C chosen by cross-validation (--logistic-c to fix it)")
+        }
+        if logisticC != nil && kind != .logistic { throw ValidationError("--logistic-c applies to --head logistic (the head is \(kind.rawValue))") }
         guard !model.isEmpty else { throw ValidationError("--model must name a pretrained model (received an empty string; see `transfer models`)") }
         guard !data.isEmpty else { throw ValidationError("--data must be a folder or a CSV (received an empty string)") }
         if let test, test.isEmpty { throw ValidationError("--test must be a folder or a CSV (received an empty string)") }
@@ -153,13 +157,18 @@ struct TrainCommand: AsyncParsableCommand {
         }
     }
 
-    /// `--head`, or its default for the strategy.
-    var headKind: HeadKind { head ?? (strategy == .features ? .logistic : .linear) }
+    /// `--head`, or its default: logistic for a classifier on features, unless `--epochs` or `--head-lr` configure a
+    /// gradient-trained head; linear otherwise (multi-label, regression, fine-tuning).
+    func headKind(for task: TaskKind?) -> HeadKind {
+        if let head { return head }
+        let gradientOptions = epochs != nil || headLr != nil
+        return strategy == .features && (task ?? .classification) == .classification && !gradientOptions ? .logistic : .linear
+    }
 
     func options() -> TrainOptions {
         var o = TrainOptions()
         o.strategy = strategy
-        o.head = headKind
+        o.head = headKind(for: task?.kind)
         o.headWeightDecay = headWeightDecay
         o.labelSmoothing = labelSmoothing
         o.augment = augment
@@ -193,6 +202,7 @@ struct TrainCommand: AsyncParsableCommand {
         let spec = try pretrainedSpec(model)
         if views > 0 && !takesImages(spec) { throw ValidationError("--views applies to image models; \(model) is a text model") }
         let all = try loadData(data, task: task?.kind)
+        o.head = headKind(for: all.task)
         if mixing != nil && all.task != .classification {
             throw ValidationError("--mixup/--cutmix apply to classification; \(data) holds \(all.task.reportName) targets")
         }
@@ -262,7 +272,7 @@ struct TrainCommand: AsyncParsableCommand {
         var obj: [String: Any] = [
             "bundle": out, "strategy": strategy.rawValue, "task": task.flag, "epochs_run": r.history.count,
             "seconds": outcome.seconds, "train_size": outcome.trainSize, "feature_seconds": r.featureSeconds,
-            "backbone_forwards": r.backboneForwards, "head_lr": Double(r.headLearningRate), "head": headKind.rawValue,
+            "backbone_forwards": r.backboneForwards, "head_lr": Double(r.headLearningRate), "head": outcome.configuration["head"] ?? "",
             "head_notes": r.headNotes, "calibration": outcome.calibration,
             "skipped_files": outcome.skipped.map { ["path": $0.path, "reason": $0.reason] },
         ]
