@@ -110,8 +110,9 @@ extension ModelBundle {
             let found = m.preprocessing.map { "input_size \($0.inputSize), resize_shorter_to \($0.resizeShorterTo), normalization \($0.normalization.rawValue), interpolation \(ManifestText.quote($0.interpolation))" } ?? "null"
             throw invalid("preprocessing", found, expected)
         }
-        let trainsBackbone = strategy != .features
-        guard m.includesBackbone == trainsBackbone else {
+        // A LoRA bundle holds the adapter beside the head, or (merged) the backbone with the adapter folded in.
+        let trainsBackbone = strategy.trainsBackboneWeights
+        guard m.includesBackbone == trainsBackbone || strategy == .lora else {
             throw invalid("includes_backbone", "\(m.includesBackbone)", "\(trainsBackbone) for strategy \(m.strategy)")
         }
         return Interpretation(spec: spec, task: task, strategy: strategy, head: head, precision: precision)

@@ -20,6 +20,8 @@ public struct TrainingRun {
     /// Objective override and extra callbacks, passed to ``TransferTrainer``.
     public var objective: ((_ phase: String, _ task: TaskKind, _ outputs: Int) -> TrainingObjective)?
     public var callbacks: [Callback] = []
+    /// The adapter that ``Strategy/lora`` trains (required by that strategy; see ``BackboneAdapter``).
+    public var adapter: BackboneAdapter?
     /// A lock the caller already holds on the bundle directory (the CLI takes it before loading the backbone);
     /// nil, or a lock on another directory: ``run(_:test:bundle:)`` takes its own for the run.
     public var outputLock: OutputLock?
@@ -57,6 +59,7 @@ public struct TrainingRun {
     public func run(_ data: LabeledData, test: LabeledData?, bundle: URL) throws -> Outcome {
         let start = Date()
         try options.validate()
+        if options.strategy == .lora && adapter == nil { throw TrainingRunError.adapterMissing }
         try Self.checkOutput(bundle: bundle, logDirectory: options.logDirectory)
         try Self.checkData(data, dataName: dataName, test: test, testName: nil, modelName: backbone.spec.name,
                            modelTakesImages: backbone.takesImages)
@@ -76,6 +79,7 @@ public struct TrainingRun {
         let trainer = TransferTrainer(backbone: backbone, options: options)
         trainer.objective = objective
         trainer.callbacks = callbacks
+        trainer.adapter = adapter
         let result = try trainer.train(train, validation: valid)
         var skipped = result.skipped, testMetrics: MetricsReport?, mistakes: [Mistake] = []
         if let test {
@@ -112,6 +116,7 @@ public struct TrainingRun {
         c["head_epochs"] = String(options.headEpochs)
         c["fine_tune_epochs"] = String(options.fineTuneEpochs)
         if let m = options.mixing { c["mixing"] = m.description }
+        if options.strategy == .lora, let adapter { c.merge(adapter.configuration) { a, _ in a } }
         return c
     }
 }
@@ -209,6 +214,8 @@ public enum TrainingRunError: Error, CustomStringConvertible, Equatable, Sendabl
     case locked(path: String, pid: Int32?)
     /// An output directory or the lock file could not be created.
     case cannotCreate(path: String, reason: String)
+    /// The lora strategy was asked for without an adapter to train (``TrainingRun/adapter``).
+    case adapterMissing
 
     public var description: String {
         switch self {
@@ -240,6 +247,8 @@ public enum TrainingRunError: Error, CustomStringConvertible, Equatable, Sendabl
                 + "wait for it to finish or choose another output directory (nothing was changed)"
         case .cannotCreate(let p, let reason):
             return "cannot create \(p): \(reason)"
+        case .adapterMissing:
+            return "the lora strategy trains an adapter, and none was given: set TrainingRun.adapter (the Adapters target's LoRABackboneAdapter)"
         }
     }
 }
