@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Reports", targets: ["Reports"]),
         .library(name: "Adapters", targets: ["Adapters"]),
+        .library(name: "MultiTask", targets: ["MultiTask"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -34,6 +35,7 @@ let package = Package(
         .target(name: "TransferKit", dependencies: ["Tensors", "Layers", "Optimizers", "Models", "Datasets", "Checkpoints"]),
         .target(name: "Reports", dependencies: ["TransferKit", "Datasets", "Tensors"]),
         .target(name: "Adapters", dependencies: ["TransferKit", "Layers", "Tensors", "Checkpoints"]),
+        .target(name: "MultiTask", dependencies: ["TransferKit", "Layers", "Tensors", "Checkpoints", "Optimizers", "Datasets", "Models", "Assets"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
@@ -51,7 +53,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Adapters", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Adapters", "MultiTask", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -64,6 +66,7 @@ let package = Package(
         .testTarget(name: "AssetsTests", dependencies: ["Assets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferKitTests", dependencies: ["TestSupport", "TransferKit", "Reports", "Tensors", "Layers", "Optimizers", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferCLITests", dependencies: ["transfer", "Datasets", "TransferKit", "Models", "Checkpoints"]),
+        .testTarget(name: "MultiTaskTests", dependencies: ["MultiTask", "TransferKit", "Layers", "Tensors", "Datasets", "Optimizers"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "TransferKit", "Layers", "Tensors", "Checkpoints", "Models", "Datasets"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Checkpoints", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),
