@@ -3,6 +3,7 @@ import Assets
 import ArgumentParser
 import Foundation
 import Models
+import MultiTask
 import Tensors
 import TransferKit
 
@@ -48,6 +49,7 @@ struct PredictCommand: AsyncParsableCommand {
     }
 
     func execute() async throws {
+        if MultiTaskBundle.isBundle(URL(fileURLWithPath: model)) { return try await runMultiTaskBundle() }
         switch modelPathKind(model) {
         case .bundle: return try await runBundle()
         case .notADirectory: break

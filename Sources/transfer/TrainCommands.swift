@@ -99,6 +99,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Write report.html and metrics.json into this directory, and the per-epoch log (metrics.csv, metrics.jsonl) while training.") var report: String?
     @Flag(name: .long, help: "Print one JSON object at the end.") var json = false
     @OptionGroup var loraOptions: LoRAOptions
+    @OptionGroup var multiTask: MultiTaskOptions
 
     @OptionGroup var precisionOption: PrecisionOption
 
@@ -123,6 +124,7 @@ struct TrainCommand: AsyncParsableCommand {
         }
         try requireWhole("--early-stopping", earlyStopping, in: 0...epochMax, " (0: off)")
         try loraOptions.validate(strategy: strategy)
+        try multiTask.validate(strategy: strategy, data: data)
         guard !model.isEmpty else { throw ValidationError("--model must name a pretrained model (received an empty string; see `transfer models`)") }
         guard !data.isEmpty else { throw ValidationError("--data must be a folder or a CSV (received an empty string)") }
         if let test, test.isEmpty { throw ValidationError("--test must be a folder or a CSV (received an empty string)") }
@@ -173,6 +175,7 @@ struct TrainCommand: AsyncParsableCommand {
     /// paths), then locks `--out`, loads the backbone and runs ``TrainingRun``. The bundle is written before the
     /// report; a report that cannot be written fails the command and names the bundle that was kept.
     func execute() async throws {
+        if multiTask.isRequested { return try await executeMultiTask() }
         var o = options()
         let spec = try pretrainedSpec(model)
         if views > 0 && !takesImages(spec) { throw ValidationError("--views applies to image models; \(model) is a text model") }
