@@ -88,14 +88,17 @@ public enum MultiTaskBundle {
         public var metrics: [String: Double]
     }
 
-    /// Whether `directory` holds a multi-task bundle.
+    /// Whether `directory` holds a multi-task bundle (and not a single-task bundle written over one).
     public static func isBundle(_ directory: URL) -> Bool {
         FileManager.default.fileExists(atPath: directory.appendingPathComponent(manifestName).path)
+            && !FileManager.default.fileExists(atPath: directory.appendingPathComponent("manifest.json").path)
     }
 
     public static func save(_ model: MultiTaskModel, weighting: LossWeighting, to directory: URL, training: [String: String],
                             metrics: [String: Double]) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // A single-task bundle's files in the same directory would be read instead of this one.
+        for stale in ["manifest.json", ModelBundle.adapterFileName] { try? FileManager.default.removeItem(at: directory.appendingPathComponent(stale)) }
         let weights = directory.appendingPathComponent("weights.safetensors")
         try SafeTensorsWriter.write(Dictionary(uniqueKeysWithValues: model.heads.stateDict().map { ($0.key, $0.tensor) }),
                                     metadata: ["format": format], to: weights.path)
@@ -147,6 +150,9 @@ public enum MultiTaskBundle {
         let heads = MultiTaskHeads(tasks: m.tasks, inputs: backbone.dimension, weighting: m.weighting)
         do { try heads.load(try SafeTensorsFile(path: weights).tensors()) } catch {
             throw MultiTaskError.invalidBundle(path: weights, reason: "\(error)")
+        }
+        for (key, t) in heads.stateDict() where !t.toArray().allSatisfy(\.isFinite) {
+            throw MultiTaskError.invalidBundle(path: weights, reason: "tensor '\(key)' holds NaN or infinity")
         }
         let model = MultiTaskModel(backbone: backbone, heads: heads)
         model.featureCache = backbone.featureCache(root: AssetStore.cacheRoot.appendingPathComponent("features"))

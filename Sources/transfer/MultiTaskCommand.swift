@@ -51,6 +51,9 @@ extension TrainCommand {
     /// scores.
     func executeMultiTask() async throws {
         let spec = try pretrainedSpec(model)
+        guard takesImages(spec) else {
+            throw ValidationError("multi-task --data lists image paths; \(model) reads texts: choose an image model (see `transfer models`)")
+        }
         let mt = try multiTask.spec(data: data)
         let all: MultiTaskData
         do { all = try MultiTaskData.load(csv: data, spec: mt) } catch { throw RuntimeError("\(error)") }
@@ -58,6 +61,8 @@ extension TrainCommand {
         do { testData = try test.map { try MultiTaskData.load(csv: $0, spec: mt, known: all.tasks) } } catch { throw RuntimeError("\(error)") }
         let bundleURL = URL(fileURLWithPath: out)
         try TrainingRun.checkOutput(bundle: bundleURL, logDirectory: nil)
+        let lock = try OutputLock(directory: bundleURL)
+        defer { lock.release() }
         let backbone = try FeatureBackbone(spec: spec, weightsPath: try await backboneWeights(spec))
         var run = MultiTaskRun(backbone: backbone, featureCacheRoot: AssetStore.cacheRoot.appendingPathComponent("features"))
         run.weighting = mt.weighting ?? .fixed
