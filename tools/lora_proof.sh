@@ -11,6 +11,7 @@ T=${TRANSFER:-$(cd "$(dirname "$0")/.." && pwd)/.build/release/transfer}
 TE=${TEXT_EPOCHS:-2}
 IE=${IMAGE_EPOCHS:-2}
 TT=${TEXT_TEST_PER_CLASS:-100}
+PARTS=${PARTS:-image text merge}
 mkdir -p "$W" && cd "$W"
 [ -d bbc-train ] || "$T" datasets export bbc-news --per-class 20 --out bbc-train --rest bbc-rest --seed 0 >/dev/null
 [ -d fm-train ] || "$T" datasets export fashion-mnist --split train --per-class 100 --out fm-train --seed 0 >/dev/null
@@ -22,16 +23,17 @@ if [ ! -d bbc-test ]; then
   done
 fi
 summary() { /opt/torchvenv/bin/python -c "import json,sys; j=json.load(open(sys.argv[1])); print(sys.argv[1], 'test acc', j['test']['accuracy'], 'trainable', j['trainable_parameters'], 'of', j['total_parameters'], 'adapter bytes', j.get('adapter_bytes'), 'seconds', round(j['seconds']))" "$1"; }
-for s in lora fine-tune full; do
+[[ " $PARTS " == *" image "* ]] && for s in lora fine-tune full; do
   "$T" train --model efficientnet-lite0 --data fm-train --test fm-test --strategy "$s" --epochs "$IE" --batch-size 32 --seed 0 \
     --out "image-$s.transferkit" --json > "lora-image-$s.json"
   summary "lora-image-$s.json"
 done
-for s in lora fine-tune full; do
+[[ " $PARTS " == *" text "* ]] && for s in lora fine-tune full; do
   "$T" train --model minilm-l6 --data bbc-train --test bbc-test --strategy "$s" --epochs "$TE" --batch-size 8 --seed 0 \
     --out "text-$s.transferkit" --json > "lora-text-$s.json"
   summary "lora-text-$s.json"
 done
+[[ " $PARTS " == *" merge "* ]] || exit 0
 # Merged against unmerged: the merged bundle's test accuracy (the unmerged one's is in lora-*-lora.json), and the
 # probabilities of 100 test images / 40 articles from both.
 "$T" lora merge image-lora.transferkit --out image-merged.transferkit --json > merge-image.json
