@@ -56,7 +56,7 @@ import Testing
                                          "encoder.layer.*.attention.self.qkv", "--out", bundle], environment: env)
         #expect(badTarget.status != 0 && badTarget.stderr.contains("encoder.layer.*.attention.self.qkv"), "\(badTarget.stderr)")
 
-        let r = try runTransfer(["train", "--model", "minilm-l6", "--data", train, "--test", test, "--strategy", "lora", "--epochs", "2",
+        let r = try runTransfer(["train", "--model", "minilm-l6", "--data", train, "--test", test, "--strategy", "lora", "--epochs", "1",
                                  "--batch-size", "8", "--lora-rank", "4", "--lora-alpha", "8", "--out", bundle, "--json"], environment: env)
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let j = try json(r.stdout)
