@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "Explain", targets: ["Explain"]),
         .library(name: "Clustering", targets: ["Clustering"]),
         .library(name: "SelfSupervised", targets: ["SelfSupervised"]),
+        .library(name: "Adapters", targets: ["Adapters"]),
+        .library(name: "MultiTask", targets: ["MultiTask"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -45,6 +47,8 @@ let package = Package(
         .target(name: "Explain", dependencies: ["TransferKit", "Models", "Layers", "Datasets", "Tensors"]),
         .target(name: "Clustering", dependencies: ["TransferKit", "Datasets", "Tensors"]),
         .target(name: "SelfSupervised", dependencies: ["TransferKit", "Models", "Layers", "Optimizers", "Datasets", "Tensors"]),
+        .target(name: "Adapters", dependencies: ["TransferKit", "Layers", "Tensors", "Checkpoints"]),
+        .target(name: "MultiTask", dependencies: ["TransferKit", "Layers", "Tensors", "Checkpoints", "Optimizers", "Datasets", "Models", "Assets"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
@@ -62,10 +66,10 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
-            dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "consistency-example", dependencies: ["TransferKit", "Models", "Datasets", "Tensors"],
             path: "Examples/ConsistencyTraining"),
@@ -78,6 +82,8 @@ let package = Package(
         .testTarget(name: "TuningTests", dependencies: ["Tuning", "HeadFitting", "TransferKit", "Tensors"]),
         .testTarget(name: "TransferCLITests", dependencies: ["transfer", "Datasets", "TransferKit", "Models", "Checkpoints"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking", "TransferKit", "Reports", "Tensors", "Datasets", "Optimizers", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "MultiTaskTests", dependencies: ["MultiTask", "TransferKit", "Layers", "Tensors", "Datasets", "Optimizers"]),
+        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "TransferKit", "Layers", "Tensors", "Checkpoints", "Models", "Datasets"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Checkpoints", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),

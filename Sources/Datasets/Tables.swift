@@ -1,18 +1,18 @@
 import Foundation
 
 /// A delimited text table: the header and the data rows, each with the line it starts on (1-based).
-struct DelimitedTable {
-    var header: [String]
+public struct DelimitedTable {
+    public var header: [String]
     /// Each row's fields, decoded as UTF-8 (invalid bytes become U+FFFD); `invalidUTF8` maps the index of every field
     /// whose bytes were not valid UTF-8 to those bytes escaped (`\xHH`), so a caller can refuse such a field where a
     /// silently repaired value would mislead (a label would become a new class).
-    var rows: [(line: Int, fields: [String], invalidUTF8: [Int: String])]
+    public var rows: [(line: Int, fields: [String], invalidUTF8: [Int: String])]
 
     /// Parses CSV/TSV the way Python's `csv` module does with its defaults (RFC 4180 quoting): a field that starts
     /// with `"` is quoted, `""` inside it is one quote, and delimiters and newlines inside it are data; a quote in
     /// the middle of an unquoted field is an ordinary character. CRLF or LF line ends, a UTF-8 byte order mark and
     /// blank lines are skipped. Every row must have as many fields as the header.
-    static func parse(_ bytes: [UInt8], delimiter: UInt8, file: String) throws(DatasetError) -> DelimitedTable {
+    public static func parse(_ bytes: [UInt8], delimiter: UInt8, file: String) throws(DatasetError) -> DelimitedTable {
         var records: [(line: Int, fields: [String], invalidUTF8: [Int: String])] = []
         var fields: [String] = []
         var invalid: [Int: String] = [:]
@@ -111,7 +111,7 @@ struct DelimitedTable {
 
     /// Throws ``DatasetError/invalidLabel(file:line:value:reason:)`` for the first row whose field in `column` is not
     /// valid UTF-8, naming the row and showing the bytes escaped.
-    func requireUTF8(column: Int, name: String, file: String) throws(DatasetError) {
+    public func requireUTF8(column: Int, name: String, file: String) throws(DatasetError) {
         for r in rows {
             if let escaped = r.invalidUTF8[column] {
                 throw .invalidLabel(file: file, line: r.line, value: escaped,
@@ -121,7 +121,7 @@ struct DelimitedTable {
     }
 
     /// The index of column `name` (exact match after trimming the header), or `.missingColumn`.
-    func column(_ name: String, file: String) throws(DatasetError) -> Int {
+    public func column(_ name: String, file: String) throws(DatasetError) -> Int {
         guard let c = header.firstIndex(of: name) else {
             throw .missingColumn(name: name, file: file, available: header)
         }

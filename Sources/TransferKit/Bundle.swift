@@ -32,7 +32,8 @@ public struct ModelBundle {
         for (k, t) in model.head.stateDict() { tensors["head." + k] = t }
         // A backbone adapted without labels (AdaptedBackbone) is not the registry's: the bundle stores it whatever the
         // strategy, and says so in `training` so that the manifest check accepts a features bundle with a backbone.
-        let includesBackbone = model.strategy != .features || model.backbone.hasAdaptedWeights
+        let includesBackbone = model.strategy.trainsBackboneWeights || (model.strategy == .lora && model.adapter == nil)
+            || model.backbone.hasAdaptedWeights
         var training = training
         if model.backbone.hasAdaptedWeights { training[ModelBundle.adaptedBackboneKey] = "true" }
         if includesBackbone { for (k, t) in model.backbone.module.stateDict() { tensors["backbone." + k] = t } }
@@ -52,6 +53,12 @@ public struct ModelBundle {
             throw BundleError.notADirectory(path: directory.path)
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let adapterFile = directory.appendingPathComponent(adapterFileName)
+        try? FileManager.default.removeItem(at: adapterFile)
+        if let adapter = model.adapter, model.strategy == .lora {
+            try adapter.write(to: adapterFile, backbone: model.backbone)
+            manifest.training["adapter_sha256"] = try SHA256.hex(fileAt: adapterFile.path)
+        }
         try SafeTensorsWriter.write(tensors, metadata: ["format": "transferkit-bundle"], to: weights.path)
         manifest.weightsSha256 = try SHA256.hex(fileAt: weights.path)
         try sealedEncoding(manifest, file: manifestFile.path).write(to: manifestFile, options: .atomic)
@@ -99,9 +106,14 @@ public struct ModelBundle {
         return m
     }
 
+    /// The file beside the head that holds a ``Strategy/lora`` bundle's adapter.
+    public static let adapterFileName = "adapter.safetensors"
+
     /// Loads a bundle; `backboneWeights` is the registry model's weights path (fetched by the caller). The head's
-    /// weights are checked (keys, shapes, finiteness) before the backbone is built.
-    public static func load(_ directory: URL, backboneWeights: String) throws -> TransferModel {
+    /// weights are checked (keys, shapes, finiteness) before the backbone is built. A bundle holding an adapter
+    /// (``Strategy/lora``, not merged) needs `adapterLoader`; its file must hash to the manifest's
+    /// `training.adapter_sha256`.
+    public static func load(_ directory: URL, backboneWeights: String, adapterLoader: BackboneAdapterLoader? = nil) throws -> TransferModel {
         let m = try manifest(at: directory)
         let v = try validate(m, file: directory.appendingPathComponent("manifest.json").path)
         let weightsPath = try regularFilePath("weights.safetensors", in: directory, limit: maxWeightsBytes)
@@ -129,8 +141,27 @@ public struct ModelBundle {
         }
         let model = TransferModel(backbone: backbone, head: head, task: v.task, classNames: m.labels, strategy: v.strategy,
                                   thresholds: m.thresholds, scaling: m.targetScaling)
+        if v.strategy == .lora && !m.includesBackbone {
+            model.adapter = try loadAdapter(directory, manifest: m, backbone: backbone, loader: adapterLoader)
+        }
         model.eval()
         return model
+    }
+}
+
+extension ModelBundle {
+    /// The adapter of a LoRA bundle, its file checked against the manifest's `training.adapter_sha256` and attached
+    /// to `backbone` by `loader`.
+    static func loadAdapter(_ directory: URL, manifest m: Manifest, backbone: FeatureBackbone,
+                            loader: BackboneAdapterLoader?) throws -> BackboneAdapter {
+        let shown = directory.appendingPathComponent(adapterFileName).path
+        guard let loader else { throw BundleError.adapterNeeded(file: shown, strategy: m.strategy) }
+        let path = try regularFilePath(adapterFileName, in: directory, limit: maxWeightsBytes)
+        let actual: String
+        do { actual = try SHA256.hex(fileAt: path) } catch { throw BundleError.unreadable(path: shown, reason: "\(error)") }
+        guard let expected = m.training["adapter_sha256"] else { throw BundleError.missingKey(file: directory.appendingPathComponent("manifest.json").path, key: "training.adapter_sha256") }
+        guard actual == expected else { throw BundleError.weightsHash(file: shown, expected: expected, actual: actual) }
+        return try loader(URL(fileURLWithPath: path), backbone)
     }
 }
 

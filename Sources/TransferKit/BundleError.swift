@@ -36,6 +36,8 @@ extension ModelBundle {
         case weights(file: String, key: String?, reason: String)
         /// A tensor holds NaN or infinity.
         case nonFiniteWeight(file: String, key: String, index: Int, value: Float)
+        /// The bundle holds an adapter (`file`) and the caller gave no loader for it.
+        case adapterNeeded(file: String, strategy: String)
 
         public var description: String {
             let text: String = switch self {
@@ -59,6 +61,8 @@ extension ModelBundle {
             case .backboneHash(let m, let e, let a): "the bundle was trained on \(m) weights \(e), but the cached weights are \(a)"
             case .weights(let f, let k?, let r): "\(f): tensor \(ManifestText.quote(k)): \(r)"
             case .weights(let f, nil, let r): "\(f): \(r)"
+            case .adapterNeeded(let f, let s):
+                "the bundle's strategy \(s) keeps the backbone's adapter in \(f): load it with an adapter loader (the Adapters target's LoRABundle.load; `transfer predict` does), or merge it with `transfer lora merge`"
             case .nonFiniteWeight(let f, let k, let i, let v):
                 "\(f): tensor \(ManifestText.quote(k)) holds \(v) at element \(i): the weights are not finite, so every output would be meaningless"
             }

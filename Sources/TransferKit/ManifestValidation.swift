@@ -111,8 +111,9 @@ extension ModelBundle {
             throw invalid("preprocessing", found, expected)
         }
         let adapted = m.training[ModelBundle.adaptedBackboneKey] == "true"
-        let trainsBackbone = strategy != .features || adapted
-        guard m.includesBackbone == trainsBackbone else {
+        // A LoRA bundle holds the adapter beside the head, or (merged) the backbone with the adapter folded in.
+        let trainsBackbone = strategy.trainsBackboneWeights || adapted
+        guard m.includesBackbone == trainsBackbone || strategy == .lora else {
             throw invalid("includes_backbone", "\(m.includesBackbone)",
                           "\(trainsBackbone) for strategy \(m.strategy)" + (adapted ? " with an adapted backbone" : ""))
         }

@@ -11,6 +11,13 @@ public enum Strategy: String, Codable, Sendable, CaseIterable {
     case fineTune = "fine-tune"
     /// Every layer trainable from the start (after the head warm-up of phase 1).
     case full
+    /// Phase 1 as `features`; phase 2 trains a ``BackboneAdapter`` (low-rank adapters, LoRA: Hu et al. 2021) and the
+    /// head while every backbone weight stays frozen. The bundle holds the head and the adapter, and names the base
+    /// weights by hash; merged (`transfer lora merge`) it holds the backbone with the adapter folded in.
+    case lora
+
+    /// Whether phase 2 trains the backbone's own weights (what a bundle must then store).
+    public var trainsBackboneWeights: Bool { self == .fineTune || self == .full }
 }
 
 /// The loss of a regression head (on standardised targets).

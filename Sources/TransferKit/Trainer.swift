@@ -74,6 +74,8 @@ public final class TransferTrainer {
     /// Trains the head phase instead of the learner, for the head kinds it solves (required for
     /// ``HeadKind/logistic``).
     public var headSolver: HeadSolver?
+    /// What phase 2 of ``Strategy/lora`` trains in the frozen backbone (required by that strategy).
+    public var adapter: BackboneAdapter?
     public private(set) var skipped: [(path: String, reason: String)] = []
     public private(set) var backboneForwards = 0
 
@@ -225,6 +227,7 @@ public final class TransferTrainer {
     public func finish(head: Head, prepared p: PreparedFeatures, classNames: [String], validation: LabeledData) -> TransferModel {
         let model = TransferModel(backbone: backbone, head: head, task: p.task, classNames: classNames, strategy: options.strategy,
                                   scaling: p.scaling)
+        if options.strategy == .lora { model.adapter = adapter }
         if options.strategy == .features { model.featureCache = backbone.featureCache(root: options.featureCacheRoot) }
         if p.task == .multiLabel {
             if p.validKept.isEmpty {
@@ -261,20 +264,10 @@ public final class TransferTrainer {
     /// discriminative learning rates (each lower group gets a smaller share of the top rate, fastai
     /// `slice(lr/10, lr)`); frozen BatchNorm layers keep their running statistics.
     public func fineTuneLearner(head: Head, prepared p: PreparedFeatures, train: LabeledData, validation: LabeledData) throws -> Learner {
-        let groups = backbone.blockGroups
-        let n = options.strategy == .full ? groups.count : Swift.min(options.unfreeze ?? groups.count, groups.count)
-        backbone.freeze(allButTop: n)
+        var (paramGroups, headRate) = try backboneParameterGroups()
         for case let bn as BatchNorm2d in backbone.module.namedModules().map(\.1) { bn.keepsRunningStatistics = options.batchNormUsesRunningStatistics }
-        let trainable = Array(groups.suffix(n))
-        let rates = evenlySpacedRates(maxLR: options.learningRate, count: trainable.count + 1)
-        var paramGroups: [ParameterGroup] = []
-        let named = backbone.module.trainableParameters()
-        for (gi, g) in trainable.enumerated() {
-            let ps = named.filter { g.contains($0.0) }.map { (name: "backbone." + $0.0, tensor: $0.1) }
-            if !ps.isEmpty { paramGroups.append(ParameterGroup(name: g.name, parameters: ps, learningRate: rates[gi], weightDecay: 1e-2)) }
-        }
         paramGroups.append(ParameterGroup(name: "head", parameters: head.namedParameters().map { (name: "head." + $0.0, tensor: $0.1) },
-                                          learningRate: rates[rates.count - 1], weightDecay: 1e-2))
+                                          learningRate: headRate, weightDecay: 1e-2))
         let opt = AdamW(groups: paramGroups)
         let encoder = backbone.encoder
         let trainSource = try encoder.batchSource(train, augment: options.augment, batchSize: options.batchSize, shuffle: true,
@@ -293,5 +286,33 @@ public final class TransferTrainer {
         learner.phase = "fine-tune"
         learner.seed = options.seed
         return learner
+    }
+}
+
+extension TransferTrainer {
+    /// Phase 2's backbone parameters: for ``Strategy/lora`` the attached adapter's, in one group at the peak rate
+    /// (every backbone weight frozen); otherwise the top block groups (all for ``Strategy/full``), unfrozen, each
+    /// lower group at a smaller share of the peak rate. Returns them with the head's rate.
+    func backboneParameterGroups() throws -> (groups: [ParameterGroup], headRate: Float) {
+        if options.strategy == .lora {
+            guard let adapter else {
+                throw TrainError.unsupportedTask("the lora strategy trains an adapter, and none was given (TransferTrainer.adapter)")
+            }
+            backbone.module.freeze()
+            let ps = try adapter.attach(to: backbone).map { (name: "backbone." + $0.0, tensor: $0.1) }
+            return ([ParameterGroup(name: "adapter", parameters: ps, learningRate: options.learningRate, weightDecay: 0)], options.learningRate)
+        }
+        let groups = backbone.blockGroups
+        let n = options.strategy == .full ? groups.count : Swift.min(options.unfreeze ?? groups.count, groups.count)
+        backbone.freeze(allButTop: n)
+        let trainable = Array(groups.suffix(n))
+        let rates = evenlySpacedRates(maxLR: options.learningRate, count: trainable.count + 1)
+        var paramGroups: [ParameterGroup] = []
+        let named = backbone.module.trainableParameters()
+        for (gi, g) in trainable.enumerated() {
+            let ps = named.filter { g.contains($0.0) }.map { (name: "backbone." + $0.0, tensor: $0.1) }
+            if !ps.isEmpty { paramGroups.append(ParameterGroup(name: g.name, parameters: ps, learningRate: rates[gi], weightDecay: 1e-2)) }
+        }
+        return (paramGroups, rates[rates.count - 1])
     }
 }

@@ -25,6 +25,8 @@ public struct TrainingRun {
     /// Calibrates a classifier after training (e.g. temperature scaling on the validation split); the test expected
     /// calibration error before it is kept in ``Outcome/calibration`` (`test_ece_before`) beside what it fitted.
     public var calibrator: ModelCalibrator?
+    /// The adapter that ``Strategy/lora`` trains (required by that strategy; see ``BackboneAdapter``).
+    public var adapter: BackboneAdapter?
     /// A lock the caller already holds on the bundle directory (the CLI takes it before loading the backbone);
     /// nil, or a lock on another directory: ``run(_:test:bundle:)`` takes its own for the run.
     public var outputLock: OutputLock?
@@ -64,6 +66,7 @@ public struct TrainingRun {
     public func run(_ data: LabeledData, test: LabeledData?, bundle: URL) throws -> Outcome {
         let start = Date()
         try options.validate()
+        if options.strategy == .lora && adapter == nil { throw TrainingRunError.adapterMissing }
         try Self.checkOutput(bundle: bundle, logDirectory: options.logDirectory)
         try Self.checkData(data, dataName: dataName, test: test, testName: nil, modelName: backbone.spec.name,
                            modelTakesImages: backbone.takesImages)
@@ -84,6 +87,7 @@ public struct TrainingRun {
         trainer.objective = objective
         trainer.callbacks = callbacks
         trainer.headSolver = headSolver
+        trainer.adapter = adapter
         let result = try trainer.train(train, validation: valid)
         let calibration = try calibrate(result.model, validation: valid, test: test)
         var skipped = result.skipped, testMetrics: MetricsReport?, mistakes: [Mistake] = []
@@ -139,6 +143,7 @@ public struct TrainingRun {
         c["head_weight_decay"] = String(options.headWeightDecay)
         if options.labelSmoothing > 0 { c["label_smoothing"] = String(options.labelSmoothing) }
         if let m = options.mixing { c["mixing"] = m.description }
+        if options.strategy == .lora, let adapter { c.merge(adapter.configuration) { a, _ in a } }
         return c
     }
 }
@@ -236,6 +241,8 @@ public enum TrainingRunError: Error, CustomStringConvertible, Equatable, Sendabl
     case locked(path: String, pid: Int32?)
     /// An output directory or the lock file could not be created.
     case cannotCreate(path: String, reason: String)
+    /// The lora strategy was asked for without an adapter to train (``TrainingRun/adapter``).
+    case adapterMissing
 
     public var description: String {
         switch self {
@@ -267,6 +274,8 @@ public enum TrainingRunError: Error, CustomStringConvertible, Equatable, Sendabl
                 + "wait for it to finish or choose another output directory (nothing was changed)"
         case .cannotCreate(let p, let reason):
             return "cannot create \(p): \(reason)"
+        case .adapterMissing:
+            return "the lora strategy trains an adapter, and none was given: set TrainingRun.adapter (the Adapters target's LoRABackboneAdapter)"
         }
     }
 }

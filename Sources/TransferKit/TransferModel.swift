@@ -16,6 +16,8 @@ public final class TransferModel: Module {
     public let scaling: TargetScaling?
     /// Used by `predict` while the backbone is the pretrained one (the features strategy).
     public var featureCache: FeatureCache?
+    /// The adapter in the backbone (``Strategy/lora`` before a merge), saved beside the head.
+    public var adapter: BackboneAdapter?
 
     public init(backbone: FeatureBackbone, head: Head, task: TaskKind, classNames: [String], strategy: Strategy,
                 thresholds: [Float]? = nil, scaling: TargetScaling? = nil) {

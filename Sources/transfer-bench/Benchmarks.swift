@@ -84,6 +84,11 @@ enum Benchmarks {
         },
         Benchmark(name: "minilm_train") { ModelBench.textTraining($0, "minilm_train", .all) },
         Benchmark(name: "minilm_train_top") { ModelBench.textTraining($0, "minilm_train_top", .top(2)) },
+        // LoRA (rank 8) with `transfer train --strategy lora`'s default targets, beside full and top-group training.
+        Benchmark(name: "efficientnet_lite0_train_lora") {
+            ModelBench.visionTraining($0, "efficientnet_lite0_train_lora", .lora(topGroups: 3)) { ModelBench.efficientNetLite0(includeTop: false) }
+        },
+        Benchmark(name: "minilm_train_lora") { ModelBench.textTraining($0, "minilm_train_lora", .lora(topGroups: 2)) },
         // Last, so that it covers every measurement before it.
         Benchmark(name: "peak_rss_mb") { _ in
             BenchResult(name: "peak_rss_mb", value: peakRSSMegabytes(), unit: "MB", reference: nil, ratio: nil, target: nil)

@@ -1,3 +1,4 @@
+import Adapters
 import Datasets
 import Foundation
 import Layers
@@ -27,6 +28,9 @@ enum ModelBench {
         case all
         /// Only the top block groups (the rest frozen; frozen BatchNorm keeps its running statistics).
         case top(Int)
+        /// LoRA adapters (rank 8, α 16) on the layers `transfer train --strategy lora` adapts by default (the
+        /// 1×1 convolutions of the top `n` groups for a vision model, query and value for MiniLM), everything else frozen.
+        case lora(topGroups: Int)
     }
 
     // MARK: - Child processes
@@ -236,6 +240,7 @@ enum ModelBench {
     /// Freezes all but the top groups (or nothing), returning a description of what trains.
     static func freeze(_ model: Module, _ groups: [BlockGroup], _ trainable: Trainable) -> String {
         model.unfreeze()
+        if case .lora(let n) = trainable { return adaptWithLoRA(model, groups, topGroups: n) }
         guard case .top(let n) = trainable else { return "every parameter trainable" }
         let top = groups.suffix(n)
         model.freeze(where: { key in !top.contains { $0.contains(key) } })
@@ -246,5 +251,27 @@ enum ModelBench {
         let params = model.trainableParameters().map { (name: "backbone." + $0.0, tensor: $0.1) }
             + head.namedParameters().map { (name: "head." + $0.0, tensor: $0.1) }
         return AdamW(groups: [ParameterGroup(parameters: params, learningRate: 1e-4, weightDecay: 1e-2)])
+    }
+}
+
+extension ModelBench {
+    /// Puts rank-8 LoRA adapters (α 16) on `model` as `transfer train --strategy lora` does by default and freezes
+    /// the rest; returns what trains.
+    static func adaptWithLoRA(_ model: Module, _ groups: [BlockGroup], topGroups n: Int) -> String {
+        let top = groups.suffix(n)
+        let targets: [String] = model is BertModel
+            ? ["encoder.layer.*.attention.self.query", "encoder.layer.*.attention.self.value"]
+            : model.namedModules().compactMap { path, m in
+                guard let c = m as? Conv2d, c.groups == 1, c.weight.shape[2] == 1, c.weight.shape[3] == 1,
+                      top.contains(where: { $0.contains(path + ".weight") }) else { return nil }
+                return path
+            }
+        do {
+            let paths = try LoRA.apply(LoRAConfig(rank: 8, alpha: 16, targets: targets), to: model, seed: 0)
+            let (total, trainable) = model.parameterCount
+            return "LoRA r 8 on \(paths.count) layers, \(trainable) of \(total) backbone parameters trainable"
+        } catch {
+            return "LoRA could not be applied: \(error)"
+        }
     }
 }

@@ -1,7 +1,9 @@
+import Adapters
 import Assets
 import ArgumentParser
 import Foundation
 import Models
+import MultiTask
 import Tensors
 import TransferKit
 
@@ -47,6 +49,7 @@ struct PredictCommand: AsyncParsableCommand {
     }
 
     func execute() async throws {
+        if MultiTaskBundle.isBundle(URL(fileURLWithPath: model)) { return try await runMultiTaskBundle() }
         switch modelPathKind(model) {
         case .bundle: return try await runBundle()
         case .notADirectory: break
@@ -108,7 +111,7 @@ extension PredictCommand {
         do { manifest = try ModelBundle.manifest(at: url) } catch { throw RuntimeError("\(error)") }
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: manifest.backbone) } catch { throw RuntimeError("\(model): \(error.description)") }
-        let bundle = try ModelBundle.load(url, backboneWeights: try await backboneWeights(spec))
+        let bundle = try LoRABundle.load(url, backboneWeights: try await backboneWeights(spec))
         let items: [LabeledInput] = text ? inputs.enumerated().map { .text($1, source: "text \($0)") } : inputs.map { .image(path: $0) }
         let (predictions, failed) = bundle.predictions(items, names: inputs, topK: topK)
         for f in failed { printErr("error: \(f.0): \(f.1)") }

@@ -1,3 +1,4 @@
+import Adapters
 import ArgumentParser
 import Assets
 import Datasets
@@ -106,6 +107,8 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Output bundle directory (NAME.transferkit).") var out: String
     @Option(name: .long, help: "Write report.html and metrics.json into this directory, and the per-epoch log (metrics.csv, metrics.jsonl) while training.") var report: String?
     @Flag(name: .long, help: "Print one JSON object at the end.") var json = false
+    @OptionGroup var loraOptions: LoRAOptions
+    @OptionGroup var multiTask: MultiTaskOptions
 
     @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var tracking: TrackingOption
@@ -137,6 +140,8 @@ struct TrainCommand: AsyncParsableCommand {
             throw ValidationError("\(flag) applies to the gradient-trained heads (linear, mlp); the logistic head is solved by L-BFGS with its C chosen by cross-validation (--logistic-c to fix it)")
         }
         if logisticC != nil && kind != .logistic { throw ValidationError("--logistic-c applies to --head logistic (the head is \(kind.rawValue))") }
+        try loraOptions.validate(strategy: strategy)
+        try multiTask.validate(strategy: strategy, data: data)
         guard !model.isEmpty else { throw ValidationError("--model must name a pretrained model (received an empty string; see `transfer models`)") }
         guard !data.isEmpty else { throw ValidationError("--data must be a folder or a CSV (received an empty string)") }
         if let test, test.isEmpty { throw ValidationError("--test must be a folder or a CSV (received an empty string)") }
@@ -198,6 +203,7 @@ struct TrainCommand: AsyncParsableCommand {
     /// report; a report that cannot be written fails the command and names the bundle that was kept.
     func execute() async throws {
         let commandStart = Date()
+        if multiTask.isRequested { return try await executeMultiTask() }
         var o = options()
         let spec = try pretrainedSpec(model)
         if views > 0 && !takesImages(spec) { throw ValidationError("--views applies to image models; \(model) is a text model") }
@@ -221,8 +227,9 @@ struct TrainCommand: AsyncParsableCommand {
         }
         let backbone = try FeatureBackbone(spec: spec, weightsPath: try await startingWeights(model, spec))
         o.unfreeze = unfreeze.groups(for: backbone)
-        if lr == nil { o.learningRate = backbone.defaultFineTuneLearningRate }
+        if lr == nil { o.learningRate = strategy == .lora ? LoRAOptions.defaultLearningRate : backbone.defaultFineTuneLearningRate }
         var run = TrainingRun(backbone: backbone, options: o, dataName: data)
+        if strategy == .lora { run.adapter = LoRABackboneAdapter(config: try loraOptions.config(for: backbone), seed: seed) }
         run.resume = resume
         run.mistakes = report == nil ? 0 : 12
         run.outputLock = lock
@@ -279,6 +286,13 @@ struct TrainCommand: AsyncParsableCommand {
         if let v = outcome.validation { obj["validation"] = try metricsObject(v) }
         if let t = outcome.test { obj["test"] = try metricsObject(t) }
         if let tracking { obj["tracking"] = tracking }
+        let model = r.model, head = model.head.parameterCount.total, backbone = model.backbone.module.parameterCount
+        obj["trainable_parameters"] = head + (strategy == .features ? 0 : backbone.trainable)
+        obj["total_parameters"] = head + backbone.total
+        let adapter = URL(fileURLWithPath: out).appendingPathComponent(ModelBundle.adapterFileName).path
+        if strategy == .lora, let size = (try? FileManager.default.attributesOfItem(atPath: adapter))?[.size] as? Int {
+            obj["adapter_bytes"] = size
+        }
         print(try jsonString(obj))
     }
 
@@ -364,7 +378,7 @@ struct EvaluateCommand: AsyncParsableCommand {
             }
         }
         let bundle: TransferModel
-        do { bundle = try ModelBundle.load(url, backboneWeights: try await backboneWeights(spec)) } catch { throw RuntimeError("\(error)") }
+        do { bundle = try LoRABundle.load(url, backboneWeights: try await backboneWeights(spec)) } catch { throw RuntimeError("\(error)") }
         bundle.featureCache = bundle.backbone.featureCache(root: AssetStore.cacheRoot.appendingPathComponent("features"))
         let (m, skipped, mistakes) = try bundle.evaluateWithMistakes(labeled, mistakes: report == nil ? 0 : 12)
         do throws(RunStoreError) { try recorder?.finish(metrics: m.headlineValues(prefix: "test"), bundle: url) } catch {

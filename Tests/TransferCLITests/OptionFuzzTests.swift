@@ -109,6 +109,7 @@ let fuzzedOptions: [FuzzedOption] = {
     let trainWithoutOut = ["train", "--model", "efficientnet-lite0", "--data", missing + "/data"]
     let train = trainWithoutOut + ["--out", missing + "/out"]
     let features = train + ["--strategy", "features"]
+    let lora = train + ["--strategy", "lora"]
     let lrFind = ["lr-find", "--model", "efficientnet-lite0", "--data", missing + "/data"]
     let predict = ["predict", "--model", "efficientnet-lite0", missing + "/x.png"]
     let evaluate = ["evaluate", "--model", missing + "/bundle", "--data", missing + "/data"]
@@ -134,6 +135,9 @@ let fuzzedOptions: [FuzzedOption] = {
         .double(train, "--mixup", { $0 >= 0 && $0 <= 100 }, ["0", "100", "100.0000001", "-1e-300", "nan"]),
         .double(train, "--cutmix", { $0 >= 0 && $0 <= 100 }, ["0", "100", "100.0000001", "-1e-300", "nan"]),
         .whole(train, "--early-stopping", 0...100_000),
+        .whole(lora, "--lora-rank", 1...1024),
+        .rate(lora, "--lora-alpha", { $0 > 0 && $0 <= 65_536 }, ["0", "-0", "1e-45", "65536", "65536.01", "nan", "inf"]),
+        .rate(lora, "--lora-dropout", { $0 >= 0 && $0 < 1 }, ["0", "-0", "0.999999", "1", "-1e-30", "nan"]),
         .seed(train),
         FuzzedOption(base: train, flag: "--unfreeze", accepts: { $0 == "all" || $0 == "auto" || (Int($0) ?? -1) >= 0 },
                      boundaries: ["all", "auto", "0", "-1", "ALL", String(Int.max)]),
