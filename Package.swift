@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "TransferKit", targets: ["TransferKit"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "Adaptation", targets: ["Adaptation"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -32,6 +33,7 @@ let package = Package(
         .target(name: "Optimizers", dependencies: ["Tensors", "CKernels"]),
         .target(name: "TransferKit", dependencies: ["Tensors", "Layers", "Optimizers", "Models", "Datasets", "Checkpoints"]),
         .target(name: "Reports", dependencies: ["TransferKit", "Datasets", "Tensors"]),
+        .target(name: "Adaptation", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Assets", "CBLAS"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
@@ -49,7 +51,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Datasets", "Adaptation", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -61,6 +63,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AssetsTests", dependencies: ["Assets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferKitTests", dependencies: ["TestSupport", "TransferKit", "Reports", "Tensors", "Layers", "Optimizers", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AdaptationTests", dependencies: ["Adaptation", "TransferKit", "Tensors", "Layers", "Datasets", "Models"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferCLITests", dependencies: ["transfer", "Datasets", "TransferKit", "Models", "Checkpoints"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Checkpoints", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),

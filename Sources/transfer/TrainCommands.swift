@@ -89,6 +89,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Mixup of the fine-tuning batches with λ ~ Beta(A, A) (classification; 0: off), in [0, 100].") var mixup = 0.0
     @Option(name: .long, help: "CutMix of the fine-tuning image batches with λ ~ Beta(A, A) (classification; 0: off; with --mixup, one of the two per batch), in [0, 100].") var cutmix = 0.0
     @Option(name: .long, help: "The new head.") var head: HeadKind = .linear
+    @Option(name: .long, help: "Input size of an image model in pixels, 32…1024 (default: the model's own).") var inputSize: Int?
     @Option(name: .long, help: "The task (default: inferred from the labels).") var task: TaskFlag?
     @Option(name: .long, help: "Regression loss.") var loss: RegressionLoss = .mse
     @Flag(name: .long, help: "Continue a run that was interrupted, from the checkpoints in OUT/.checkpoints.") var resume = false
@@ -111,6 +112,7 @@ struct TrainCommand: AsyncParsableCommand {
         try requireWhole("--head-epochs", headEpochs, in: (strategy == .features && epochs == nil ? 1 : 0)...epochMax,
                          strategy == .features && epochs == nil ? " with --strategy features (0 epochs would save an untrained head)" : "")
         try requireWhole("--batch-size", batchSize, in: TrainOptions.batchSizeRange)
+        if let inputSize { try requireWhole("--input-size", inputSize, in: ModelSpec.inputSizeRange) }
         if let lr { try requireRate("--lr", lr, maximum: TrainOptions.maxLearningRate) }
         if let headLr { try requireRate("--head-lr", headLr, maximum: TrainOptions.maxLearningRate) }
         try requireWhole("--views", views, in: TrainOptions.augmentedViewsRange)
@@ -171,7 +173,11 @@ struct TrainCommand: AsyncParsableCommand {
     /// report; a report that cannot be written fails the command and names the bundle that was kept.
     func execute() async throws {
         var o = options()
-        let spec = try pretrainedSpec(model)
+        var spec = try pretrainedSpec(model)
+        if let inputSize {
+            guard takesImages(spec) else { throw ValidationError("--input-size applies to image models; \(model) is a text model") }
+            spec = spec.resized(to: inputSize)
+        }
         if views > 0 && !takesImages(spec) { throw ValidationError("--views applies to image models; \(model) is a text model") }
         let all = try loadData(data, task: task?.kind)
         if mixing != nil && all.task != .classification {

@@ -9,7 +9,7 @@ struct Transfer: AsyncParsableCommand {
         commandName: "transfer",
         abstract: "Transfer learning in Swift: adapt pretrained models to your own data.",
         version: TransferKitVersion.string,
-        subcommands: [Info.self, ModelsCommand.self, FetchCommand.self, InspectCommand.self, PredictCommand.self, EmbedCommand.self, TrainCommand.self, LRFindCommand.self, EvaluateCommand.self, DemoCommand.self, DatasetsCommand.self, AugmentPreviewCommand.self])
+        subcommands: [Info.self, ModelsCommand.self, FetchCommand.self, InspectCommand.self, PredictCommand.self, EmbedCommand.self, TrainCommand.self, LRFindCommand.self, EvaluateCommand.self, DemoCommand.self, DatasetsCommand.self, AugmentPreviewCommand.self, AdaptCommand.self])
 
     /// Parses the command line (every option is checked by its command's `validate()`), refuses a bad
     /// `TRANSFERKIT_THREADS`, runs the command, and reports any failure as one `Error: …` line on stderr with a
