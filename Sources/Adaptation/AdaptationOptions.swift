@@ -4,7 +4,8 @@ import TransferKit
 
 /// The adaptation techniques of ``DomainAdaptation``.
 public enum AdaptationMethod: String, CaseIterable, Sendable, Codable {
-    /// ``AdaBN``: BatchNorm statistics re-estimated on the target; the source-only head is kept.
+    /// ``AdaBN``: a head trained on source features under the source's own BatchNorm statistics, then the statistics
+    /// re-estimated on the target (each domain normalised by its own, as Li et al. do).
     case adabn
     /// Closed-form CORAL on the backbone features (``CORALTransform``), then a head trained on the recoloured source.
     case coral
@@ -14,7 +15,8 @@ public enum AdaptationMethod: String, CaseIterable, Sendable, Codable {
     case dann
     /// MCC: ``MCCObjective``.
     case mcc
-    /// FixMatch-style self-training: ``SelfTrainingObjective`` on weak and strong target views.
+    /// FixMatch-style self-training: ``SelfTrainingObjective`` on weak and strong target views, starting from the
+    /// source-only head (its pseudo-labels are the source model's).
     case selfTraining = "self-training"
 }
 
@@ -22,7 +24,7 @@ public enum AdaptationMethod: String, CaseIterable, Sendable, Codable {
 public struct AdaptationOptions: Sendable {
     public var method: AdaptationMethod
     /// The model-selection criterion without target labels.
-    public var validator: Validator = .snd
+    public var validator: Validator = .im
     /// Epochs of every head training (source-only and adapted).
     public var epochs = 20
     public var batchSize = 64

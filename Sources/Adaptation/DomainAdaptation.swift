@@ -10,9 +10,10 @@ import TransferKit
 /// that predict, evaluate and save as bundles), each evaluated on labelled target test data when given (used for
 /// evaluation only), the ``Validator``'s scores and choice, and PCA maps of the features before and after.
 ///
-/// The backbone stays frozen: its pooled features are computed once and cached; the methods train an MLP head (its
-/// hidden layer is the aligned representation, TLlib's bottleneck) on them, except AdaBN, which changes the
-/// backbone's BatchNorm statistics and keeps the source-only head. Every head is trained by a
+/// The backbone's weights stay frozen: its pooled features are computed once and cached; the methods train an MLP
+/// head (its hidden layer is the aligned representation, TLlib's bottleneck) on them. AdaBN changes the backbone's
+/// BatchNorm statistics: the head learns on source features under the source's statistics, and the adapted model
+/// normalises with the target's (its bundle stores the backbone). Every head is trained by a
 /// ``TransferKit/Learner`` with a ``TransferKit/TrainingObjective`` over a ``TransferKit/ZippedBatchSource`` of source and
 /// target batches; the reversal schedule and the model selection are callbacks.
 public struct DomainAdaptation {
@@ -103,12 +104,26 @@ public struct DomainAdaptation {
         var adapted: TransferModel, scores: [Double], chosen: Int?, history: [EpochRecord] = [], after: FeatureMap
         switch options.method {
         case .adabn:
+            // Li et al.: each domain normalised by its own statistics. The head learns on source features under the
+            // source's statistics; the backbone then takes the target's.
+            let sourceInputs = fs.kept.map { train.inputs[$0] }, validInputs = fv.kept.map { valid.inputs[$0] }
+            AdaBN.adapt(backbone, inputs: sourceInputs, batchSize: options.batchSize)
+            let fsA = features(sourceInputs, "source features (source statistics)", cached: false)
+            let fvA = features(validInputs, "validation features (source statistics)", cached: false)
+            guard fsA.kept.count == fs.kept.count, fvA.kept.count == fv.kept.count else {
+                throw TrainError.nothingToTrain("source inputs that were readable before AdaBN could not be read again")
+            }
+            let r = try trainHead(x: fsA.x, y: ys, classes: source.classNames.count, validX: fvA.x, validY: yv, target: nil, sample: sample,
+                                  validator: .sourceAccuracy)
             AdaBN.adapt(backbone, inputs: ft.kept.map { target[$0] }, batchSize: options.batchSize)
-            adapted = makeModel(head: sourceHead, classNames: source.classNames, strategy: .fineTune, cache: nil)
+            adapted = makeModel(head: r.head, classNames: source.classNames, strategy: .fineTune, cache: nil)
             let adaptedTarget = features(sampleRows.map { target[ft.kept[$0]] }, "adapted target features", cached: false).x
-            let s = ValidatorSelection(validator: options.validator, network: sourceNet, sourceFeatures: fv.x, sourceLabels: yv, targetFeatures: adaptedTarget)
-            scores = [s.currentScore(model: sourceHead)]
-            after = withNoGrad { FeatureMap(source: sourceNet.features(.tensor(mapSource)), target: sourceNet.features(.tensor(adaptedTarget))) }
+            let net = AdaptationNetwork(head: r.head)
+            let s = ValidatorSelection(validator: options.validator, network: net, sourceFeatures: fvA.x, sourceLabels: yv, targetFeatures: adaptedTarget)
+            scores = [s.currentScore(model: r.head)]
+            history = r.history
+            let mapRows = Self.sampleRows(fsA.x.shape[0], count: options.validatorSample / 2, seed: options.seed &+ 7)
+            after = withNoGrad { FeatureMap(source: net.features(.tensor(fsA.x.indexSelect(axis: 0, indices: mapRows))), target: net.features(.tensor(adaptedTarget))) }
         case .coral:
             let transform = CORALTransform(source: fs.x, target: ft.x)
             let r = try trainHead(x: transform.apply(fs.x), y: ys, classes: source.classNames.count, validX: transform.apply(fv.x), validY: yv, target: nil,
@@ -121,7 +136,9 @@ public struct DomainAdaptation {
             let views = options.method == .selfTraining ? try strongViews(target, kept: ft.kept, cache: cache) : []
             let r = try trainHead(x: fs.x, y: ys, classes: source.classNames.count, validX: fv.x, validY: yv,
                                   target: TargetFeatureSource(weak: ft.x, strongViews: views, batchSize: options.batchSize, seed: options.seed &+ 1),
-                                  sample: sample, validator: options.validator)
+                                  sample: sample, validator: options.validator,
+                                  startingFrom: options.method == .selfTraining && sourceHead.kind == .mlp && sourceHead.hidden == options.hidden
+                                      && sourceHead.inputs == fs.x.shape[1] ? sourceHead : nil)
             adapted = makeModel(head: r.head, classNames: source.classNames, strategy: .features, cache: cache)
             (scores, chosen, history) = (r.scores, r.chosen, r.history)
             let net = AdaptationNetwork(head: r.head)

@@ -33,11 +33,15 @@ extension DomainAdaptation {
 
     /// Trains a new MLP head on source rows `x`/`y` (standardised on `x`), with ``options``'s method when `target` is
     /// given (else source cross-entropy alone), AdamW with a one-cycle schedule, and keeps the epoch `validator` scores
-    /// best.
+    /// best. With `initial` (an MLP head of the same size), training starts from a copy of its weights.
     func trainHead(x: Tensor, y: [Int], classes: Int, validX: Tensor, validY: [Int], target: TargetFeatureSource?, sample: Tensor,
-                   validator: Validator) throws -> TrainedHead {
+                   validator: Validator, startingFrom initial: Head? = nil) throws -> TrainedHead {
         let head = Head(.mlp, inputs: x.shape[1], outputs: classes, hidden: options.hidden, seed: options.seed)
-        head.standardize(using: x)
+        if let initial {
+            try head.load(Dictionary(uniqueKeysWithValues: initial.stateDict().map { ($0.key, $0.tensor.copy()) }))
+        } else {
+            head.standardize(using: x)
+        }
         let network = AdaptationNetwork(head: head)
         let model = Module()
         model.child("head", head)

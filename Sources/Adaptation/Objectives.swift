@@ -106,22 +106,47 @@ public final class MCCObjective: DomainObjective {
 /// pseudo-labels (argmax, not differentiated) where the top probability reaches `threshold`; the loss adds
 /// `tradeoff` · cross-entropy of the *strongly* augmented view (the target batch's tensor ``DomainStreams/strongView``,
 /// or its inputs again when absent) against them, averaged over the whole target batch.
+///
+/// With `alignsDistribution` (the default) the weak predictions are first divided by the running mean target
+/// prediction and renormalised (distribution alignment, Berthelot et al. 2020 "ReMixMatch", towards a uniform class
+/// prior): a source model that is confidently wrong on the target tends to pseudo-label everything as one class, and
+/// self-training then collapses onto it; alignment counters that drift.
 public final class SelfTrainingObjective: DomainObjective {
     public let network: AdaptationNetwork
     public let threshold: Float
     public let tradeoff: Float
+    public let alignsDistribution: Bool
     /// Fraction of target rows that passed the threshold in the last training batch.
     public private(set) var lastMaskRate: Float = 0
+    /// The running mean of the weak target predictions (momentum 0.99), for distribution alignment.
+    public private(set) var meanPrediction: [Float]?
 
-    public init(network: AdaptationNetwork, threshold: Float = 0.9, tradeoff: Float = 1) {
+    public init(network: AdaptationNetwork, threshold: Float = 0.9, tradeoff: Float = 1, alignsDistribution: Bool = true) {
         precondition(threshold > 0 && threshold <= 1, "SelfTrainingObjective: threshold \(threshold) outside (0, 1]")
-        self.network = network; self.threshold = threshold; self.tradeoff = tradeoff
+        self.network = network; self.threshold = threshold; self.tradeoff = tradeoff; self.alignsDistribution = alignsDistribution
+    }
+
+    /// Weak predictions divided by the running mean prediction (updated with this batch) and renormalised.
+    func aligned(_ probabilities: Tensor) -> Tensor {
+        let n = probabilities.shape[0], c = probabilities.shape[1]
+        var p = probabilities.toArray()
+        var batchMean = [Float](repeating: 0, count: c)
+        for r in 0..<n { for k in 0..<c { batchMean[k] += p[r * c + k] / Float(n) } }
+        let mean = meanPrediction.map { old in zip(old, batchMean).map { 0.99 * $0 + 0.01 * $1 } } ?? batchMean
+        meanPrediction = mean
+        for r in 0..<n {
+            var z: Float = 0
+            for k in 0..<c { p[r * c + k] /= Swift.max(mean[k], 1e-6); z += p[r * c + k] }
+            for k in 0..<c { p[r * c + k] /= Swift.max(z, 1e-12) }
+        }
+        return Tensor(shape: [n, c], data: p)
     }
 
     public func outputs(_ batch: Batch, forward: (BatchInputs) -> Tensor, training: Bool) -> Outputs {
         var out = Outputs(network.classify(network.features(batch.inputs)))
         guard training, let t = batch.streams[DomainStreams.target] else { return out }
-        let weak = withNoGrad { network.classify(network.features(t.inputs)).softmax(axis: 1) }
+        let raw = withNoGrad { network.classify(network.features(t.inputs)).softmax(axis: 1) }
+        let weak = alignsDistribution ? aligned(raw) : raw
         let strongInputs = t.tensors[DomainStreams.strongView].map { BatchInputs.tensor($0) } ?? t.inputs
         out["target_output"] = network.classify(network.features(strongInputs))
         out["pseudo_targets"] = Self.pseudoTargets(weak, threshold: threshold)

@@ -12,8 +12,13 @@ public enum Validator: String, CaseIterable, Sendable, Codable {
     /// Minus the mean entropy of the target predictions (confident predictions score higher).
     case entropy
     /// Soft neighbourhood density of the target predictions (SND, τ = 0.05): high when target samples form tight
-    /// clusters in prediction space.
+    /// clusters in prediction space. Near-uniform predictions (an untrained head) also score high: choose among
+    /// trained models only.
     case snd
+    /// Information maximisation (pytorch-adapt's `IMValidator`; Shi & Sha 2012): the entropy of the mean target
+    /// prediction minus the mean entropy of the predictions — confident *and* diverse; a model that puts every
+    /// target sample in one class scores 0.
+    case im
 
     /// The score of a model from its logits on the source validation rows (with their labels) and on target rows.
     public func score(sourceLogits: Tensor, sourceLabels: [Int], targetLogits: Tensor) -> Double {
@@ -29,6 +34,13 @@ public enum Validator: String, CaseIterable, Sendable, Codable {
             return -h / Double(Swift.max(n, 1))
         case .snd:
             return Self.softNeighborhoodDensity(targetLogits.softmax(axis: 1), temperature: 0.05)
+        case .im:
+            let p = targetLogits.softmax(axis: 1).toArray(), n = targetLogits.shape[0], c = targetLogits.shape[1]
+            guard n > 0 else { return .nan }
+            var mean = [Double](repeating: 0, count: c), h = 0.0
+            for r in 0..<n { for k in 0..<c { let v = Double(p[r * c + k]); mean[k] += v / Double(n); if v > 0 { h -= v * Foundation.log(v) } } }
+            let diversity = mean.reduce(0.0) { $0 - ($1 > 0 ? $1 * Foundation.log($1) : 0) }
+            return diversity - h / Double(n)
         }
     }
 

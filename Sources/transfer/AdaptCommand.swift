@@ -19,7 +19,7 @@ struct AdaptCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Unlabelled target data: a folder of images or .txt files (class folders are read, their labels ignored), or a table.") var targetData: String
     @Option(name: .long, help: "Labelled target test data, used only to evaluate source-only and adapted models.") var targetTest: String?
     @Option(name: .long, help: "The adaptation method.") var method: AdaptationMethod
-    @Option(name: .long, help: "Model selection without target labels.") var validator: Validator = .snd
+    @Option(name: .long, help: "Model selection without target labels.") var validator: Validator = .im
     @Option(name: .long, help: "Epochs of each head training, 1…10000.") var epochs = 20
     @Option(name: .long, help: "Batch size (source and target batches), 2…65536.") var batchSize = 64
     @Option(name: .long, help: "Peak learning rate of the heads, in (0, 10].") var lr: Float = 1e-3

@@ -49,7 +49,7 @@ import Testing
             #expect((0...1).contains(accS) && (0...1).contains(accA))
             #expect((adapted["confusion_matrix"] as? [[Int]])?.count == 10)
             let validator = try #require(j["validator"] as? [String: Any])
-            #expect(validator["name"] as? String == "snd")
+            #expect(validator["name"] as? String == "im")
             #expect((validator["scores"] as? [Any])?.count == (method == "dann" ? 3 : 1))
             #expect(j["bundle"] as? String == bundle && (j["seconds"] as? Double ?? -1) > 0)
             #expect(j["lost_to_source_only"] as? Bool == (accA < accS))
