@@ -41,6 +41,9 @@ public struct AdaptationOptions: Sendable {
     public var validationFraction = 0.1
     /// At most this many target rows are scored by the validator and drawn in the feature maps.
     public var validatorSample = 600
+    /// AdaBN estimates each domain's statistics on at most this many of its inputs (drawn with the seed; the
+    /// estimates settle after a few hundred images).
+    public var adabnSamples = 1_000
     public var seed: UInt64 = 0
     public var progress = false
     public var featureCacheRoot: URL = AssetStore.cacheRoot.appendingPathComponent("features")
@@ -66,5 +69,6 @@ public struct AdaptationOptions: Sendable {
         guard Self.viewsRange.contains(strongViews) else { throw fail("strongViews", strongViews, "a whole number in 1…16") }
         guard validationFraction > 0 && validationFraction < 1 else { throw fail("validationFraction", validationFraction, "a fraction in (0, 1)") }
         guard validatorSample >= 10 && validatorSample <= 5_000 else { throw fail("validatorSample", validatorSample, "a whole number in 10…5000") }
+        guard adabnSamples >= 2 else { throw fail("adabnSamples", adabnSamples, "a whole number ≥ 2") }
     }
 }

@@ -36,6 +36,8 @@ public struct DomainAdaptation {
         /// Metrics on the target test data (when given).
         public var sourceOnlyTest: MetricsReport?
         public var adaptedTest: MetricsReport?
+        /// A head trained on labelled target data (the `oracle` of ``run(source:target:test:oracle:)``), on the test data.
+        public var oracleTest: MetricsReport?
         public var validator: Validator
         /// The validator's score of every epoch of the adapted training (one entry for AdaBN and a given source model).
         public var validatorScores: [Double]
@@ -64,8 +66,10 @@ public struct DomainAdaptation {
         var kept: [Int]
     }
 
-    /// Runs ``options``'s method. `source` must be classification data with the same classes as `test`.
-    public func run(source: LabeledData, target: [LabeledInput], test: LabeledData?) throws -> Outcome {
+    /// Runs ``options``'s method. `source` must be classification data with the same classes as `test`. With
+    /// `oracle` (labelled target-domain training data) the outcome also holds a target-trained oracle: the same head,
+    /// trained the same way on the oracle's features and labels, evaluated on `test`.
+    public func run(source: LabeledData, target: [LabeledInput], test: LabeledData?, oracle: LabeledData? = nil) throws -> Outcome {
         let start = Date()
         try options.validate()
         guard source.task == .classification else { throw TrainError.unsupportedTask("domain adaptation needs classification data") }
@@ -96,6 +100,15 @@ public struct DomainAdaptation {
         let sourceOnly = sourceModel ?? makeModel(head: sourceHead, classNames: source.classNames, strategy: .features, cache: cache)
         let sourceNet = AdaptationNetwork(head: sourceHead)
         let sourceOnlyTest = try test.map { try sourceOnly.evaluate($0).metrics }
+        // The oracle first: AdaBN below changes the backbone.
+        var oracleTest: MetricsReport?
+        if let oracle, let test {
+            let (ot, ov) = try oracle.split(validation: options.validationFraction, seed: options.seed)
+            let fo = features(ot.inputs, "oracle features"), fov = features(ov.inputs, "oracle validation features")
+            let r = try trainHead(x: fo.x, y: fo.kept.map { ot.labels[$0] }, classes: source.classNames.count, validX: fov.x,
+                                  validY: fov.kept.map { ov.labels[$0] }, target: nil, sample: sample, validator: .sourceAccuracy)
+            oracleTest = try makeModel(head: r.head, classNames: source.classNames, strategy: .features, cache: cache).evaluate(test).metrics
+        }
         let selection = ValidatorSelection(validator: options.validator, network: sourceNet, sourceFeatures: fv.x, sourceLabels: yv, targetFeatures: sample)
         let sourceOnlyScore = selection.currentScore(model: sourceHead)
         let mapSource = fs.x.indexSelect(axis: 0, indices: Self.sampleRows(fs.x.shape[0], count: options.validatorSample / 2, seed: options.seed &+ 7))
@@ -107,7 +120,8 @@ public struct DomainAdaptation {
             // Li et al.: each domain normalised by its own statistics. The head learns on source features under the
             // source's statistics; the backbone then takes the target's.
             let sourceInputs = fs.kept.map { train.inputs[$0] }, validInputs = fv.kept.map { valid.inputs[$0] }
-            AdaBN.adapt(backbone, inputs: sourceInputs, batchSize: options.batchSize)
+            AdaBN.adapt(backbone, inputs: Self.sampleRows(sourceInputs.count, count: options.adabnSamples, seed: options.seed).map { sourceInputs[$0] },
+                        batchSize: options.batchSize)
             let fsA = features(sourceInputs, "source features (source statistics)", cached: false)
             let fvA = features(validInputs, "validation features (source statistics)", cached: false)
             guard fsA.kept.count == fs.kept.count, fvA.kept.count == fv.kept.count else {
@@ -115,7 +129,8 @@ public struct DomainAdaptation {
             }
             let r = try trainHead(x: fsA.x, y: ys, classes: source.classNames.count, validX: fvA.x, validY: yv, target: nil, sample: sample,
                                   validator: .sourceAccuracy)
-            AdaBN.adapt(backbone, inputs: ft.kept.map { target[$0] }, batchSize: options.batchSize)
+            AdaBN.adapt(backbone, inputs: Self.sampleRows(ft.kept.count, count: options.adabnSamples, seed: options.seed).map { target[ft.kept[$0]] },
+                        batchSize: options.batchSize)
             adapted = makeModel(head: r.head, classNames: source.classNames, strategy: .fineTune, cache: nil)
             let adaptedTarget = features(sampleRows.map { target[ft.kept[$0]] }, "adapted target features", cached: false).x
             let net = AdaptationNetwork(head: r.head)
@@ -145,7 +160,7 @@ public struct DomainAdaptation {
             after = withNoGrad { FeatureMap(source: net.features(.tensor(mapSource)), target: net.features(.tensor(sample))) }
         }
         let adaptedTest = try test.map { try adapted.evaluate($0).metrics }
-        return Outcome(method: options.method, sourceOnly: sourceOnly, adapted: adapted, sourceOnlyTest: sourceOnlyTest, adaptedTest: adaptedTest,
+        return Outcome(method: options.method, sourceOnly: sourceOnly, adapted: adapted, sourceOnlyTest: sourceOnlyTest, adaptedTest: adaptedTest, oracleTest: oracleTest,
                        validator: options.validator, validatorScores: scores, chosenEpoch: chosen, sourceOnlyScore: sourceOnlyScore,
                        adaptedScore: chosen.map { scores[$0] } ?? scores.last ?? .nan, history: history, before: before, after: after,
                        skipped: skipped, seconds: Date().timeIntervalSince(start))

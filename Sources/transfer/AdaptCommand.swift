@@ -18,6 +18,7 @@ struct AdaptCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Labelled source data: an image folder, a text folder, or a CSV.") var data: String
     @Option(name: .long, help: "Unlabelled target data: a folder of images or .txt files (class folders are read, their labels ignored), or a table.") var targetData: String
     @Option(name: .long, help: "Labelled target test data, used only to evaluate source-only and adapted models.") var targetTest: String?
+    @Option(name: .long, help: "Labelled target-domain training data for a target-trained oracle (the same head on its labels), evaluated on --target-test beside the others.") var oracleData: String?
     @Option(name: .long, help: "The adaptation method.") var method: AdaptationMethod
     @Option(name: .long, help: "Model selection without target labels.") var validator: Validator = .im
     @Option(name: .long, help: "Epochs of each head training, 1…10000.") var epochs = 20
@@ -47,6 +48,8 @@ struct AdaptCommand: AsyncParsableCommand {
             throw ValidationError("\(flag) must not be empty")
         }
         if let targetTest, targetTest.isEmpty { throw ValidationError("--target-test must be a folder or a CSV (received an empty string)") }
+        if let oracleData, oracleData.isEmpty { throw ValidationError("--oracle-data must be a folder or a CSV (received an empty string)") }
+        if oracleData != nil && targetTest == nil { throw ValidationError("--oracle-data needs --target-test (the oracle is evaluated there)") }
         if let inputSize { try requireWhole("--input-size", inputSize, in: ModelSpec.inputSizeRange) }
         try requireDirectoryPath("--out", out, holds: "the bundle")
         try requireDirectoryPath("--report", report, holds: "the report")
@@ -81,6 +84,10 @@ struct AdaptCommand: AsyncParsableCommand {
         let source = try loadData(data, task: .classification)
         let test = try targetTest.map { try loadData($0, task: .classification) }
         try TrainingRun.checkData(source, dataName: data, test: test, testName: targetTest, modelName: model, modelTakesImages: backbone.takesImages)
+        let oracle = try oracleData.map { try loadData($0, task: .classification) }
+        if let oracle {
+            try TrainingRun.checkData(source, dataName: data, test: oracle, testName: oracleData, modelName: model, modelTakesImages: backbone.takesImages)
+        }
         if let sourceModel, sourceModel.classNames != source.classNames {
             throw ValidationError("the bundle \(model) has the classes \(sourceModel.classNames), \(data) has \(source.classNames)")
         }
@@ -95,7 +102,7 @@ struct AdaptCommand: AsyncParsableCommand {
             }
         }
         let run = DomainAdaptation(backbone: backbone, options: options(), sourceModel: sourceModel)
-        let outcome = try run.run(source: source, target: target, test: test)
+        let outcome = try run.run(source: source, target: target, test: test, oracle: oracle)
         var config = ["method": method.rawValue, "validator": validator.rawValue, "data": data, "target_data": targetData,
                       "model": model, "seed": String(seed), "epochs": String(epochs), "tradeoff": String(tradeoff)]
         if let p = backbone.spec.preprocessing { config["input_size"] = String(p.inputSize) }
@@ -128,6 +135,7 @@ struct AdaptCommand: AsyncParsableCommand {
             "method": o.method.rawValue,
             "source_only": try o.sourceOnlyTest.map(metricsObject) ?? NSNull(),
             "adapted": try o.adaptedTest.map(metricsObject) ?? NSNull(),
+            "oracle": try o.oracleTest.map(metricsObject) ?? NSNull(),
             "validator": validatorObject,
             "lost_to_source_only": o.lostToSourceOnly,
             "seconds": o.seconds,
@@ -140,6 +148,7 @@ struct AdaptCommand: AsyncParsableCommand {
     func printSummary(_ o: DomainAdaptation.Outcome) {
         if let s = o.sourceOnlyTest, let a = o.adaptedTest {
             print(String(format: "target test %@: source-only %.4f, %@ %.4f", s.headline.name, s.headline.value, o.method.rawValue, a.headline.value))
+            if let t = o.oracleTest { print(String(format: "target-trained oracle %.4f", t.headline.value)) }
             if o.lostToSourceOnly { print("WARNING: \(o.method.rawValue) lost to source-only on the target test data; keep the source-only model") }
         }
         print(String(format: "validator %@: source-only %.4f, adapted %.4f%@", o.validator.rawValue, o.sourceOnlyScore, o.adaptedScore,

@@ -39,8 +39,8 @@ import Testing
         for method in ["dann", "adabn"] {
             let bundle = dir.appendingPathComponent("\(method).transferkit").path, report = dir.appendingPathComponent("report-\(method)").path
             let r = try runTransfer(["adapt", "--model", "efficientnet-lite0", "--input-size", "32", "--data", source, "--target-data", target,
-                                     "--target-test", test, "--method", method, "--epochs", "3", "--out", bundle, "--report", report, "--json"],
-                                    environment: env)
+                                     "--target-test", test, "--method", method, "--epochs", "3", "--out", bundle, "--report", report, "--json"]
+                                    + (method == "dann" ? ["--oracle-data", target] : []), environment: env)
             #expect(r.status == 0, "stderr: \(r.stderr)")
             let j = try json(r.stdout)
             #expect(j["method"] as? String == method)
@@ -48,6 +48,12 @@ import Testing
             let accS = try #require(sourceOnly["accuracy"] as? Double), accA = try #require(adapted["accuracy"] as? Double)
             #expect((0...1).contains(accS) && (0...1).contains(accA))
             #expect((adapted["confusion_matrix"] as? [[Int]])?.count == 10)
+            if method == "dann" {
+                let oracle = try #require(j["oracle"] as? [String: Any])
+                #expect((0...1).contains(oracle["accuracy"] as? Double ?? -1))
+            } else {
+                #expect(j["oracle"] is NSNull)
+            }
             let validator = try #require(j["validator"] as? [String: Any])
             #expect(validator["name"] as? String == "im")
             #expect((validator["scores"] as? [Any])?.count == (method == "dann" ? 3 : 1))
@@ -73,5 +79,7 @@ import Testing
         #expect(m.status != 0 && m.stderr.contains("magic"))
         let s = try runTransfer(["adapt", "--model", "efficientnet-lite0", "--data", "x", "--target-data", "y", "--method", "coral", "--input-size", "8"])
         #expect(s.status != 0 && s.stderr.contains("--input-size"))
+        let o = try runTransfer(["adapt", "--model", "efficientnet-lite0", "--data", "x", "--target-data", "y", "--method", "coral", "--oracle-data", "z"])
+        #expect(o.status != 0 && o.stderr.contains("--oracle-data") && o.stderr.contains("--target-test"))
     }
 }
