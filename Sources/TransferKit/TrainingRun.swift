@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Models
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -112,6 +113,11 @@ public struct TrainingRun {
         c["head_epochs"] = String(options.headEpochs)
         c["fine_tune_epochs"] = String(options.fineTuneEpochs)
         if let m = options.mixing { c["mixing"] = m.description }
+        // A backbone run at another input size than the registry's (``Models/ModelSpec/resized(to:)``) says so: the
+        // bundle's preprocessing is then accepted at that size.
+        if let p = backbone.spec.preprocessing, let own = try? ModelRegistry.spec(named: backbone.spec.name).preprocessing, p != own {
+            c["input_size"] = String(p.inputSize)
+        }
         return c
     }
 }
