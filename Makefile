@@ -4,8 +4,8 @@ TEST_FLAGS ?= -c release -Xswiftc -enable-testing
 # Real weights the tests use, fetched into $TRANSFERKIT_CACHE (default ~/.cache/transferkit) by `transfer fetch`.
 TEST_MODELS ?= efficientnet-lite0 minilm-l6
 # Real datasets the tests use: bbc-news is downloaded into the same cache by `transfer datasets fetch`
-# (fashion-mnist is the Debian package scripts/setup installs).
-TEST_DATASETS ?= bbc-news
+# (fashion-mnist is the Debian package scripts/setup installs); digits and mnist-5k are the domain-adaptation pair.
+TEST_DATASETS ?= bbc-news digits mnist-5k
 
 # The peers `make bench` measures beside TransferKit (benchmarks/peers.py): a Python with torch (and optionally
 # onnxruntime, openvino). Default: the venv `make peers-setup` creates; none → TransferKit's figures only.
@@ -17,7 +17,7 @@ BENCH_SCRATCH ?= .build
 # `make fuzz` FUZZ_COUNT of each.
 FUZZ_COUNT ?= 100000
 
-.PHONY: setup build test fuzz fetch demo bench peers-setup clean
+.PHONY: setup build test fuzz fetch demo bench peers-setup clean adapt-bench
 
 setup:
 	@bash scripts/setup
@@ -60,6 +60,12 @@ bench: fetch
 		echo "make bench: no peer Python with torch (run 'make peers-setup', ~3 GB, or set PEER_PYTHON); TransferKit only"; \
 	fi; \
 	$$($(SWIFT) build -c release --show-bin-path)/transfer-bench --threads $(BENCH_THREADS) $$peers --results benchmarks/RESULTS.md $(BENCH_ARGS)
+
+# Domain adaptation on real pairs (digits ↔ MNIST, BBC articles → leads): every method against source-only and a
+# target-trained oracle, 3 seeds; writes docs/adapt-bench.md (see docs/domain-adaptation.md).
+adapt-bench: fetch
+	$$($(SWIFT) build -c release --show-bin-path)/transfer datasets fetch bbc-news-leads
+	TRANSFER=$$($(SWIFT) build -c release --show-bin-path)/transfer bash scripts/adapt-bench
 
 # A venv with the peers for `make bench` (PyTorch from PyPI pulls CUDA wheels, ~3 GB; never needed by the tests).
 peers-setup:

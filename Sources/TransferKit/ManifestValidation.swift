@@ -24,7 +24,7 @@ extension ModelBundle {
     /// labels (classification, multi-label) or 1 (regression); `head_hidden` in 1…``maxHidden``; `labels` unique, at
     /// least two for classification and one for multi-label, at most one (the target's name) for regression;
     /// `thresholds` (multi-label only) one per label, each in [0, 1]; `target_scaling` (regression only, required)
-    /// finite with std > 0; `preprocessing` equal to the backbone's; `includes_backbone` true exactly when the
+    /// finite with std > 0; `preprocessing` equal to the backbone's, or the same at the input size `training.input_size` records; `includes_backbone` true exactly when the
     /// strategy trains the backbone; hashes as 64 lowercase hex digits. Throws the first fault found, naming `file`,
     /// the key, the value and what is accepted.
     public static func validate(_ m: Manifest, file: String) throws(BundleError) -> Interpretation {
@@ -32,7 +32,7 @@ extension ModelBundle {
             .invalidValue(file: file, key: key, value: value, accepted: accepted)
         }
         guard m.formatVersion == formatVersion else { throw .formatVersion(file: file, found: m.formatVersion, supported: formatVersion) }
-        let spec: ModelSpec
+        var spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: m.backbone) } catch {
             throw invalid("backbone", ManifestText.quote(m.backbone), "a registry model: \(ModelRegistry.names.joined(separator: ", "))")
         }
@@ -103,6 +103,15 @@ extension ModelBundle {
             guard s.std.isFinite && s.std > 0 else { throw invalid("target_scaling.std", "\(s.std)", "a finite number > 0") }
         } else if task == .regression {
             throw .missingKey(file: file, key: "target_scaling")
+        }
+        // A vision model may have been trained at another input size (``Models/ModelSpec/resized(to:)``), which its
+        // run records as `training.input_size`: same normalisation and interpolation, a size in range, a resize no
+        // smaller than the crop. Without that record the registry's preprocessing is required.
+        if let p = m.preprocessing, let own = spec.preprocessing, p != own, m.training["input_size"] == String(p.inputSize),
+           p.normalization == own.normalization,
+           p.interpolation == own.interpolation, ModelSpec.inputSizeRange.contains(p.inputSize),
+           p.resizeShorterTo >= p.inputSize, p.resizeShorterTo <= 4 * p.inputSize {
+            spec = spec.with(preprocessing: p)
         }
         guard m.preprocessing == spec.preprocessing else {
             let expected = spec.preprocessing.map { "\(spec.name)'s: input_size \($0.inputSize), resize_shorter_to \($0.resizeShorterTo), normalization \($0.normalization.rawValue), interpolation \($0.interpolation)" }

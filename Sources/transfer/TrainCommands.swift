@@ -99,6 +99,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Label smoothing of the classification loss, in [0, 1).") var labelSmoothing: Float = 0
     @Flag(name: .long, inversion: .prefixedNo, help: "Temperature scaling of a classifier on the validation split, or with --val-split 0 on the logistic head's out-of-fold predictions (folded into the bundle's head; accuracy unchanged).") var calibrate = true
     @Option(name: .long, help: "A JSON file of options (keys are these flags' names without dashes' prefix, e.g. {\"head\": \"mlp\", \"head-lr\": 0.01}, as `transfer tune` writes it); flags on the command line override it.") var config: String?
+    @Option(name: .long, help: "Input size of an image model in pixels, 32…1024 (default: the model's own).") var inputSize: Int?
     @Option(name: .long, help: "The task (default: inferred from the labels).") var task: TaskFlag?
     @Option(name: .long, help: "Regression loss.") var loss: RegressionLoss = .mse
     @Flag(name: .long, help: "Continue a run that was interrupted, from the checkpoints in OUT/.checkpoints.") var resume = false
@@ -124,6 +125,7 @@ struct TrainCommand: AsyncParsableCommand {
         try requireWhole("--head-epochs", headEpochs, in: (strategy == .features && epochs == nil ? 1 : 0)...epochMax,
                          strategy == .features && epochs == nil ? " with --strategy features (0 epochs would save an untrained head)" : "")
         try requireWhole("--batch-size", batchSize, in: TrainOptions.batchSizeRange)
+        if let inputSize { try requireWhole("--input-size", inputSize, in: ModelSpec.inputSizeRange) }
         if let lr { try requireRate("--lr", lr, maximum: TrainOptions.maxLearningRate) }
         if let headLr { try requireRate("--head-lr", headLr, maximum: TrainOptions.maxLearningRate) }
         try requireWhole("--views", views, in: TrainOptions.augmentedViewsRange)
@@ -205,7 +207,11 @@ struct TrainCommand: AsyncParsableCommand {
         let commandStart = Date()
         if multiTask.isRequested { return try await executeMultiTask() }
         var o = options()
-        let spec = try pretrainedSpec(model)
+        var spec = try pretrainedSpec(model)
+        if let inputSize {
+            guard takesImages(spec) else { throw ValidationError("--input-size applies to image models; \(model) is a text model") }
+            spec = spec.resized(to: inputSize)
+        }
         if views > 0 && !takesImages(spec) { throw ValidationError("--views applies to image models; \(model) is a text model") }
         let all = try loadData(data, task: task?.kind)
         o.head = headKind(for: all.task)

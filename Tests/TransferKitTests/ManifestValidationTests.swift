@@ -105,6 +105,11 @@ import Testing
         #expect(refusedKey(with { $0.preprocessing = nil }) == "preprocessing")
         #expect(refusedKey(with { $0.preprocessing = ImagePreprocessingFixture.other }) == "preprocessing")
         #expect(refusedKey(with { $0.backbone = "efficientnet-lite1" }) == "preprocessing")  // 240 px, not 224
+        // Another input size is accepted when the run records it as training.input_size (`--input-size`), only then.
+        let small = ImagePreprocessing(inputSize: 64, resizeShorterTo: 73, normalization: .efficientNetLite)
+        #expect(refusedKey(with { $0.preprocessing = small; $0.training["input_size"] = "64" }) == nil)
+        #expect(refusedKey(with { $0.preprocessing = small }) == "preprocessing")
+        #expect(refusedKey(with { $0.preprocessing = small; $0.training["input_size"] = "96" }) == "preprocessing")
     }
 
     @Test func theFormatHashesAndBackboneFlagAreChecked() {
