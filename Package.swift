@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "HeadFittingTests", dependencies: ["TestSupport", "HeadFitting", "TransferKit", "Tensors", "Datasets", "Models"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TuningTests", dependencies: ["Tuning", "HeadFitting", "TransferKit", "Tensors"]),
         .testTarget(name: "AdaptationTests", dependencies: ["Adaptation", "TransferKit", "Tensors", "Layers", "Datasets", "Models"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TransferCLITests", dependencies: ["transfer", "Datasets", "TransferKit", "Models", "Checkpoints"]),
+        .testTarget(name: "TransferCLITests", dependencies: ["transfer", "Datasets", "TransferKit", "Models", "Checkpoints", "HeadFitting"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking", "TransferKit", "Reports", "Tensors", "Datasets", "Optimizers", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "MultiTaskTests", dependencies: ["MultiTask", "TransferKit", "Layers", "Tensors", "Datasets", "Optimizers"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "TransferKit", "Layers", "Tensors", "Checkpoints", "Models", "Datasets"]),

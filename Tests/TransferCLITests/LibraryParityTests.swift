@@ -1,12 +1,14 @@
 import Checkpoints
 import Datasets
 import Foundation
+import HeadFitting
 import Models
 import Testing
 import TransferKit
 
 /// `transfer train` is the library's ``TrainingRun`` plus printing: both write bundles with identical weights and the
-/// same recorded configuration for one seed (a fine-tune with mixup, so the objective path is the same too).
+/// same recorded configuration for one seed (a fine-tune with mixup, so the objective path is the same too), given the
+/// head solvers and calibrator the CLI plugs in.
 @Suite(.serialized) struct LibraryParityTests {
     @Test(.enabled(if: TrainCommandTests.weightsCached)) func cliAndLibraryWriteBundlesWithIdenticalWeights() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tk-parity-\(UUID())")
@@ -41,7 +43,12 @@ import TransferKit
         o.featureCacheRoot = dir.appendingPathComponent("library-features")
         let libBundle = dir.appendingPathComponent("lib.transferkit")
         o.checkpointDirectory = libBundle.appendingPathComponent(".checkpoints")
-        let outcome = try TrainingRun(backbone: backbone, options: o, dataName: train).run(try LabeledData.load(train), test: nil, bundle: libBundle)
+        var run = TrainingRun(backbone: backbone, options: o, dataName: train)
+        // What the CLI plugs in: the HeadFitting solvers and temperature scaling on the validation split.
+        let heldOut = HeldOutLogits()
+        run.headSolver = RegularisedHeads(heldOut: heldOut)
+        run.calibrator = TemperatureCalibrator(heldOut: heldOut)
+        let outcome = try run.run(try LabeledData.load(train), test: nil, bundle: libBundle)
         #expect(outcome.result.history.count == 4)
 
         let a = try SafeTensorsFile(path: cliBundle.appendingPathComponent("weights.safetensors").path).tensors()
