@@ -1,5 +1,5 @@
 """Summarises scripts/adapt-bench's results.jsonl as a Markdown table: per pair and method, target accuracy
-mean ± standard deviation over seeds, against source-only (same runs) and the target-trained oracle."""
+mean ± sample standard deviation over seeds, against source-only and the target-trained oracle of the same runs."""
 import json
 import statistics
 import sys
@@ -22,8 +22,8 @@ def ms(v):
     return f"{statistics.mean(v):.1f} ± {statistics.stdev(v) if len(v) > 1 else 0:.1f}"
 
 
-print("| pair | method | target accuracy % | source-only % (same runs) | gain (points) | seeds lost to source-only | oracle % | s/run |")
-print("|---|---|---|---|---|---|---|---|")
+print("| pair | method | seeds | adapted: target accuracy % | source-only % (same runs) | gain (points) | seeds lost to source-only | target-trained oracle % | s/run |")
+print("|---|---|---|---|---|---|---|---|---|")
 pairs = sorted({p for p, _ in acc}, key=lambda p: ["digits-mnist", "mnist-digits", "articles-leads"].index(p) if p in ["digits-mnist", "mnist-digits", "articles-leads"] else 9)
 for p in pairs:
     for (q, m) in acc:
@@ -31,5 +31,5 @@ for p in pairs:
             continue
         oracle = oracles.get((q, m), [])
         gain = statistics.mean(a - b for a, b in zip(acc[(q, m)], base[(q, m)])) * 100
-        print(f"| {p} | {m} | {ms(acc[(q, m)])} | {ms(base[(q, m)])} | {gain:+.1f} | {lost[(q, m)]}/{len(acc[(q, m)])} | "
+        print(f"| {p} | {m} | {len(acc[(q, m)])} | {ms(acc[(q, m)])} | {ms(base[(q, m)])} | {gain:+.1f} | {lost[(q, m)]}/{len(acc[(q, m)])} | "
               f"{ms(oracle) if oracle else '—'} | {statistics.mean(secs[(q, m)]):.0f} |")
