@@ -3,6 +3,7 @@ import Foundation
 import HeadFitting
 import Tensors
 import TransferKit
+import Tracking
 import Tuning
 
 extension TuneSpace: ExpressibleByArgument {}
@@ -35,6 +36,7 @@ struct TuneCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Output bundle directory of the best configuration (NAME.transferkit).") var out: String
     @Option(name: .long, help: "Where to write the best configuration (a `transfer train --config` file; default: OUT.config.json).") var configOut: String?
     @Flag(name: .long, help: "Print one JSON object at the end (no progress lines).") var json = false
+    @OptionGroup var tracking: TrackingOption
 
     @OptionGroup var precisionOption: PrecisionOption
 
@@ -55,6 +57,8 @@ struct TuneCommand: AsyncParsableCommand {
     }
 
     func execute() async throws {
+        let commandStart = Date()
+        let store = try tracking.store()
         let spec = try pretrainedSpec(model)
         let all = try loadData(data, task: .classification)
         let testData = try test.map { try loadData($0, task: .classification) }
@@ -72,8 +76,24 @@ struct TuneCommand: AsyncParsableCommand {
         o.space = space; o.sampler = sampler; o.budget = budget; o.metric = metric; o.pruning = pruning
         let (train, valid) = try all.split(validation: valSplit, seed: seed)
         let tuner = TransferTuner(backbone: backbone, options: o)
+        var parameters = ["model": model, "budget": budget.description, "sampler": sampler.rawValue, "space": space.rawValue,
+                          "metric": metric.rawValue, "pruning": String(pruning), "seed": String(seed), "bundle": out]
+        if let test { parameters["test"] = test }
+        let tracker = TuneTracking(store: store, metric: metric, parameters: parameters, data: all, startedAt: commandStart)
+        do {
+            try tune(tuner: tuner, train: train, valid: valid, all: all, testData: testData, backbone: backbone,
+                     lock: lock, bundleURL: bundleURL, tracker: tracker)
+        } catch {
+            tracker?.fail(error)
+            throw error
+        }
+    }
+
+    func tune(tuner: TransferTuner, train: LabeledData, valid: LabeledData, all: LabeledData, testData: LabeledData?,
+              backbone: FeatureBackbone, lock: OutputLock, bundleURL: URL, tracker: TuneTracking?) throws {
         var best: Double?
         tuner.onTrialFinished = { t in
+            tracker?.record(t)
             if t.state == .complete, let v = t.value, best.map({ metric == .accuracy ? v > $0 : v < $0 }) ?? true { best = v }
             if !json { printErr(Self.progressLine(t, budget: budget, metric: metric, best: best)) }
         }
@@ -94,6 +114,10 @@ struct TuneCommand: AsyncParsableCommand {
         run.calibrator = TemperatureCalibrator(heldOut: heldOut)
         let outcome = try run.run(all, test: testData, bundle: bundleURL)
         let seconds = result.seconds + outcome.seconds
+        var recorded = outcome.test?.headlineValues(prefix: "test") ?? [:]
+        if let v = result.best.value { recorded["best_valid_" + metric.rawValue] = v }
+        tracker?.finish(metrics: recorded, bundle: bundleURL)
+        let runID = tracker?.recorder?.id
         if json {
             var obj: [String: Any] = [
                 "trials": result.trials.map(Self.trialObject), "best_trial": result.best.number,
@@ -104,11 +128,15 @@ struct TuneCommand: AsyncParsableCommand {
             ]
             if let t = outcome.test { obj["test"] = try metricsObject(t) }
             if let v = outcome.validation { obj["validation"] = try metricsObject(v) }
+            if let tracker, let runID { obj["tracking"] = ["run_id": runID, "database": tracker.store.url.path] }
             print(try jsonString(obj))
         } else {
             if let t = outcome.test { print("test set (best configuration):\n" + t.terminalSummary()) }
             print(String(format: "%d trials (%d pruned) in %.0f s; best configuration: %@; bundle %@", result.trials.count,
                          result.trials.filter { $0.state == .pruned }.count, seconds, configPath, out))
+            if let tracker, let runID {
+                print("recorded as run \(runID) in \(tracker.store.url.path) (`transfer runs show \(runID)`; its trials: `transfer runs list --trials`)")
+            }
         }
     }
 

@@ -71,14 +71,22 @@ import Testing
         let (dir, env, train, test) = try bbc("tune", perClass: 6)
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("t.transferkit").path, config = dir.appendingPathComponent("best.json").path
+        let db = dir.appendingPathComponent("runs.sqlite").path
         let r = try runTransfer(["tune", "--model", "minilm-l6", "--data", train, "--test", test, "--val-split", "0.34", "--budget", "6",
-                                 "--out", out, "--config-out", config, "--json"], environment: env)
+                                 "--out", out, "--config-out", config, "--runs-db", db, "--json"], environment: env)
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let j = try json(r.stdout)
         let trials = j["trials"] as? [[String: Any]] ?? []
         #expect(trials.count == 6 && j["best_params"] is [String: Any] && (j["test"] as? [String: Any])?["accuracy"] is Double)
         let best = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: config))) as? [String: Any] ?? [:]
         #expect(best["model"] as? String == "minilm-l6" && best["head"] is String)
+
+        // The tune run and each of its trials are recorded in the run database.
+        let listed = try runTransfer(["runs", "list", "--trials", "--json", "--runs-db", db], environment: env)
+        #expect(listed.status == 0, "stderr: \(listed.stderr)")
+        let runs = try json(listed.stdout)["runs"] as? [[String: Any]] ?? []
+        #expect(runs.filter { $0["kind"] as? String == "tune" && $0["status"] as? String == "finished" }.count == 1)
+        #expect(runs.filter { $0["kind"] as? String == "trial" }.count == 6, "runs: \(runs)")
 
         // train --config FILE runs the same configuration.
         let b2 = dir.appendingPathComponent("c.transferkit").path
