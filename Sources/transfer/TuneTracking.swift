@@ -45,9 +45,11 @@ final class TuneTracking {
     func fail(_ error: Error) { attempt { try recorder?.fail("\(error)") } }
 
     private var warned = false
-    private func attempt(_ body: () throws(RunStoreError) -> Void) {
-        do throws(RunStoreError) { try body() } catch {
-            if !warned { TrackingOption.warn(error) }
+    private func attempt(_ body: () throws -> Void) {
+        do { try body() } catch {
+            if !warned {
+                if let e = error as? RunStoreError { TrackingOption.warn(e) } else { printErr("warning: this run is no longer being recorded: \(error)") }
+            }
             warned = true
         }
     }
