@@ -49,8 +49,11 @@ struct ClusterCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seed of k-means++ (0…18446744073709551615).")
     var seed: UInt64 = 0
 
-    @Option(name: .long, help: "Directory for the HTML map of the features (PCA, thumbnails or snippets).")
+    @Option(name: .long, help: "Directory for the HTML map of the features (2-D by --map, thumbnails or snippets).")
     var report: String?
+
+    @Option(name: .long, help: "The map's projection: tsne (t-SNE, perplexity 30, PCA-initialised) or pca (first two principal components).")
+    var map: MapProjection = .tsne
 
     @Option(name: .long, help: "Write the features, labels and clusters to this safetensors file (for tools/sklearn_cluster_reference.py).")
     var featuresOut: String?
@@ -128,10 +131,10 @@ struct ClusterCommand: AsyncParsableCommand {
         print(try jsonString(jsonSafe(obj)))
     }
 
-    /// The HTML map (first two principal components) with thumbnails or snippets.
+    /// The HTML map (t-SNE or the first two principal components) with thumbnails or snippets.
     func writeMap(_ dir: String, x: FeatureMatrix, result: ClusteringResult, inputs: [LabeledInput], labels: [Int]?,
                   classNames: [String]) throws -> String {
-        let xy = PCA.project(x, components: 2)
+        let xy = map == .tsne ? TSNE.embed(x, perplexity: 30, iterations: 750) : PCA.project(x, components: 2)
         let points = inputs.enumerated().map { i, input -> ClusterMapHTML.Point in
             var thumb: [UInt8]?, snippet: String?
             switch input {
@@ -145,8 +148,12 @@ struct ClusterCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         let page = url.appendingPathComponent("clusters.html")
         let html = ClusterMapHTML.html(title: "Clusters — \(model) features of \((data as NSString).lastPathComponent)",
-                                       summary: summaryLines(result, points: x.rows), points: points)
+                                       summary: summaryLines(result, points: x.rows), points: points,
+                                       axes: map == .tsne ? ("t-SNE 1", "t-SNE 2") : ("PC 1", "PC 2"))
         try Data(html.utf8).write(to: page)
         return page.path
     }
 }
+
+/// `--map`: how the cluster map projects the features to 2-D.
+enum MapProjection: String, CaseIterable, ExpressibleByArgument { case tsne, pca }
