@@ -1,6 +1,7 @@
 import Assets
 import Foundation
 import GRDB
+import TransferKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,7 +44,7 @@ public final class RunStore: Sendable {
         do {
             try FileManager.default.createDirectory(at: lockDirectory, withIntermediateDirectories: true)
         } catch {
-            throw .notWritable(path: lockDirectory.path, reason: Self.reason(error))
+            throw .notWritable(path: lockDirectory.path, reason: FileErrors.reason(error))
         }
         var config = Configuration()
         config.journalMode = .wal
@@ -89,7 +90,7 @@ public final class RunStore: Sendable {
             guard isDir.boolValue else { throw .notWritable(path: path, reason: "\(dir.path) is a file, not a directory") }
         } else {
             do { try fm.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-                throw .notWritable(path: path, reason: Self.reason(error))
+                throw .notWritable(path: path, reason: FileErrors.reason(error))
             }
         }
         guard access(dir.path, W_OK | X_OK) == 0 else {
@@ -168,15 +169,6 @@ public final class RunStore: Sendable {
         do { return try queue.read(body) } catch { throw RunStoreError.wrap(error, path: url.path) }
     }
 
-    /// A file-system error in words: the POSIX reason when there is one.
-    static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        return ns.localizedDescription
-    }
 
     /// Timestamps as stored: ISO 8601 UTC with milliseconds, `2026-12-04T18:30:00.123Z` (they sort as text).
     static func timestamp(_ date: Date) -> String {

@@ -76,7 +76,7 @@ public struct TrainingRun {
         defer { lock?.release() }
         if let dir = options.logDirectory {
             do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-                throw TrainingRunError.cannotCreate(path: dir.path, reason: Self.reason(error))
+                throw TrainingRunError.cannotCreate(path: dir.path, reason: FileErrors.reason(error))
             }
         }
         let (train, valid) = try data.split(validation: options.validationFraction, seed: options.seed)
@@ -215,15 +215,6 @@ extension TrainingRun {
         }
     }
 
-    /// A file-system error in words: the POSIX reason when there is one, not a Foundation dump.
-    static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        return ns.localizedDescription
-    }
 }
 
 /// Why ``TrainingRun`` refused to start (or could not lock or create its output). Every message names the path or
@@ -311,7 +302,7 @@ public final class OutputLock: @unchecked Sendable {
         if existed && !isDir.boolValue { throw .notADirectory(path: directory.path, role: "the bundle") }
         if !existed {
             do { try fm.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
-                throw .cannotCreate(path: directory.path, reason: TrainingRun.reason(error))
+                throw .cannotCreate(path: directory.path, reason: FileErrors.reason(error))
             }
         }
         createdDirectory = !existed

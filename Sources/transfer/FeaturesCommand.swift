@@ -49,7 +49,7 @@ struct FeaturesCommand: AsyncParsableCommand {
                                      cacheRoot: AssetStore.cacheRoot.appendingPathComponent("features"),
                                      progress: json ? nil : { name, done, total in ProgressLine.draw(name, done: done, total: total, start: start) })
         do { try Data(table.csv().utf8).write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
-            throw RuntimeError("--out \(out): cannot write the file: \(Transfer.fileReason(error))")
+            throw RuntimeError("--out \(out): cannot write the file: \(FileErrors.reason(error))")
         }
         let seconds = Date().timeIntervalSince(start)
         if json {

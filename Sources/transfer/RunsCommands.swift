@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Reports
 import Tracking
+import TransferKit
 
 /// `--runs-db PATH`: the run database (default `$TRANSFERKIT_CACHE/runs.sqlite`).
 struct RunsDatabaseOption: ParsableArguments {
@@ -134,7 +135,7 @@ struct RunsCompareCommand: ParsableCommand {
         let comparison = try database.open(create: false).compare(ids.compactMap(parseRunID))
         if let html {
             do { try Data(RunReports.comparisonHTML(comparison).utf8).write(to: URL(fileURLWithPath: html), options: .atomic) } catch {
-                throw RuntimeError("--html \(html): cannot write the page: \(Transfer.fileReason(error))")
+                throw RuntimeError("--html \(html): cannot write the page: \(FileErrors.reason(error))")
             }
         }
         if json { try printRunJSON(comparison) } else {

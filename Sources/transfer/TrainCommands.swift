@@ -228,7 +228,7 @@ struct TrainCommand: AsyncParsableCommand {
         let store = try tracking.store()
         if let reportURL {
             do { try FileManager.default.createDirectory(at: reportURL, withIntermediateDirectories: true) } catch {
-                throw RuntimeError("--report \(report ?? ""): cannot create the directory: \(Transfer.fileReason(error))")
+                throw RuntimeError("--report \(report ?? ""): cannot create the directory: \(FileErrors.reason(error))")
             }
         }
         let backbone = try FeatureBackbone(spec: spec, weightsPath: try await startingWeights(model, spec))

@@ -1,4 +1,5 @@
 import Foundation
+import TransferKit
 
 /// `transfer train --config FILE`: a JSON object of train options (keys: the flags' names without `--`, as
 /// `transfer tune` writes them), turned into flags before parsing. A flag given on the command line overrides the
@@ -27,7 +28,7 @@ enum TrainConfigFile {
         guard let path else { return arguments }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw RuntimeError("--config \(path): cannot read the file: \(Transfer.fileReason(error))")
+            throw RuntimeError("--config \(path): cannot read the file: \(FileErrors.reason(error))")
         }
         guard let object = try? JSONDecoder().decode([String: Value].self, from: data) else {
             throw RuntimeError("--config \(path): not a JSON object of train options (e.g. {\"head\": \"mlp\", \"head-lr\": 0.01})")

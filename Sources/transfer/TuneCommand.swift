@@ -102,7 +102,7 @@ struct TuneCommand: AsyncParsableCommand {
         do {
             let bytes = try JSONSerialization.data(withJSONObject: configuration, options: [.prettyPrinted, .sortedKeys])
             try bytes.write(to: URL(fileURLWithPath: configPath), options: .atomic)
-        } catch { throw RuntimeError("--config-out \(configPath): cannot write the file: \(Transfer.fileReason(error))") }
+        } catch { throw RuntimeError("--config-out \(configPath): cannot write the file: \(FileErrors.reason(error))") }
         if !json { printErr("best trial #\(result.best.number): \(metric.rawValue) \(String(format: "%.4f", result.best.value ?? .nan)); training its bundle") }
         var final = result.bestConfiguration.options
         final.progress = !json

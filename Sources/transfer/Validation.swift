@@ -251,12 +251,12 @@ extension Transfer {
             }
         case let e as CocoaError:
             let path = (e.userInfo[NSFilePathErrorKey] as? String) ?? e.userInfo[NSURLErrorKey].map { "\($0)" } ?? ""
-            text = (path.isEmpty ? "" : path + ": ") + fileReason(e)
+            text = (path.isEmpty ? "" : path + ": ") + FileErrors.reason(e)
         default:
             let ns = error as NSError
             if ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain {
                 let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? ""
-                text = (path.isEmpty ? "" : path + ": ") + fileReason(error)
+                text = (path.isEmpty ? "" : path + ": ") + FileErrors.reason(error)
             } else {
                 text = message(for: error)
                 // A value ArgumentParser could not parse: add the option's help, which states its accepted values.
@@ -276,23 +276,6 @@ extension Transfer {
             .joined(separator: " ")
     }
 
-    /// A file error's reason in words (the POSIX reason where there is one).
-    static func fileReason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        switch CocoaError.Code(rawValue: ns.code) {
-        case .fileNoSuchFile, .fileReadNoSuchFile: return "no such file or directory"
-        case .fileReadNoPermission, .fileWriteNoPermission: return "permission denied"
-        case .fileWriteFileExists: return "a file is in the way"
-        case .fileWriteOutOfSpace: return "no space left on the device"
-        case .fileWriteVolumeReadOnly: return "read-only file system"
-        case .fileReadInapplicableStringEncoding, .fileReadUnknownStringEncoding: return "not UTF-8 text"
-        default: return "file error \(ns.code)"
-        }
-    }
 
     /// `transfer SUB …` for the commands named at the start of `arguments` (for the help hint).
     static func commandPath(_ arguments: [String]) -> String {
