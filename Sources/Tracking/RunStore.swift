@@ -51,13 +51,20 @@ public final class RunStore: Sendable {
         config.busyMode = .timeout(Self.busyTimeout)
         config.label = "TransferKit runs"
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        // Opening (which switches a new file to WAL) and migrating happen under one lock: two processes creating the
+        // same database at once would otherwise race on the journal-mode switch ("database is locked").
+        let lock: RunLock
+        do { lock = try RunLock(url: lockDirectory.appendingPathComponent("migrate.lock"), wait: true) } catch {
+            throw .notWritable(path: lockDirectory.path, reason: error.description)
+        }
+        defer { lock.release() }
         let queue: DatabaseQueue
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
         } catch {
             throw RunStoreError.wrap(error, path: path)
         }
-        try Self.migrate(queue, path: path, lockDirectory: lockDirectory)
+        try Self.migrate(queue, path: path)
         self.queue = queue
         openSeconds = Date().timeIntervalSince(t0)
     }
@@ -112,15 +119,10 @@ public final class RunStore: Sendable {
     /// the header's size check, so that opening stays cheap however many runs the file holds.
     static let quickCheckLimit = 16 << 20
 
-    /// Applies the migrations this build knows, under the migration lock; refuses another application's database
+    /// Applies the migrations this build knows (the caller holds the migration lock); refuses another application's database
     /// and one migrated by a newer build; runs `PRAGMA quick_check` (files up to ``quickCheckLimit``) so a damaged
     /// file is refused now, not mid-run.
-    static func migrate(_ queue: DatabaseQueue, path: String, lockDirectory: URL) throws(RunStoreError) {
-        let lock: RunLock
-        do { lock = try RunLock(url: lockDirectory.appendingPathComponent("migrate.lock"), wait: true) } catch {
-            throw .notWritable(path: lockDirectory.path, reason: error.description)
-        }
-        defer { lock.release() }
+    static func migrate(_ queue: DatabaseQueue, path: String) throws(RunStoreError) {
         do {
             let migrator = RunSchema.migrator
             try queue.read { db in
