@@ -42,6 +42,18 @@ public struct StratifiedKFold: Sendable {
         let a = assignment(labels)
         return (0..<folds).map { f in (a.indices.filter { a[$0] != f }, a.indices.filter { a[$0] == f }) }
     }
+
+    /// Folds that keep each group's rows together (rows with equal `groups[i]`, e.g. an image and its augmented
+    /// views): the groups are assigned stratified by the label of their first row, and every row follows its group,
+    /// so no held-out row has a copy of itself in training.
+    public func splits(_ labels: [Int], groups: [Int]) -> [(train: [Int], test: [Int])] {
+        precondition(groups.count == labels.count, "StratifiedKFold: \(groups.count) groups for \(labels.count) labels")
+        var firstRow: [Int: Int] = [:], order: [Int] = []
+        for (i, g) in groups.enumerated() where firstRow[g] == nil { firstRow[g] = i; order.append(g) }
+        let groupFold = Dictionary(uniqueKeysWithValues: zip(order, assignment(order.map { labels[firstRow[$0]!] })))
+        let a = groups.map { groupFold[$0]! }
+        return (0..<folds).map { f in (a.indices.filter { a[$0] != f }, a.indices.filter { a[$0] == f }) }
+    }
 }
 
 /// Which candidate cross-validation chooses from the mean scores.
@@ -84,15 +96,17 @@ public struct LogisticRegressionCV: Sendable {
         public var model: LogisticRegression.Model
     }
 
-    public func fit(_ x: FeatureMatrix, _ y: [Int], classes: Int) throws(HeadFittingError) -> Result {
+    /// `groups`: rows that must share a fold (an input and its augmented views; see
+    /// ``StratifiedKFold/splits(_:groups:)``); nil: every row is its own group.
+    public func fit(_ x: FeatureMatrix, _ y: [Int], classes: Int, groups: [Int]? = nil) throws(HeadFittingError) -> Result {
         guard !cs.isEmpty, cs.allSatisfy({ $0 > 0 && $0.isFinite }) else {
             throw .invalidOption(name: "Cs", value: "\(cs)", accepted: "one or more finite numbers > 0")
         }
-        guard let k = StratifiedKFold.folds(preferred: folds, labels: y) else {
+        guard let k = StratifiedKFold.folds(preferred: folds, labels: groupLabels(y, groups)) else {
             let best = LogisticRegression(c: 1, maxIterations: maxIterations, tolerance: tolerance).fit(x, y, classes: classes)
             return Result(c: 1, scores: [], folds: 0, model: best)
         }
-        let splits = try StratifiedKFold(folds: k).splits(y)
+        let splits = try StratifiedKFold(folds: k).splits(y, groups: groups ?? Array(y.indices))
         var perFold = [[Double]](repeating: [], count: cs.count)
         for split in splits {
             let xt = x.rows(split.train), yt = split.train.map { y[$0] }
@@ -108,6 +122,14 @@ public struct LogisticRegressionCV: Sendable {
         let scores = perFold.map { $0.reduce(0, +) / Double($0.count) }
         let model = LogisticRegression(c: cs[best], maxIterations: maxIterations, tolerance: tolerance).fit(x, y, classes: classes)
         return Result(c: cs[best], scores: scores, folds: k, model: model)
+    }
+
+    /// The label of each group's first row (the labels themselves without groups).
+    func groupLabels(_ y: [Int], _ groups: [Int]?) -> [Int] {
+        guard let groups else { return y }
+        var seen = Set<Int>(), out: [Int] = []
+        for (i, g) in groups.enumerated() where seen.insert(g).inserted { out.append(y[i]) }
+        return out
     }
 
     /// The index of the chosen C (``cs`` run from most to least regularised) given each C's fold scores.

@@ -29,12 +29,12 @@ public struct LogisticHeadSolver: HeadSolver {
             model = LogisticRegression(c: c, maxIterations: cv.maxIterations, tolerance: cv.tolerance).fit(x, labels, classes: p.outputs)
             chosen = c; folds = 0
         } else {
-            let r = try cv.fit(x, labels, classes: p.outputs)
+            let r = try cv.fit(x, labels, classes: p.outputs, groups: p.headRows)
             model = r.model; chosen = r.c; folds = r.folds
         }
         model.assign(to: head)
-        if let heldOut, let k = StratifiedKFold.folds(preferred: cv.folds, labels: labels) {
-            heldOut.set(outOfFold(x, labels, classes: p.outputs, c: chosen, folds: k), labels: labels, classes: p.outputs)
+        if let heldOut, let k = StratifiedKFold.folds(preferred: cv.folds, labels: cv.groupLabels(labels, p.headRows)) {
+            heldOut.set(outOfFold(x, labels, groups: p.headRows, classes: p.outputs, c: chosen, folds: k), labels: labels, classes: p.outputs)
         }
         return (["logistic_c": String(chosen), "logistic_cv_folds": String(folds), "logistic_iterations": String(model.iterations),
                  "logistic_converged": String(model.converged)], [])
@@ -42,10 +42,10 @@ public struct LogisticHeadSolver: HeadSolver {
 }
 
 extension LogisticHeadSolver {
-    /// Logits of every row from the fold model that did not see it (stratified k-fold, C fixed).
-    func outOfFold(_ x: FeatureMatrix, _ y: [Int], classes: Int, c: Double, folds: Int) -> [Double] {
+    /// Logits of every row from the fold model that did not see it (stratified k-fold over `groups`, C fixed).
+    func outOfFold(_ x: FeatureMatrix, _ y: [Int], groups: [Int], classes: Int, c: Double, folds: Int) -> [Double] {
         var logits = [Double](repeating: 0, count: x.rows * classes)
-        guard let splits = try? StratifiedKFold(folds: folds).splits(y) else { return logits }
+        guard let splits = try? StratifiedKFold(folds: folds).splits(y, groups: groups) else { return logits }
         for s in splits {
             let m = LogisticRegression(c: c, maxIterations: cv.maxIterations, tolerance: cv.tolerance).fit(x.rows(s.train), s.train.map { y[$0] }, classes: classes)
             let z = m.decision(x.rows(s.test))

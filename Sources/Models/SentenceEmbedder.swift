@@ -188,10 +188,7 @@ public final class SentenceEmbedder {
     }
 
     /// `x / max(‖x‖₂, 1e-12)` along the last axis (`torch.nn.functional.normalize`).
-    public static func l2Normalized(_ x: Tensor) -> Tensor {
-        let norm = (x * x).sum(axis: -1, keepDims: true).sqrt()
-        return x / Tensor.maximum(norm, Tensor(scalar: 1e-12))
-    }
+    public static func l2Normalized(_ x: Tensor) -> Tensor { x.l2NormalizedRows() }
 }
 
 /// One entry of `modules.json`.

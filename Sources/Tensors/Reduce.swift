@@ -63,6 +63,12 @@ extension Tensor {
 
     public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }
 
+    /// `x / max(‖x‖₂, 1e-12)` along the last axis (`torch.nn.functional.normalize`), differentiable.
+    public func l2NormalizedRows() -> Tensor {
+        let norm = (self * self).sum(axis: -1, keepDims: true).sqrt()
+        return self / Tensor.maximum(norm, Tensor(scalar: 1e-12))
+    }
+
     /// Mean over `axes` (all when nil).
     public func mean(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
         let ax = reductionAxes(axes, op: "mean")

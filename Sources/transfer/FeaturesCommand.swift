@@ -15,7 +15,7 @@ struct FeaturesCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Pretrained model (see `transfer models`).") var model: String
     @Option(name: .long, help: "An image folder, a text folder, or a CSV (classification).") var data: String
     @Option(name: .long, help: "Separate test data (rows with split 'test').") var test: String?
-    @Option(name: .long, help: "Validation fraction of --data, in [0, 1) (as `transfer train --val-split`).") var valSplit = 0.1
+    @Option(name: .long, help: "Validation fraction of --data, in [0, 1) (as `transfer train --val-split`; default 0, as train with its default logistic head).") var valSplit = 0.0
     @Option(name: .long, help: "Random seed of the split, as `transfer train --seed`.") var seed: UInt64 = 0
     @Option(name: .long, help: "The CSV file to write (columns split,label,input,f0,…).") var out: String
     @Flag(name: .long, help: "Print one JSON object at the end.") var json = false

@@ -69,7 +69,7 @@ extension TrainCommand {
         run.epochs = epochs ?? headEpochs
         if let headLr { run.learningRate = headLr }
         run.batchSize = batchSize
-        run.validationFraction = valSplit
+        run.validationFraction = valSplit ?? 0.1
         run.seed = seed
         if !json { run.callbacks = [ProgressBar()] }
         let start = Date()

@@ -80,7 +80,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Pretrained model (see `transfer models`).") var model: String
     @Option(name: .long, help: "An image folder, a text folder, or a CSV (path,label / text,label).") var data: String
     @Option(name: .long, help: "Separate test data, evaluated at the end.") var test: String?
-    @Option(name: .long, help: "Validation fraction of --data, in [0, 1).") var valSplit = 0.1
+    @Option(name: .long, help: "Validation fraction of --data, in [0, 1) (default 0.1; 0 for the logistic head, which chooses its C by cross-validation and calibrates on out-of-fold predictions, so every example trains it).") var valSplit: Double?
     @Option(name: .long, help: "How much of the pretrained model trains.") var strategy: Strategy = .fineTune
     @Option(name: .long, help: "Block groups to unfreeze in fine-tuning: a number ≥ 0, 'all', or 'auto' (images: the last two stages and the head convolution, 3 groups; texts: the top 2 transformer layers).") var unfreeze: UnfreezeChoice = .auto
     @Option(name: .long, help: "Epochs of the last phase, 1…100000: fine-tuning (default 10), or the head phase for --strategy features (default 30).") var epochs: Int?
@@ -130,7 +130,7 @@ struct TrainCommand: AsyncParsableCommand {
         if let headLr { try requireRate("--head-lr", headLr, maximum: TrainOptions.maxLearningRate) }
         try requireWhole("--views", views, in: TrainOptions.augmentedViewsRange)
         guard views == 0 || augment != .none else { throw ValidationError("--views \(views) needs an augmentation policy: --augment light or strong") }
-        guard (0..<1).contains(valSplit) else { throw ValidationError("--val-split must be a fraction in [0, 1) (received \(valSplit))") }
+        if let valSplit, !(0..<1).contains(valSplit) { throw ValidationError("--val-split must be a fraction in [0, 1) (received \(valSplit))") }
         for (name, a) in [("--mixup", mixup), ("--cutmix", cutmix)] where !(a >= 0 && a <= TrainOptions.mixingAlphaRange.upperBound) {
             throw ValidationError("\(name) must be an α in [0, \(TrainOptions.mixingAlphaRange.upperBound)] (0: off) (received \(a))")
         }
@@ -183,7 +183,7 @@ struct TrainCommand: AsyncParsableCommand {
         o.mixing = mixing
         o.regressionLoss = loss
         o.checkpointDirectory = URL(fileURLWithPath: out).appendingPathComponent(".checkpoints")
-        o.validationFraction = valSplit
+        o.validationFraction = valSplit ?? (o.head == .logistic && strategy == .features ? 0 : 0.1)
         o.headEpochs = strategy == .features ? (epochs ?? headEpochs) : headEpochs
         o.fineTuneEpochs = epochs ?? 10
         if let lr { o.learningRate = lr }

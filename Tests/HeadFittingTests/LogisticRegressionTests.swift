@@ -55,6 +55,23 @@ struct LogisticRegressionTests {
         #expect(throws: HeadFittingError.self) { try StratifiedKFold(folds: 1) }
     }
 
+    @Test func groupedFoldsKeepAnInputAndItsAugmentedViewsOnOneSide() throws {
+        // 12 inputs of 3 classes, then two augmented views of each (rows 12..<36 repeat the inputs' groups).
+        let inputs = Array(0..<12), labels = inputs.map { $0 % 3 }
+        let groups = inputs + inputs + inputs, y = labels + labels + labels
+        let splits = try StratifiedKFold(folds: 4).splits(y, groups: groups)
+        var heldOut = [Int](repeating: 0, count: 12)
+        for s in splits {
+            let trainGroups = Set(s.train.map { groups[$0] }), testGroups = Set(s.test.map { groups[$0] })
+            #expect(trainGroups.isDisjoint(with: testGroups), "a group on both sides: \(trainGroups.intersection(testGroups))")
+            #expect(s.test.count == 9 && Set(s.test.map { y[$0] }) == [0, 1, 2])
+            for g in testGroups { heldOut[g] += 1 }
+        }
+        #expect(heldOut == [Int](repeating: 1, count: 12))
+        // Without repeated groups the folds are the plain stratified ones.
+        #expect(try StratifiedKFold(folds: 4).splits(labels, groups: inputs).map(\.test) == StratifiedKFold(folds: 4).splits(labels).map(\.test))
+    }
+
     @Test func crossValidationChoosesScikitLearnsCAndHeldOutLogLosses() throws {
         let f = try fixture()
         var cv = LogisticRegressionCV()

@@ -46,6 +46,17 @@ import Testing
         expectGradients("minimum", [a, b], eps: 1e-3, atol: 5e-3) { Tensor.minimum($0[0], $0[1]) }
     }
 
+    @Test func rowsScaledToUnitLengthHaveUnitNormAndFiniteDifferenceGradients() {
+        let x = Tensor(shape: [3, 4], data: [1, -2, 0.5, 3, 0.2, 0.1, -0.3, 0.4, -1, 1, -1, 1])
+        let u = x.l2NormalizedRows().toArray()
+        for r in 0..<3 {
+            let norm = (0..<4).map { u[r * 4 + $0] * u[r * 4 + $0] }.reduce(0, +).squareRoot()
+            #expect(abs(norm - 1) < 1e-6, "row \(r) norm \(norm)")
+        }
+        #expect(abs(u[0] - 1 / Float(14.25).squareRoot()) < 1e-6)
+        expectGradients("l2NormalizedRows", [x]) { $0[0].l2NormalizedRows() }
+    }
+
     @Test func unaryOpGradientsMatchFiniteDifferences() {
         let x = randomTensor([3, 5], seed: 11, low: -2, high: 2, avoid: 0, margin: 0.05)
         let pos = randomTensor([3, 5], seed: 12, low: 0.3, high: 3)

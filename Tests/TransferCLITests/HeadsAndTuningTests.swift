@@ -49,10 +49,11 @@ import Testing
         #expect(e.status == 0, "stderr: \(e.stderr)")
         #expect(abs(((try json(e.stdout))["accuracy"] as? Double ?? 0) - acc) < 1e-9)
 
-        // Without a validation split, T is fitted on the logistic head's out-of-fold logits.
+        // By default the logistic head trains on every example (no validation split), and T is fitted on its
+        // out-of-fold logits.
         let all = dir.appendingPathComponent("all.transferkit").path
         let a = try runTransfer(["train", "--model", "minilm-l6", "--data", train, "--test", test, "--strategy", "features",
-                                 "--val-split", "0", "--out", all, "--json"], environment: env)
+                                 "--out", all, "--json"], environment: env)
         #expect(a.status == 0, "stderr: \(a.stderr)")
         let ac = (try json(a.stdout))["calibration"] as? [String: Double] ?? [:]
         #expect(ac["out_of_fold_nll_after"] != nil && ac["out_of_fold_nll_after"]! <= ac["out_of_fold_nll_before"]!, "\(ac)")
