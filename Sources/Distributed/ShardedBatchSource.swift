@@ -49,7 +49,7 @@ extension Batch {
         let n = count
         return Batch(inputs: ins, targets: targets.rows(idx), indices: idx.map { indices[$0] },
                      tensors: tensors.mapValues { $0.shape.dims.first == n ? $0.indexSelect(axis: 0, indices: idx) : $0 },
-                     labels: labels.mapValues { $0.count == n ? idx.map { i in $0[i] } : $0 },
+                     labels: labels.mapValues { row in row.count == n ? idx.map { row[$0] } : row },
                      streams: streams.mapValues { $0.count == n ? $0.rows(idx) : $0 })
     }
 }
