@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The built `transfer` executable beside the test bundle.
 func transferExecutable() -> String? {
@@ -44,6 +47,20 @@ final class Started {
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         try process.run()
+    }
+
+    /// Kills (SIGKILL) the processes this one started, as a crash of every rank would, and returns how many.
+    func killChildren() -> Int {
+        let me = process.processIdentifier
+        var killed = 0
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // After "(comm)": state, then the parent's PID.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == me, kill(pid, SIGKILL) == 0 { killed += 1 }
+        }
+        return killed
     }
 
     func wait() -> Finished {

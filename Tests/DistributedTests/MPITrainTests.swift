@@ -55,10 +55,9 @@ import Testing
         let checkpoint = s.path("resumed.transferkit/.checkpoints/fine-tune.safetensors")
         let deadline = Date().addingTimeInterval(120)
         while !FileManager.default.fileExists(atPath: checkpoint) && killed.process.isRunning && Date() < deadline { usleep(20_000) }
-        let interrupted = killed.process.isRunning
-        if interrupted { killed.process.terminate() }
+        let ranksKilled = killed.process.isRunning ? killed.killChildren() : 0
         _ = killed.wait()
-        #expect(interrupted, "the job ended before it could be interrupted")
+        #expect(ranksKilled == 2, "the job ended before it could be interrupted")
         #expect(!FileManager.default.fileExists(atPath: s.path("resumed.transferkit/manifest.json")))
         let resumed = try s.mpirun(2, fineTune(s, out: "resumed.transferkit") + ["--resume"]).wait()
         #expect(resumed.status == 0, "resume: \(resumed.stderr)")
