@@ -31,6 +31,8 @@ fresh_cache; run fe-2x1 "${MPI[@]}" -np 2 -x TRANSFERKIT_THREADS=1 -x CI -x TRAN
 # Fine-tuning: one process with 1 thread (the equivalence baseline), 1 process x 2 threads, 2 processes x 1 thread.
 fresh_cache; TRANSFERKIT_THREADS=1 run ft-1x1 "$BIN" "${FT[@]}"
 fresh_cache; TRANSFERKIT_THREADS=2 run ft-1x2 "$BIN" "${FT[@]}"
+# The same with OpenMP's threads sleeping instead of spinning while they wait (matters on a loaded machine).
+fresh_cache; OMP_WAIT_POLICY=passive TRANSFERKIT_THREADS=2 run ft-1x2-passive "$BIN" "${FT[@]}"
 fresh_cache; run ft-2x1 "${MPI[@]}" -np 2 -x TRANSFERKIT_THREADS=1 -x CI -x TRANSFERKIT_CACHE "$BIN" "${FT[@]}"
 echo "load after: $(cat /proc/loadavg)"
 python3 - "$WORK" "$PER_CLASS" <<'PY'
@@ -50,7 +52,7 @@ a, b = weights("ft-1x1"), weights("ft-2x1")
 diff = max(abs(x - y) for k in a for x, y in zip(a[k], b[k]))
 rel = max(abs(x - y) / max(abs(x), 1e-3) for k in a for x, y in zip(a[k], b[k]))
 print(f"max |w(1 process, 1 thread) - w(2 ranks x 1 thread)| = {diff:.3g} (max relative {rel:.3g})")
-for n in ["ft-1x1", "ft-1x2", "ft-2x1"]:
+for n in ["ft-1x1", "ft-1x2", "ft-1x2-passive", "ft-2x1"]:
     r = j(n); t = r["test"]["accuracy"]; ft = [e for e in epochs(n) if e["phase"] == "fine-tune"]
     n_train = r["train_size"]
     secs = sum(e["seconds"] for e in ft); ims = n_train * len(ft) / secs
