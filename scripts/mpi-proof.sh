@@ -27,6 +27,8 @@ run() { # name, then the command
 echo "load before: $(cat /proc/loadavg)"
 # Features: a fresh cache each time (all extraction is measured).
 fresh_cache; TRANSFERKIT_THREADS=2 run fe-1x2 "$BIN" "${FE[@]}"
+fresh_cache; OMP_WAIT_POLICY=passive TRANSFERKIT_THREADS=2 run fe-1x2-passive "$BIN" "${FE[@]}"
+fresh_cache; TRANSFERKIT_THREADS=1 run fe-1x1 "$BIN" "${FE[@]}"
 fresh_cache; run fe-2x1 "${MPI[@]}" -np 2 -x TRANSFERKIT_THREADS=1 -x CI -x TRANSFERKIT_CACHE "$BIN" "${FE[@]}"
 # Fine-tuning: one process with 1 thread (the equivalence baseline), 1 process x 2 threads, 2 processes x 1 thread.
 fresh_cache; TRANSFERKIT_THREADS=1 run ft-1x1 "$BIN" "${FT[@]}"
@@ -60,7 +62,7 @@ for n in ["ft-1x1", "ft-1x2", "ft-1x2-passive", "ft-2x1"]:
     print(f"{n}: test accuracy {t:.4f}; fine-tune {len(ft)} epochs {secs:.2f} s = {ims:.1f} images/s; "
           + (f"allreduce {1000*d['allreduce_seconds_per_step']:.1f} ms/step (waited {1000*d['allreduce_wait_seconds_per_step']:.1f} ms), "
              f"{d['gradient_values_per_step']} values/step, {d['steps']} steps" if d else ""))
-for n in ["fe-1x2", "fe-2x1"]:
+for n in ["fe-1x1", "fe-1x2", "fe-1x2-passive", "fe-2x1"]:
     r = j(n); d = r.get("distributed")
     secs = d["feature_seconds_all_ranks"] if d else r["feature_seconds"]
     total = 10 * int(sys.argv[2])
