@@ -206,7 +206,12 @@ struct TrainCommand: AsyncParsableCommand {
     /// report; a report that cannot be written fails the command and names the bundle that was kept.
     func execute() async throws {
         let commandStart = Date()
-        if multiTask.isRequested { return try await executeMultiTask() }
+        if multiTask.isRequested {
+            guard !Communicator.isLaunchedByMPI else {
+                throw ValidationError("multi-task training (--label-columns/--tasks) does not run under mpirun: run it as one process")
+            }
+            return try await executeMultiTask()
+        }
         guard let world = try Communicator.fromEnvironment() else { return try await execute(world: nil, commandStart: commandStart) }
         try await asRank(world) { try await execute(world: world, commandStart: commandStart) }
     }
