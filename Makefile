@@ -17,7 +17,7 @@ BENCH_SCRATCH ?= .build
 # `make fuzz` FUZZ_COUNT of each.
 FUZZ_COUNT ?= 100000
 
-.PHONY: setup build test fuzz fetch demo bench peers-setup clean adapt-bench
+.PHONY: setup build test fuzz fetch demo bench peers-setup clean adapt-bench mpi-proof
 
 setup:
 	@bash scripts/setup
@@ -75,3 +75,9 @@ peers-setup:
 
 clean:
 	rm -rf .build
+
+# Data-parallel training over MPI against one process (docs/distributed.md): weights, accuracy, throughput.
+mpi-proof: setup
+	$(SWIFT) build -c release --product transfer
+	$$($(SWIFT) build -c release --show-bin-path)/transfer fetch efficientnet-lite0
+	TRANSFER=$$($(SWIFT) build -c release --show-bin-path)/transfer bash scripts/mpi-proof.sh $(MPI_PROOF_ARGS)

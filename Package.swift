@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "Adapters", targets: ["Adapters"]),
         .library(name: "MultiTask", targets: ["MultiTask"]),
         .library(name: "Adaptation", targets: ["Adaptation"]),
+        .library(name: "MPIDistributed", targets: ["MPIDistributed"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -53,6 +54,11 @@ let package = Package(
         .target(name: "Adaptation", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Assets", "CBLAS"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .systemLibrary(
+            name: "CMPI", path: "Sources/CMPI",
+            providers: [.apt(["libopenmpi-dev"])]),
+        // Module name MPIDistributed: Swift's toolchain already has a module named Distributed (distributed actors).
+        .target(name: "MPIDistributed", dependencies: ["CMPI", "TransferKit", "Tensors", "Layers", "Models", "Datasets"], path: "Sources/Distributed"),
+        .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(
@@ -68,7 +74,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "MPIDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -93,6 +99,7 @@ let package = Package(
         .testTarget(name: "ExplainTests", dependencies: ["Explain", "TransferKit", "Models", "Layers", "Tensors", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ClusteringTests", dependencies: ["Clustering", "TransferKit", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SelfSupervisedTests", dependencies: ["SelfSupervised", "TransferKit", "Models", "Tensors", "Datasets"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MPIDistributedTests", dependencies: ["MPIDistributed", "transfer", "TransferKit", "Tensors", "Checkpoints", "Datasets"], path: "Tests/DistributedTests"),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

@@ -93,7 +93,10 @@ extension Tensor {
         }
         guard let root = gradFn else {
             // A leaf: its gradient is the seed.
-            withNoGrad { let g = seed ?? Tensor.ones(shape); grad = grad.map { $0 + g } ?? g.plainData() }
+            withNoGrad {
+                let g = seed ?? Tensor.ones(shape); grad = grad.map { $0 + g } ?? g.plainData()
+                for h in gradientReadyHooks { h.body(self) }
+            }
             return
         }
         Autograd.run(root: root, seed: seed ?? Tensor.ones(shape), retainGraph: retainGraph, mode: .accumulate)
@@ -147,10 +150,15 @@ enum Autograd {
             needed = n
         }
         var captured: [ObjectIdentifier: Tensor] = [:]
+        var ready = GradientReadiness(order: order, mode: mode)
         withNoGrad {
             var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
             for node in order.reversed() {
                 let id = ObjectIdentifier(node)
+                // After this node (whether it ran or received no gradient), no more gradient reaches its leaves
+                // through it: a hooked leaf whose last consumer this was is complete.
+                let hookedLeaves = ready.hookedLeaves(of: node)
+                defer { ready.release(hookedLeaves) }
                 guard let g = grads.removeValue(forKey: id) else { continue }
                 switch mode {
                 case .accumulate:

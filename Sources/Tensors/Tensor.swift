@@ -28,6 +28,8 @@ public final class Tensor: CustomStringConvertible {
     public var grad: Tensor?
     var gradFn: GradNode?
     var plainCache: Tensor?
+    /// Called once per backward pass when this leaf's gradient is complete (``registerGradientReadyHook(_:)``).
+    var gradientReadyHooks: [GradientReadyHook] = []
 
     init(storage: TensorStorage, shape: Shape, strides: [Int]? = nil, offset: Int = 0, layout: BlockedLayout? = nil) {
         self.storage = storage

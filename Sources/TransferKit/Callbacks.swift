@@ -181,6 +181,7 @@ public final class MetricsLog: Callback {
     public let directory: URL
     public init(directory: URL) { self.directory = directory }
     public override var order: Int { 80 }
+    public override var writesFiles: Bool { true }
 
     public override func on(_ event: LearnerEvent, learner l: Learner) throws {
         guard event == .afterEpoch, let r = l.history.last else { return }
@@ -219,6 +220,7 @@ public final class BestCheckpoint: Callback {
 
     public init(path: URL, monitor: EarlyStopping.Monitor = .validLoss) { self.path = path; self.monitor = monitor }
     public override var order: Int { 60 }
+    public override var writesFiles: Bool { true }
 
     public override func on(_ event: LearnerEvent, learner l: Learner) throws {
         guard event == .afterEpoch else { return }
@@ -238,6 +240,7 @@ public final class ResumeCheckpoint: Callback {
     public let path: URL
     public init(path: URL) { self.path = path }
     public override var order: Int { 70 }
+    public override var writesFiles: Bool { true }
 
     public override func on(_ event: LearnerEvent, learner l: Learner) throws {
         guard event == .afterEpoch || event == .afterFit else { return }

@@ -23,6 +23,9 @@ public enum LearnerEvent: String, CaseIterable, Sendable {
 open class Callback {
     /// Lower runs first.
     open var order: Int { 0 }
+    /// Whether this callback writes files (checkpoints, logs): a data-parallel run keeps such callbacks on one
+    /// process only, so that the ranks do not write the same files.
+    open var writesFiles: Bool { false }
     public init() {}
     open func on(_ event: LearnerEvent, learner: Learner) throws {}
 }

@@ -9,6 +9,7 @@ import Models
 import Tensors
 import Reports
 import Tracking
+import MPIDistributed
 import TransferKit
 
 /// A failure while running (not a mistake in the command line): printed as `Error: …` without the usage text.
@@ -205,7 +206,18 @@ struct TrainCommand: AsyncParsableCommand {
     /// report; a report that cannot be written fails the command and names the bundle that was kept.
     func execute() async throws {
         let commandStart = Date()
-        if multiTask.isRequested { return try await executeMultiTask() }
+        if multiTask.isRequested {
+            guard !Communicator.isLaunchedByMPI else {
+                throw ValidationError("multi-task training (--label-columns/--tasks) does not run under mpirun: run it as one process")
+            }
+            return try await executeMultiTask()
+        }
+        guard let world = try Communicator.fromEnvironment() else { return try await execute(world: nil, commandStart: commandStart) }
+        try await asRank(world) { try await execute(world: world, commandStart: commandStart) }
+    }
+
+    /// The run; under `mpirun` (`world`), rank 0 runs it with data-parallel training and the others join it.
+    func execute(world: Communicator?, commandStart: Date) async throws {
         var o = options()
         var spec = try pretrainedSpec(model)
         if let inputSize {
@@ -222,6 +234,7 @@ struct TrainCommand: AsyncParsableCommand {
         let bundleURL = URL(fileURLWithPath: out), reportURL = report.map { URL(fileURLWithPath: $0) }
         try TrainingRun.checkData(all, dataName: data, test: testData, testName: test, modelName: model, modelTakesImages: takesImages(spec))
         try TrainingRun.checkOutput(bundle: bundleURL, logDirectory: reportURL)
+        if let world, !world.isRoot { return try await executeWorker(world, options: o, spec: spec, data: all, test: testData) }
         // Locked before anything in OUT is replaced: a second run on the same --out stops here.
         let lock = try OutputLock(directory: bundleURL)
         defer { lock.release() }
@@ -242,11 +255,13 @@ struct TrainCommand: AsyncParsableCommand {
         let heldOut = HeldOutLogits()
         run.headSolver = RegularisedHeads(logisticC: logisticC, crossValidateGradientHeads: headCv, heldOut: heldOut)
         if calibrate { run.calibrator = TemperatureCalibrator(heldOut: heldOut) }
+        let distributed = try world.map { try joinRanks($0, run: &run, data: all, test: testData) }
         var recorder: RunRecorder?
         if let store {
             var extra = ["model": model, "bundle": out, "precision": Precision.current.rawValue]
             if let test { extra["test"] = test }
             if resume { extra["resume"] = "true" }
+            if let world { extra["mpi_ranks"] = String(world.size) }
             do throws(RunStoreError) {
                 recorder = try RunRecorder.begin(training: run, data: all, test: testData, in: store, extra: extra, startedAt: commandStart)
             } catch {
@@ -273,14 +288,16 @@ struct TrainCommand: AsyncParsableCommand {
             }
         }
         if json {
-            try printJSON(outcome, strategy: o.strategy, task: all.task, tracking: TrackingOption.summary(store, recorder))
+            try printJSON(outcome, strategy: o.strategy, task: all.task, tracking: TrackingOption.summary(store, recorder),
+                          distributed: distributed?.summary)
         } else {
             printSummary(outcome)
             if let line = TrackingOption.line(store, recorder) { print(line) }
         }
     }
 
-    func printJSON(_ outcome: TrainingRun.Outcome, strategy: Strategy, task: TaskKind, tracking: [String: Any]?) throws {
+    func printJSON(_ outcome: TrainingRun.Outcome, strategy: Strategy, task: TaskKind, tracking: [String: Any]?,
+                   distributed: [String: Any]? = nil) throws {
         let r = outcome.result
         var obj: [String: Any] = [
             "bundle": out, "strategy": strategy.rawValue, "task": task.flag, "epochs_run": r.history.count,
@@ -292,6 +309,7 @@ struct TrainCommand: AsyncParsableCommand {
         if let v = outcome.validation { obj["validation"] = try metricsObject(v) }
         if let t = outcome.test { obj["test"] = try metricsObject(t) }
         if let tracking { obj["tracking"] = tracking }
+        if let distributed { obj["distributed"] = distributed }
         let model = r.model, head = model.head.parameterCount.total, backbone = model.backbone.module.parameterCount
         obj["trainable_parameters"] = head + (strategy == .features ? 0 : backbone.trainable)
         obj["total_parameters"] = head + backbone.total
