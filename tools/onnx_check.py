@@ -7,7 +7,8 @@
 `model.onnx.sample.safetensors` (written by --sample) holds the graph inputs exactly as the bundle prepared them and
 the bundle's outputs (`outputs`, what `transfer predict` computes). The script checks the model with onnx.checker,
 feeds those inputs to onnxruntime (CPU, fp32, graph optimisations off so the graph itself is what runs), and reports
-the largest absolute difference of `outputs`; it exits 1 when that exceeds the tolerance. Needs `pip install onnx
+the largest absolute difference of `outputs` (and of `logits` and `features`, with their largest magnitude, for
+information); it exits 1 when that of `outputs` exceeds the tolerance. Needs `pip install onnx
 onnxruntime numpy`; CI never runs it.
 """
 import argparse
@@ -52,14 +53,17 @@ def main():
     for i in session.get_inputs():
         x = sample[i.name]
         feeds[i.name] = x.astype(np.int64) if i.type == "tensor(int64)" else x.astype(np.float32)
-    got = session.run(["outputs"], feeds)[0]
-    want = sample["outputs"]
+    names = [n for n in ("outputs", "logits", "features") if n in sample]
+    results = dict(zip(names, session.run(names, feeds)))
+    got, want = results["outputs"], sample["outputs"]
     diff = float(np.max(np.abs(got - want)))
+    others = {n: {"max_abs_diff": float(np.max(np.abs(results[n] - sample[n]))),
+                  "max_abs_value": float(np.max(np.abs(sample[n])))} for n in names[1:]}
     meta = {p.key: p.value for p in model.metadata_props}
     report = {
         "model": a.model, "onnxruntime": ort.__version__, "opset": model.opset_import[0].version,
         "inputs": [i.name for i in session.get_inputs()], "rows": int(want.shape[0]), "outputs": int(want.shape[1]),
-        "max_abs_diff": diff, "tolerance": a.tolerance, "passed": diff <= a.tolerance,
+        "max_abs_diff": diff, "tolerance": a.tolerance, "passed": diff <= a.tolerance, **others,
         "argmax_agree": bool((got.argmax(1) == want.argmax(1)).all()),
         "metadata_keys": sorted(meta),
     }

@@ -5,8 +5,9 @@ import TransferKit
 extension ONNXExport {
     /// The graph inputs for `inputs`, prepared exactly as the bundle prepares them (decoded, resized, cropped and
     /// normalised images as `input`; token ids, attention mask and token type ids as float32 tensors named after the
-    /// graph's int64 inputs), with the bundle's own outputs for them (`outputs`, what `predict` computes): a
-    /// reference against which a runtime executing the exported graph is checked. Unreadable inputs are in `failed`.
+    /// graph's int64 inputs), with the bundle's own answers for them under the graph's output names: `outputs` (what
+    /// `predict` computes), `features` (the backbone's pooled features) and `logits` (the head's on them). A reference
+    /// against which a runtime executing the exported graph is checked. Unreadable inputs are in `failed`.
     public static func referenceSample(_ model: TransferModel, inputs: [LabeledInput])
         -> (tensors: [String: Tensor], kept: [Int], failed: [(String, String)]) {
         model.eval()
@@ -15,6 +16,10 @@ extension ONNXExport {
         let kept = prepared.kept.map { inputs[$0] }
         let (outputs, _, failed) = model.predict(kept)
         var tensors = ["outputs": outputs]
+        if let features = model.backbone.encoder.pooledFeatures(kept, batchSize: 32).features {
+            tensors["features"] = features
+            tensors["logits"] = withNoGrad { model.head(features) }
+        }
         switch batch {
         case .tensor(let x):
             tensors["input"] = x
