@@ -24,12 +24,14 @@ let package = Package(
         .library(name: "MultiTask", targets: ["MultiTask"]),
         .library(name: "Adaptation", targets: ["Adaptation"]),
         .library(name: "MPIDistributed", targets: ["MPIDistributed"]),
+        .library(name: "Export", targets: ["Export"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
     ],
     targets: [
         .systemLibrary(
@@ -52,6 +54,7 @@ let package = Package(
         .target(name: "Adapters", dependencies: ["TransferKit", "Layers", "Tensors", "Checkpoints"]),
         .target(name: "MultiTask", dependencies: ["TransferKit", "Layers", "Tensors", "Checkpoints", "Optimizers", "Datasets", "Models", "Assets"]),
         .target(name: "Adaptation", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Assets", "CBLAS"]),
+        .target(name: "Export", dependencies: ["TransferKit", "Datasets", "Models", "Layers", "Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .systemLibrary(
             name: "CMPI", path: "Sources/CMPI",
@@ -74,7 +77,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "MPIDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "MPIDistributed", "Export", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -100,6 +103,7 @@ let package = Package(
         .testTarget(name: "ClusteringTests", dependencies: ["Clustering", "TransferKit", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SelfSupervisedTests", dependencies: ["SelfSupervised", "TransferKit", "Models", "Tensors", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MPIDistributedTests", dependencies: ["MPIDistributed", "transfer", "TransferKit", "Tensors", "Checkpoints", "Datasets"], path: "Tests/DistributedTests"),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "TransferKit", "Models", "Layers", "Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

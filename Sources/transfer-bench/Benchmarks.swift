@@ -49,6 +49,8 @@ enum Benchmarks {
         Benchmark(name: "conv3x3_bwd_weights") { conv($0, "conv3x3_bwd_weights", .dense, .backwardWeights) },
         Benchmark(name: "dwconv3x3_fwd") { conv($0, "dwconv3x3_fwd", .depthwise, .forward) },
         Benchmark(name: "dwconv3x3_bwd") { conv($0, "dwconv3x3_bwd", .depthwise, .backwardBoth) },
+        Benchmark(name: "conv3x3_fwdbwd_bf16_raw") { convTrainRawBF16($0, .dense) },
+        Benchmark(name: "dwconv3x3_fwdbwd_bf16_raw") { convTrainRawBF16($0, .depthwise) },
         Benchmark(name: "add") { bandwidth($0, "add", inputs: 2) { a, b in _ = a + b! } },
         Benchmark(name: "gelu") { bandwidth($0, "gelu", inputs: 1) { x, _ in _ = x.gelu() } },
         Benchmark(name: "upsample_bilinear2x") { upsample($0, "upsample_bilinear2x", blocked: false) },
@@ -146,6 +148,29 @@ enum Benchmarks {
     }
 
     // MARK: - Convolution
+
+    /// The ceiling of bf16 mixed-precision training for one convolution on this CPU: raw oneDNN forward-training,
+    /// backward-data and backward-weights in bf16 (fp32 weight gradient) against the same three in fp32, both with
+    /// `dnnl_convolution_auto` and every buffer already in its primitive's layout; GFLOP/s over 3 passes.
+    static func convTrainRawBF16(_ ctx: BenchContext, _ shape: ConvCase) -> BenchResult {
+        func conv(_ type: dnnl_data_type_t) -> RawConv3x3 {
+            RawConv3x3(engine: ctx.raw, n: shape.n, cin: shape.channels, cout: shape.channels, h: shape.hw, w: shape.hw,
+                       groups: shape.groups, type: type)
+        }
+        let bf16 = conv(dnnl_bf16), fp32 = conv(dnnl_f32)
+        let step: (RawConv3x3) -> Void = { c in
+            c.forward.execute()
+            c.backwardData.execute()
+            c.backwardWeights.execute()
+        }
+        let (tb, tf) = medianSecondsPaired(ctx.plan, { step(bf16) }, { step(fp32) })
+        let kind = shape == .dense ? "conv3x3 (N=32, 64→64, 56×56)" : "dwconv3x3 (N=32, C=144, 56×56)"
+        ctx.note("*_fwdbwd_bf16_raw: \(kind) raw oneDNN forward_training + backward_data + backward_weights in bf16 (src, "
+                 + "weights, dst and their gradients bf16, weight gradient fp32) vs the same in fp32 (reference); the "
+                 + "ratio is the speed-up bf16 training kernels offer here, before any reorder or elementwise pass.")
+        return throughput(shape == .dense ? "conv3x3_fwdbwd_bf16_raw" : "dwconv3x3_fwdbwd_bf16_raw", amount: 3 * shape.flops,
+                          unit: "GFLOP/s", seconds: tb, referenceSeconds: tf, target: nil)
+    }
 
     /// The convolution shapes measured (3×3 window, stride 1, padding 1, no bias).
     enum ConvCase {

@@ -128,16 +128,20 @@ final class RawPrimitive {
 
 /// The three primitives of a 2-D convolution (3×3 window, stride 1, padding 1, no bias, `dnnl_convolution_auto` — the
 /// algorithm TransferKit uses), each with buffers in its preferred layout. Each primitive and its buffers are created
-/// on first use, so a measurement holds only the memory of the passes it times.
+/// on first use, so a measurement holds only the memory of the passes it times. In bf16 (`type`) the source,
+/// weights, destination and their gradients are bf16 and the weight gradient fp32 (mixed precision: fp32 master
+/// weights), accumulation fp32.
 final class RawConv3x3 {
     private let engine: RawEngine
+    private let type: dnnl_data_type_t
     private let srcDims: [Int], dstDims: [Int], weiDims: [Int]
     private let strides: [Int64] = [1, 1], dilates: [Int64] = [0, 0], pad: [Int64] = [1, 1]
     private let alg = dnnl_convolution_auto
 
     /// - Parameters: batch `n`, channels `cin` → `cout` over `h × w`, `groups` (= `cin` for depthwise).
-    init(engine: RawEngine, n: Int, cin: Int, cout: Int, h: Int, w: Int, groups: Int) {
+    init(engine: RawEngine, n: Int, cin: Int, cout: Int, h: Int, w: Int, groups: Int, type: dnnl_data_type_t = dnnl_f32) {
         self.engine = engine
+        self.type = type
         srcDims = [n, cin, h, w]
         dstDims = [n, cout, h, w]
         weiDims = groups == 1 ? [cout, cin, 3, 3] : [groups, cout / groups, cin / groups, 3, 3]
@@ -145,8 +149,8 @@ final class RawConv3x3 {
 
     private func forwardPD(_ prop: dnnl_prop_kind_t) -> dnnl_primitive_desc_t {
         var op = dnnl_convolution_desc_t()
-        var src = rawDesc(srcDims, dnnl_format_tag_any), wei = rawDesc(weiDims, dnnl_format_tag_any)
-        var dst = rawDesc(dstDims, dnnl_format_tag_any)
+        var src = rawDesc(srcDims, dnnl_format_tag_any, type: type), wei = rawDesc(weiDims, dnnl_format_tag_any, type: type)
+        var dst = rawDesc(dstDims, dnnl_format_tag_any, type: type)
         dnnlCheck(dnnl_dilated_convolution_forward_desc_init(&op, prop, alg, &src, &wei, nil, &dst, strides, dilates,
                                                              pad, pad), "convolution_forward_desc_init")
         return engine.primitiveDesc(&op, "convolution_forward")
@@ -167,8 +171,8 @@ final class RawConv3x3 {
         let hint = forwardPD(dnnl_forward_training)
         defer { dnnl_primitive_desc_destroy(hint) }
         var op = dnnl_convolution_desc_t()
-        var dsrc = rawDesc(srcDims, dnnl_format_tag_any), wei = rawDesc(weiDims, dnnl_format_tag_any)
-        var ddst = rawDesc(dstDims, dnnl_format_tag_any)
+        var dsrc = rawDesc(srcDims, dnnl_format_tag_any, type: type), wei = rawDesc(weiDims, dnnl_format_tag_any, type: type)
+        var ddst = rawDesc(dstDims, dnnl_format_tag_any, type: type)
         dnnlCheck(dnnl_dilated_convolution_backward_data_desc_init(&op, alg, &dsrc, &wei, &ddst, strides, dilates, pad, pad),
                   "convolution_backward_data_desc_init")
         let p = RawPrimitive(engine.primitiveDesc(&op, hint: hint, "convolution_backward_data"), engine: engine)
@@ -183,8 +187,8 @@ final class RawConv3x3 {
         let hint = forwardPD(dnnl_forward_training)
         defer { dnnl_primitive_desc_destroy(hint) }
         var op = dnnl_convolution_desc_t()
-        var src = rawDesc(srcDims, dnnl_format_tag_any), dwei = rawDesc(weiDims, dnnl_format_tag_any)
-        var ddst = rawDesc(dstDims, dnnl_format_tag_any)
+        var src = rawDesc(srcDims, dnnl_format_tag_any, type: type), dwei = rawDesc(weiDims, dnnl_format_tag_any)
+        var ddst = rawDesc(dstDims, dnnl_format_tag_any, type: type)
         dnnlCheck(dnnl_dilated_convolution_backward_weights_desc_init(&op, alg, &src, &dwei, nil, &ddst, strides, dilates,
                                                                       pad, pad), "convolution_backward_weights_desc_init")
         let p = RawPrimitive(engine.primitiveDesc(&op, hint: hint, "convolution_backward_weights"), engine: engine)
