@@ -23,12 +23,14 @@ let package = Package(
         .library(name: "Adapters", targets: ["Adapters"]),
         .library(name: "MultiTask", targets: ["MultiTask"]),
         .library(name: "Adaptation", targets: ["Adaptation"]),
+        .library(name: "Serving", targets: ["Serving"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -52,6 +54,7 @@ let package = Package(
         .target(name: "MultiTask", dependencies: ["TransferKit", "Layers", "Tensors", "Checkpoints", "Optimizers", "Datasets", "Models", "Assets"]),
         .target(name: "Adaptation", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Assets", "CBLAS"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
+        .target(name: "Serving", dependencies: ["TransferKit", "Tracking", "Reports", "Explain", "Datasets", "Models", "Tensors", .product(name: "Hummingbird", package: "hummingbird")]),
         .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg62-turbo-dev"])]),
@@ -68,7 +71,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "Serving", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -93,6 +96,7 @@ let package = Package(
         .testTarget(name: "ExplainTests", dependencies: ["Explain", "TransferKit", "Models", "Layers", "Tensors", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ClusteringTests", dependencies: ["Clustering", "TransferKit", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SelfSupervisedTests", dependencies: ["SelfSupervised", "TransferKit", "Models", "Tensors", "Datasets"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ServingTests", dependencies: ["transfer", "Serving", "TransferKit", "Datasets", "Tensors"]),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
