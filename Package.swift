@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "MultiTask", dependencies: ["TransferKit", "Layers", "Tensors", "Checkpoints", "Optimizers", "Datasets", "Models", "Assets"]),
         .target(name: "Adaptation", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Assets", "CBLAS"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
-        .target(name: "Serving", dependencies: ["TransferKit", "Tracking", "Reports", "Explain", "Datasets", "Models", "Tensors", .product(name: "Hummingbird", package: "hummingbird")]),
+        .target(name: "Serving", dependencies: ["TransferKit", "Tracking", "Reports", "Explain", "Adapters", "MultiTask", "Datasets", "Models", "Tensors", .product(name: "Hummingbird", package: "hummingbird")]),
         .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg62-turbo-dev"])]),

@@ -246,6 +246,7 @@ struct TrainCommand: AsyncParsableCommand {
         if let store {
             var extra = ["model": model, "bundle": out, "precision": Precision.current.rawValue]
             if let test { extra["test"] = test }
+            if let report { extra["report"] = URL(fileURLWithPath: report).standardizedFileURL.path }
             if resume { extra["resume"] = "true" }
             do throws(RunStoreError) {
                 recorder = try RunRecorder.begin(training: run, data: all, test: testData, in: store, extra: extra, startedAt: commandStart)
