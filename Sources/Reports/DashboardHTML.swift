@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import Tracking
 import TransferKit
 
@@ -71,7 +72,7 @@ public enum DashboardHTML {
         }
         body += "</div></section>\n"
         for (split, m) in [("Validation", report?.validation), ("Test", report?.test)] {
-            guard let m, !m.confusionMatrix.isEmpty else { continue }
+            guard case .classification(let m)? = m, !m.confusionMatrix.isEmpty else { continue }
             body += "<section><h2>\(split) confusion matrix</h2>"
             body += SVGConfusionMatrix(labels: m.labels, counts: m.confusionMatrix, id: "cm-\(split.lowercased())", gridWidth: 460).svg()
             body += "</section>\n"

@@ -23,7 +23,7 @@ struct Dashboard: Sendable {
             guard let id = RunID(raw) else { throw ServingError(.badRequest, "bad_run_id", "run id '\(raw)' is not a whole number") }
             let store = try dashboard.store()
             let detail: RunDetail
-            do { detail = try store.detail(id) } catch { throw ServingError(.notFound, "unknown_run", error.description) }
+            do { detail = try store.detail(id) } catch { throw ServingError(.notFound, "unknown_run", "\(error)") }
             return Response.html(DashboardHTML.run(detail, report: Self.report(for: detail.run)))
         }
         router.get("compare") { request, _ -> Response in
@@ -38,7 +38,7 @@ struct Dashboard: Sendable {
             }
             let store = try dashboard.store()
             do { return Response.html(RunReports.comparisonHTML(try store.compare(ids), title: "Run \(ids[0]) vs run \(ids[1])")) } catch {
-                throw ServingError(.notFound, "unknown_run", error.description)
+                throw ServingError(.notFound, "unknown_run", "\(error)")
             }
         }
     }

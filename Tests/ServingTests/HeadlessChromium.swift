@@ -22,7 +22,8 @@ final class HeadlessChromium {
     init() throws {
         profile = FileManager.default.temporaryDirectory.appendingPathComponent("tk-chromium-\(UUID().uuidString.prefix(8))")
         var a: [Int32] = [0, 0], b: [Int32] = [0, 0]
-        guard pipe2(&a, O_CLOEXEC) == 0, pipe2(&b, O_CLOEXEC) == 0 else { throw Failure(description: "pipe2 failed") }
+        guard pipe(&a) == 0, pipe(&b) == 0 else { throw Failure(description: "pipe failed") }
+        for fd in a + b { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         toBrowser = a[1]; fromBrowser = b[0]
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -35,8 +36,9 @@ final class HeadlessChromium {
         let args = [Self.executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                     "--remote-debugging-pipe", "--user-data-dir=\(profile.path)", "--window-size=1100,900", "about:blank"]
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let rc = posix_spawn(&pid, Self.executable, &actions, nil, &argv, environ)
+        var envp: [UnsafeMutablePointer<CChar>?] = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        let rc = posix_spawn(&pid, Self.executable, &actions, nil, &argv, &envp)
         close(a[0]); close(b[1]); close(devnull)
         guard rc == 0 else { throw Failure(description: "posix_spawn chromium: \(rc)") }
         let target = try send("Target.createTarget", ["url": "about:blank"], session: nil)

@@ -40,10 +40,17 @@ final class RunningServer: @unchecked Sendable {
     let process = Process()
     let port: Int
     let token: String?
-    private let lock = NSLock()
-    private var errText = ""
+    private let errors = TextBox()
 
-    var stderr: String { lock.withLock { errText } }
+    /// Text appended from another thread.
+    final class TextBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var text = ""
+        func append(_ d: Data) { lock.withLock { text += String(decoding: d, as: UTF8.self) } }
+        var value: String { lock.withLock { text } }
+    }
+
+    var stderr: String { errors.value }
     var base: String { "http://127.0.0.1:\(port)" }
 
     init(_ arguments: [String], token: String? = nil, environment: [String: String] = [:]) throws {
@@ -57,24 +64,24 @@ final class RunningServer: @unchecked Sendable {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        err.fileHandleForReading.readabilityHandler = { [weak self] h in
+        let box = errors
+        err.fileHandleForReading.readabilityHandler = { h in
             let d = h.availableData
-            guard let self, !d.isEmpty else { return }
-            self.lock.withLock { self.errText += String(decoding: d, as: UTF8.self) }
+            if !d.isEmpty { box.append(d) }
         }
-        // The first stdout line names the port: "serving on http://127.0.0.1:PORT".
-        var line = Data()
+        // A stdout line names the port: "serving on http://127.0.0.1:PORT" (Hummingbird may log lines before it).
+        var text = ""
         let handle = out.fileHandleForReading
-        while !line.contains(0x0A) {
+        while !text.contains("serving on http://127.0.0.1:") || !text[text.range(of: "serving on http://127.0.0.1:")!.upperBound...].contains("\n") {
             let d = handle.availableData
             if d.isEmpty { break }
-            line += d
+            text += String(decoding: d, as: UTF8.self)
         }
-        let text = String(decoding: line, as: UTF8.self)
-        guard let r = text.range(of: "http://127.0.0.1:"), let p = Int(text[r.upperBound...].prefix { $0.isNumber }) else {
+        guard let r = text.range(of: "serving on http://127.0.0.1:"), let p = Int(text[r.upperBound...].prefix { $0.isNumber }) else {
             process.waitUntilExit()
-            throw ServerFailedToStart(stdout: text, stderr: lock.withLock { errText })
+            throw ServerFailedToStart(stdout: text, stderr: errors.value)
         }
+        handle.readabilityHandler = { h in _ = h.availableData }
         port = p
     }
 
