@@ -37,9 +37,6 @@ public final class MicroBatcher: Sendable {
         self.capacity = max(1, capacity); self.window = window; self.maxBatch = max(1, maxBatch)
     }
 
-    /// Requests waiting now.
-    public var queued: Int { state.withLock { $0.jobs.count } }
-
     /// Queues a request and waits for its batch; the results are in input order.
     public func submit(_ inputs: [ServingInput], topK: Int) async throws -> [Result<Prediction, ServingError>] {
         try await withCheckedThrowingContinuation { continuation in

@@ -66,9 +66,6 @@ public actor ServingRegistry {
     /// The served models, by name.
     public var models: [ServedModelInfo] { entries.values.map(\.host.info).sorted { $0.name < $1.name } }
 
-    /// The source (bundle path or registry name) of each served model.
-    public var sources: [String: String] { entries.mapValues(\.host.info.source) }
-
     func entry(_ name: String) throws(ServingError) -> Entry {
         guard let e = entries[name] else { throw ServingError.unknownModel(name, served: entries.keys.sorted()) }
         return e

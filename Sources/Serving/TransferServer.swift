@@ -11,6 +11,8 @@ public struct TransferServer: Sendable {
     public let options: ServingOptions
     public let registry: ServingRegistry
     public let metrics: ServingMetrics
+    /// Where uploads are written for the decoder, one folder per request (removed after it).
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("transfer-serve-\(getpid())")
 
     public init(options: ServingOptions) {
         self.options = options
@@ -24,7 +26,6 @@ public struct TransferServer: Sendable {
         let router = Router()
         router.add(middleware: ServingMiddleware(token: options.token, metrics: metrics))
         let registry = registry, metrics = metrics
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("transfer-serve-\(getpid())")
         let predict = PredictRoute(registry: registry, maxBodyBytes: options.maxBodyBytes, scratch: scratch)
         router.get("healthz") { _, _ -> Response in
             let count = await registry.models.count
@@ -84,6 +85,7 @@ public struct TransferServer: Sendable {
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? -1) })
         try await app.runService()
         await registry.shutdown()
+        try? FileManager.default.removeItem(at: scratch)
     }
 
     /// `NAME=SOURCE` → (NAME, SOURCE); a plain source → (nil, source).
