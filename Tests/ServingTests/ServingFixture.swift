@@ -23,6 +23,8 @@ final class ServingFixture: @unchecked Sendable {
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var made: Result<ServingFixture, any Error>?
+    /// The scratch folder, removed when the test process exits.
+    nonisolated(unsafe) private static var scratch: String?
 
     /// The fixture, made on first use.
     static func shared() throws -> ServingFixture {
@@ -36,6 +38,8 @@ final class ServingFixture: @unchecked Sendable {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("tk-serve-\(UUID().uuidString.prefix(8))")
         let cache = root.appendingPathComponent("cache")
         try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        Self.scratch = root.path
+        atexit { if let s = ServingFixture.scratch { try? FileManager.default.removeItem(atPath: s) } }
         try FileManager.default.createSymbolicLink(atPath: cache.appendingPathComponent("efficientnet-lite0").path,
                                                    withDestinationPath: Self.realCache + "/efficientnet-lite0")
         env = ["TRANSFERKIT_CACHE": cache.path, "CI": "1"]
