@@ -17,7 +17,7 @@ BENCH_SCRATCH ?= .build
 # `make fuzz` FUZZ_COUNT of each.
 FUZZ_COUNT ?= 100000
 
-.PHONY: setup build test fuzz fetch demo bench peers-setup clean adapt-bench mpi-proof
+.PHONY: setup build test fuzz fetch demo bench peers-setup clean adapt-bench mpi-proof serve-bench
 
 setup:
 	@bash scripts/setup
@@ -60,6 +60,11 @@ bench: fetch
 		echo "make bench: no peer Python with torch (run 'make peers-setup', ~3 GB, or set PEER_PYTHON); TransferKit only"; \
 	fi; \
 	$$($(SWIFT) build -c release --show-bin-path)/transfer-bench --threads $(BENCH_THREADS) $$peers --results benchmarks/RESULTS.md $(BENCH_ARGS)
+	TRANSFER=$$($(SWIFT) build -c release --show-bin-path)/transfer bash scripts/serve-bench
+
+# `transfer serve` under wrk on loopback: requests/s and p50/p99 with and without micro-batching (benchmarks/serving.md).
+serve-bench: fetch
+	TRANSFER=$$($(SWIFT) build -c release --show-bin-path)/transfer bash scripts/serve-bench
 
 # Domain adaptation on real pairs (digits ↔ MNIST, BBC articles → leads): every method against source-only and a
 # target-trained oracle, 3 seeds; writes docs/adapt-bench.md (see docs/domain-adaptation.md).

@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "Adaptation", targets: ["Adaptation"]),
         .library(name: "MPIDistributed", targets: ["MPIDistributed"]),
         .library(name: "Export", targets: ["Export"]),
+        .library(name: "Serving", targets: ["Serving"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -56,6 +58,7 @@ let package = Package(
         .target(name: "Adaptation", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Assets", "CBLAS"]),
         .target(name: "Export", dependencies: ["TransferKit", "Datasets", "Models", "Layers", "Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
+        .target(name: "Serving", dependencies: ["TransferKit", "Tracking", "Reports", "Explain", "Adapters", "MultiTask", "Datasets", "Models", "Tensors", .product(name: "Hummingbird", package: "hummingbird")]),
         .systemLibrary(
             name: "CMPI", path: "Sources/CMPI",
             providers: [.apt(["libopenmpi-dev"])]),
@@ -77,7 +80,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "MPIDistributed", "Export", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "MPIDistributed", "Export", "Serving", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -104,6 +107,7 @@ let package = Package(
         .testTarget(name: "SelfSupervisedTests", dependencies: ["SelfSupervised", "TransferKit", "Models", "Tensors", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MPIDistributedTests", dependencies: ["MPIDistributed", "transfer", "TransferKit", "Tensors", "Checkpoints", "Datasets"], path: "Tests/DistributedTests"),
         .testTarget(name: "ExportTests", dependencies: ["Export", "TransferKit", "Models", "Layers", "Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .testTarget(name: "ServingTests", dependencies: ["transfer", "Serving", "TransferKit", "Datasets", "Tensors"]),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

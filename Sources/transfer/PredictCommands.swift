@@ -64,21 +64,10 @@ struct PredictCommand: AsyncParsableCommand {
         let path = try await resolveVisionWeights(spec, weights: weights)
         let net: any VisionBackbone
         do { net = try Pretrained.loadVision(spec, weights: path) } catch { throw RuntimeError(error.description) }
-        let pipeline = prep.evaluationPipeline
-        var predictions: [Prediction] = []
-        var failed = false
-        for chunk in stride(from: 0, to: inputs.count, by: 32).map({ Array(inputs[$0..<Swift.min(inputs.count, $0 + 32)]) }) {
-            var xs: [Tensor] = [], names: [String] = []
-            for file in chunk {
-                do { xs.append(try pipeline.tensor(contentsOf: file)); names.append(file) } catch {
-                    printErr("error: \(error.description)")
-                    failed = true
-                }
-            }
-            guard !xs.isEmpty else { continue }
-            let probs = withNoGrad { net(Tensor.stack(xs)).softmax(axis: 1) }
-            predictions += TransferKit.topK(probs, k: topK, labels: ImageNetClasses.names, inputs: names)
-        }
+        let (predictions, failures) = Pretrained.predictions(net, preprocessing: prep, files: inputs, names: inputs,
+                                                             labels: ImageNetClasses.names, topK: topK)
+        for f in failures { printErr("error: \(f.1)") }
+        let failed = !failures.isEmpty
         if json {
             print(try encodeJSON(predictions))
         } else {

@@ -260,6 +260,7 @@ struct TrainCommand: AsyncParsableCommand {
         if let store {
             var extra = ["model": model, "bundle": out, "precision": Precision.current.rawValue]
             if let test { extra["test"] = test }
+            if let report { extra["report"] = URL(fileURLWithPath: report).standardizedFileURL.path }
             if resume { extra["resume"] = "true" }
             if let world { extra["mpi_ranks"] = String(world.size) }
             do throws(RunStoreError) {

@@ -119,6 +119,7 @@ let fuzzedOptions: [FuzzedOption] = {
     let demo = ["demo", "--out", missing + "/demo"]
     let explain = ["explain", "--model", "efficientnet-lite0", "--out", missing + "/explain", missing + "/x.png"]
     let cluster = ["cluster", "--model", "efficientnet-lite0", "--data", missing + "/data"]
+    let serve = ["serve", "--model", missing + "/bundle"]
     let rate: @Sendable (Float) -> Bool = { $0 > 0 && $0 <= 10 }
     let rateBounds = ["0", "-0", "1e-45", "10", "10.000001", "-1", "nan", "inf"]
     let precisions: @Sendable (String) -> Bool = { Precision(rawValue: $0).map { $0.unsupportedReason == nil } ?? false }
@@ -172,6 +173,11 @@ let fuzzedOptions: [FuzzedOption] = {
         .whole(cluster, "--restarts", 1...100),
         .wholeAtLeast(cluster, "--limit", 1),
         .seed(cluster),
+        .whole(serve, "--port", 0...65_535),
+        .whole(serve, "--max-body-bytes", 1024...(1 << 30)),
+        .whole(serve, "--batch-window-ms", 0...1000),
+        .whole(serve, "--queue", 1...100_000),
+        .whole(serve, "--max-batch", 1...1024),
     ]
 }()
 
