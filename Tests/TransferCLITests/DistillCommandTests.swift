@@ -83,7 +83,7 @@ import Testing
         for (extra, expected) in [(["--alpha", "1.5"], "--alpha must be a number in [0, 1]"),
                                   (["--temperature", "0"], "--temperature must be a number in [0.05, 100]"),
                                   (["--temperature", "nan"], "--temperature"),
-                                  (["--hint", "-1"], "--hint must be a weight in (0, 1000]"),
+                                  (["--hint=-1"], "--hint must be a weight in (0, 1000]"),
                                   (["--features", "--hint", "1"], "does not apply with --features"),
                                   (["--val-split", "1"], "--val-split must be a fraction in [0, 1)"),
                                   (["--batch-size", "0"], "--batch-size must be a whole number in 1…65536"),
