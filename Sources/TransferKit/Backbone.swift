@@ -142,7 +142,8 @@ public final class FeatureBackbone {
         self.spec = spec
         if spec.task == .sentenceEmbedding {
             weightsSHA = try SHA256.hex(fileAt: weightsPath + "/model.safetensors")
-            encoder = TextEncoder(embedder: try SentenceEmbedder(directory: weightsPath))
+            let embedder = try SentenceEmbedder(directory: weightsPath)
+            encoder = TextEncoder(embedder: try spec.keptLayers.map { try embedder.keepingLayers($0) } ?? embedder)
         } else {
             weightsSHA = try SHA256.hex(fileAt: weightsPath)
             guard let prep = spec.preprocessing else { throw TrainError.unsupportedTask("\(spec.name) has no image preprocessing") }

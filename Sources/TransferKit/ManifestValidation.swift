@@ -141,10 +141,11 @@ public enum BackboneFeatures {
     public static func dimension(of spec: ModelSpec) -> Int? {
         switch spec.name {
         case "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2": EfficientNetLite.headChannels
+        case "mobilenet-v2": MobileNetV2.lastChannels
         case "resnet18": 512 * ResNet.Depth.resnet18.expansion
         case "resnet34": 512 * ResNet.Depth.resnet34.expansion
         case "resnet50": 512 * ResNet.Depth.resnet50.expansion
-        case "minilm-l6": 384
+        case "minilm-l6", "minilm-l3": 384
         default: nil
         }
     }

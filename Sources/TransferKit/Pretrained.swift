@@ -30,6 +30,7 @@ public enum Pretrained {
         case "efficientnet-lite0": return EfficientNetLite(.lite0, numClasses: numClasses, includeTop: includeTop)
         case "efficientnet-lite1": return EfficientNetLite(.lite1, numClasses: numClasses, includeTop: includeTop)
         case "efficientnet-lite2": return EfficientNetLite(.lite2, numClasses: numClasses, includeTop: includeTop)
+        case "mobilenet-v2": return MobileNetV2(numClasses: numClasses, includeTop: includeTop)
         case "resnet18": return ResNet(.resnet18, numClasses: numClasses, includeTop: includeTop)
         case "resnet34": return ResNet(.resnet34, numClasses: numClasses, includeTop: includeTop)
         case "resnet50": return ResNet(.resnet50, numClasses: numClasses, includeTop: includeTop)

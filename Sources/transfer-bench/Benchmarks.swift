@@ -61,6 +61,15 @@ enum Benchmarks {
             ModelBench.visionInference($0, "efficientnet_lite0_infer") { ModelBench.efficientNetLite0(includeTop: true) }
         },
         Benchmark(name: "resnet18_infer") { ModelBench.visionInference($0, "resnet18_infer") { ModelBench.resNet18(includeTop: true) } },
+        Benchmark(name: "mobilenet_v2_infer") {
+            ModelBench.visionInference($0, "mobilenet_v2_infer") { ModelBench.mobileNetV2(includeTop: true) }
+        },
+        Benchmark(name: "mobilenet_v2_infer_bf16") {
+            ModelBench.visionInference($0, "mobilenet_v2_infer_bf16", precision: .bf16) { ModelBench.mobileNetV2(includeTop: true) }
+        },
+        Benchmark(name: "mobilenet_v2_train") {
+            ModelBench.visionTraining($0, "mobilenet_v2_train", .all) { ModelBench.mobileNetV2(includeTop: false) }
+        },
         Benchmark(name: "minilm_infer") { ModelBench.textInference($0) },
         Benchmark(name: "efficientnet_lite0_infer_bf16") {
             ModelBench.visionInference($0, "efficientnet_lite0_infer_bf16", precision: .bf16) { ModelBench.efficientNetLite0(includeTop: true) }

@@ -78,6 +78,15 @@ enum ModelBench {
         return (EfficientNetLite(.lite0, includeTop: includeTop), "random-initialised weights (efficientnet-lite0 not in the cache)")
     }
 
+    /// MobileNetV2 with torchvision's weights when they are cached (else random ones, said in the note).
+    static func mobileNetV2(includeTop: Bool) -> (model: any VisionBackbone, weights: String) {
+        if let spec = try? ModelRegistry.spec(named: "mobilenet-v2"), spec.isCached, let file = spec.cachedWeights,
+           let model = try? Pretrained.loadVision(spec, weights: file.path, includeTop: includeTop) {
+            return (model, "pretrained weights from the cache")
+        }
+        return (MobileNetV2(includeTop: includeTop), "random-initialised weights (mobilenet-v2 not in the cache)")
+    }
+
     static func resNet18(includeTop: Bool) -> (model: any VisionBackbone, weights: String) {
         (ResNet(.resnet18, includeTop: includeTop), "random-initialised weights (none ship offline)")
     }

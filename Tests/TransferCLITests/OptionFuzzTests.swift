@@ -120,6 +120,7 @@ let fuzzedOptions: [FuzzedOption] = {
     let explain = ["explain", "--model", "efficientnet-lite0", "--out", missing + "/explain", missing + "/x.png"]
     let cluster = ["cluster", "--model", "efficientnet-lite0", "--data", missing + "/data"]
     let serve = ["serve", "--model", missing + "/bundle"]
+    let distill = ["distill", "--teacher", missing + "/t", "--student", "mobilenet-v2", "--data", missing + "/data", "--out", missing + "/out"]
     let rate: @Sendable (Float) -> Bool = { $0 > 0 && $0 <= 10 }
     let rateBounds = ["0", "-0", "1e-45", "10", "10.000001", "-1", "nan", "inf"]
     let precisions: @Sendable (String) -> Bool = { Precision(rawValue: $0).map { $0.unsupportedReason == nil } ?? false }
@@ -178,6 +179,12 @@ let fuzzedOptions: [FuzzedOption] = {
         .whole(serve, "--batch-window-ms", 0...1000),
         .whole(serve, "--queue", 1...100_000),
         .whole(serve, "--max-batch", 1...1024),
+        .rate(distill, "--alpha", { $0 >= 0 && $0 <= 1 }, ["0", "-0", "1", "1.0000001", "-1e-30", "nan", "inf"]),
+        .rate(distill, "--temperature", { $0 >= 0.05 && $0 <= 100 }, ["0.05", "0.049999", "100", "100.00001", "0", "nan", "inf"]),
+        .rate(distill, "--hint", { $0 > 0 && $0 <= 1000 }, ["0", "-0", "1e-45", "1000", "1000.0001", "nan", "inf"]),
+        .whole(distill, "--epochs", 1...100_000),
+        .whole(distill, "--batch-size", 1...65_536),
+        .double(distill, "--val-split", { $0 >= 0 && $0 < 1 }, ["0", "-0", "0.999999", "1", "-1e-300", "nan"]),
     ]
 }()
 
