@@ -1,5 +1,6 @@
 import Adapters
 import ArgumentParser
+import Dense
 import Assets
 import Datasets
 import Explain
@@ -49,8 +50,9 @@ extension RegressionLoss: ExpressibleByArgument {}
 
 /// `--task`: the flag spellings of ``TaskKind``.
 enum TaskFlag: String, ExpressibleByArgument, CaseIterable {
-    case classify, multilabel, regress
-    var kind: TaskKind { TaskKind(flag: rawValue)! }
+    case classify, multilabel, regress, segment
+    /// The labelled-data task; nil for `segment`, which trains through `--masks` (SegmentCommands.swift).
+    var kind: TaskKind? { TaskKind(flag: rawValue) }
 }
 
 /// `--unfreeze`: a number of block groups, `all`, or `auto` (the backbone's default, known once it is loaded).
@@ -110,6 +112,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object at the end.") var json = false
     @OptionGroup var loraOptions: LoRAOptions
     @OptionGroup var multiTask: MultiTaskOptions
+    @OptionGroup var segmentation: SegmentationOptions
 
     @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var tracking: TrackingOption
@@ -117,6 +120,8 @@ struct TrainCommand: AsyncParsableCommand {
     /// Every option against its accepted range (``TrainOptions/validate()`` for the numbers the library takes), and
     /// `--out`/`--report` that are existing files, before anything is loaded.
     func validate() throws {
+        if task == .segment { return try validateSegmentation() }
+        if segmentation.masks != nil { throw ValidationError("--masks applies to --task segment") }
         let epochMax = TrainOptions.epochRange.upperBound
         if let epochs {
             try requireWhole("--epochs", epochs, in: 1...epochMax,
@@ -206,6 +211,7 @@ struct TrainCommand: AsyncParsableCommand {
     func execute() async throws {
         let commandStart = Date()
         if multiTask.isRequested { return try await executeMultiTask() }
+        if task == .segment { return try await executeSegmentation() }
         var o = options()
         var spec = try pretrainedSpec(model)
         if let inputSize {
@@ -321,6 +327,7 @@ struct EvaluateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "An image folder, a text folder or a CSV.") var data: String
     @Option(name: .long, help: "Write report.html and metrics.json into this directory.") var report: String?
     @Flag(name: .long, help: "Print JSON.") var json = false
+    @OptionGroup var segmentation: SegmentationOptions
 
     @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var tracking: TrackingOption
@@ -336,6 +343,7 @@ struct EvaluateCommand: AsyncParsableCommand {
     }
 
     func execute() async throws {
+        if SegmentationBundle.isBundle(model) { return try executeSegmentation() }
         let url = URL(fileURLWithPath: model)
         switch modelPathKind(model) {
         case .bundle: break

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Datasets
+import Dense
+import Foundation
+
+/// `transfer segmentation-set`: builds a segmentation set with exact masks from Fashion-MNIST garments composited
+/// onto photographs (``CompositeSegmentationSet``).
+struct SegmentationSetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segmentation-set",
+        abstract: "Build a segmentation set with exact masks: Fashion-MNIST garments composited onto photographs.")
+    @Option(name: .long, help: "A folder of JPEG/PNG photographs used as backgrounds.") var backgrounds: String
+    @Option(name: .long, help: "Which Fashion-MNIST split the garments come from: train or test.") var split: String = "train"
+    @Option(name: .long, help: "Number of images, 1…100000.") var count = 200
+    @Option(name: .long, help: "Side of the square images in pixels, 32…1024.") var size = 128
+    @Option(name: .long, help: "Random seed, 0…18446744073709551615.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Output folder (gets images/ and masks/).") var out: String
+    @Flag(name: .long, help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        try requireWhole("--count", count, in: 1...100_000)
+        try requireWhole("--size", size, in: 32...1024)
+        guard ["train", "test"].contains(split) else { throw ValidationError("--split must be train or test (received \(split))") }
+        guard !out.isEmpty else { throw ValidationError("--out must be a folder path (received an empty string)") }
+    }
+
+    func run() throws {
+        let files: [String]
+        do { files = try SegmentationDataset.imageFiles(backgrounds) } catch { throw ValidationError("--backgrounds: \(error.description)") }
+        var photos: [RGBImage] = []
+        for f in files {
+            do { photos.append(try ImageDecoder.decode(contentsOf: f)) } catch { throw RuntimeError(error.description) }
+        }
+        let garments: FashionMNIST
+        do { garments = try FashionMNIST(split: split == "train" ? .train : .test) } catch { throw RuntimeError(error.description) }
+        let counts: [Int]
+        do { counts = try CompositeSegmentationSet.build(backgrounds: photos, garments: garments, count: count, size: size, seed: seed, into: out) } catch {
+            throw RuntimeError(error.description)
+        }
+        if json {
+            print(try jsonString(["out": out, "images": count, "size": size, "classes": CompositeSegmentationSet.classNames,
+                                  "class_pixels": counts, "backgrounds": files]))
+        } else {
+            print("wrote \(count) images and masks (\(size)×\(size)) into \(out); classes: \(CompositeSegmentationSet.classNames.joined(separator: ", "))")
+        }
+    }
+}
