@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Tensors
 
 /// Builds a segmentation set with exact masks: Fashion-MNIST garments, tinted, composited at random scales and
 /// places onto random crops of real photographs (the proposal; the label of a pixel is the class of the
@@ -34,7 +35,7 @@ public enum CompositeSegmentationSet {
             let (image, mask) = sample(backgrounds: backgrounds, garments: garments, size: size, generator: &g)
             for l in mask.labels { classPixels[Int(l)] += 1 }
             let name = String(format: "%05d.png", i)
-            do { try PNGEncoder.write(image, to: directory + "/images/" + name) } catch {
+            do throws(DatasetError) { try PNGEncoder.write(image, to: directory + "/images/" + name) } catch {
                 throw .writeFailed(path: directory + "/images/" + name, reason: error.description)
             }
             let maskPath = directory + "/masks/" + name

@@ -14,7 +14,7 @@ extension VisionBackbone {
     }
 
     /// `(stride, channels)` of each level of ``pyramid(_:)``, found by one inference pass on a 64 × 64 input.
-    public func pyramidShape(inputChannels: Int = 3) -> [(stride: Int, channels: Int)] {
+    public func pyramidShape() -> [(stride: Int, channels: Int)] {
         let wasTraining = isTraining
         eval()
         defer { train(wasTraining) }

@@ -16,6 +16,8 @@ public struct SegmentationManifest: Codable, Sendable, Equatable {
     public var inputSize: Int
     public var encoderFrozen: Bool
     public var loss: SegmentationLoss
+    /// 3 for RGB, 1 for greyscale inputs (the first convolution adapted by ``VisionBackbone/adaptInputChannels(_:)``).
+    public var inputChannels = 3
 
     public init(encoder: String, architecture: SegmentationArchitecture, classes: Int, inputSize: Int, encoderFrozen: Bool,
                 loss: SegmentationLoss) {
@@ -48,7 +50,7 @@ public enum SegmentationBundle {
         } catch { throw .writeFailed(path: path, reason: "\(error)") }
         var state: [String: Tensor] = [:]
         for (k, t) in model.stateDict() { state[k] = t.contiguous() }
-        do { try SafeTensors.write(state, metadata: ["format": manifest.format], to: path + "/" + weightsFile) } catch {
+        do throws(CheckpointError) { try SafeTensorsWriter.write(state, metadata: ["format": manifest.format], to: path + "/" + weightsFile) } catch {
             throw .writeFailed(path: path + "/" + weightsFile, reason: error.description)
         }
     }
@@ -61,7 +63,8 @@ public enum SegmentationBundle {
             let data = try Data(contentsOf: URL(fileURLWithPath: path + "/" + manifestFile))
             manifest = try JSONDecoder().decode(SegmentationManifest.self, from: data)
         } catch { throw .notABundle(path: path, reason: "\(manifestFile) is malformed: \(error)") }
-        let model = try build(encoder: manifest.encoder, architecture: manifest.architecture, classes: manifest.classes, weights: nil)
+        let model = try build(encoder: manifest.encoder, architecture: manifest.architecture, classes: manifest.classes, weights: nil,
+                              inputChannels: manifest.inputChannels)
         let state: [String: Tensor]
         do { state = try Pretrained.readWeights(path + "/" + weightsFile) } catch {
             throw .notABundle(path: path, reason: error.description)
@@ -73,7 +76,7 @@ public enum SegmentationBundle {
 
     /// A segmentation model on the registry encoder `encoder`, its pretrained weights loaded from `weights` when given.
     public static func build(encoder: String, architecture: SegmentationArchitecture, classes: Int,
-                             weights: String?) throws(DenseError) -> SegmentationModel {
+                             weights: String?, inputChannels: Int = 3) throws(DenseError) -> SegmentationModel {
         let backbone: any VisionBackbone
         do {
             let spec = try ModelRegistry.spec(named: encoder)
@@ -82,6 +85,10 @@ public enum SegmentationBundle {
         } catch {
             throw .invalidOption(name: "--model", value: encoder, accepted: "an image model of `transfer models` with its weights (\(error))")
         }
+        guard inputChannels == 1 || inputChannels == 3 else {
+            throw .invalidOption(name: "--input-channels", value: "\(inputChannels)", accepted: "1 (greyscale) or 3 (RGB)")
+        }
+        try backbone.adaptInputChannels(inputChannels)
         return SegmentationModel(encoder: backbone, architecture: architecture, classes: classes)
     }
 }

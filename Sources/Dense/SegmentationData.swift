@@ -117,9 +117,28 @@ struct Warp {
 
 extension SegmentationPair {
     /// The image `[3, size, size]` normalised with `normalization` and the mask's labels (`size²`, row-major), both
-    /// through the same random `augmentation`.
-    public func sample(size: Int, normalization: Normalization, augmentation: JointAugmentation,
+    /// through the same random `augmentation`. With `grey`, one channel: the luminance (ITU-R 601: 0.299 R +
+    /// 0.587 G + 0.114 B) normalised with the mean of the channels' means and deviations.
+    public func sample(size: Int, normalization: Normalization, augmentation: JointAugmentation, grey: Bool = false,
                        generator: inout SeededGenerator) -> (image: [Float], labels: [Int]) {
+        let (rgb, labels) = sample(size: size, normalization: normalization, augmentation: augmentation, generator: &generator)
+        guard grey else { return (rgb, labels) }
+        let plane = size * size
+        // Undo the per-channel normalisation, mix, and normalise with the averaged statistics.
+        let d = normalization.divisor, m = normalization.mean, s = normalization.std
+        let mean = m.reduce(0, +) / 3, std = s.reduce(0, +) / 3
+        let weights: [Float] = [0.299, 0.587, 0.114]
+        var out = [Float](repeating: 0, count: plane)
+        for j in 0..<plane {
+            var v: Float = 0
+            for c in 0..<3 { v += weights[c] * ((rgb[c * plane + j] * s[c] + m[c]) * d) }
+            out[j] = (v / d - mean) / std
+        }
+        return (out, labels)
+    }
+
+    func sample(size: Int, normalization: Normalization, augmentation: JointAugmentation,
+                generator: inout SeededGenerator) -> (image: [Float], labels: [Int]) {
         let warp = Warp(width: image.width, height: image.height, size: size, augmentation: augmentation, generator: &generator)
         var out = [Float](repeating: 0, count: 3 * size * size)
         var labels = [Int](repeating: SegmentationLoss.ignoreIndex, count: size * size)

@@ -45,17 +45,17 @@ public struct SegmentationEpoch: Sendable, Codable, Equatable {
 public enum SegmentationTraining {
     /// A batch of `pairs[indices]`: images `[B, 3, size, size]` and their labels (`B·size²`).
     static func batch(_ pairs: [SegmentationPair], _ indices: ArraySlice<Int>, size: Int, normalization: Normalization,
-                      augmentation: JointAugmentation, seed: UInt64, epoch: Int) -> (Tensor, [Int]) {
+                      augmentation: JointAugmentation, seed: UInt64, epoch: Int, grey: Bool) -> (Tensor, [Int]) {
         var images: [Float] = []
         var labels: [Int] = []
         images.reserveCapacity(indices.count * 3 * size * size)
         for i in indices {
             var g = SeededGenerator.forSample(seed: seed, epoch: epoch, index: i)
-            let (x, y) = pairs[i].sample(size: size, normalization: normalization, augmentation: augmentation, generator: &g)
+            let (x, y) = pairs[i].sample(size: size, normalization: normalization, augmentation: augmentation, grey: grey, generator: &g)
             images += x
             labels += y
         }
-        return (Tensor(shape: [indices.count, 3, size, size], data: images), labels)
+        return (Tensor(shape: [indices.count, grey ? 1 : 3, size, size], data: images), labels)
     }
 
     /// Trains `model` with Adam on shuffled, jointly augmented batches; the encoder frozen or fine-tuned at its own
@@ -89,7 +89,8 @@ public enum SegmentationTraining {
                 // Batch norm needs more than one value per channel in training.
                 if slice.count < 2 && order.count >= 2 { continue }
                 let (x, labels) = batch(data.pairs, slice, size: options.size, normalization: normalization,
-                                        augmentation: options.augmentation, seed: options.seed, epoch: epoch)
+                                        augmentation: options.augmentation, seed: options.seed, epoch: epoch,
+                                        grey: model.encoder.inputChannels == 1)
                 optimizer.zeroGrad()
                 let loss = options.loss(model(x), labels: labels)
                 loss.backward()
@@ -143,7 +144,8 @@ public enum SegmentationTraining {
         while i < data.pairs.count {
             let slice = Array(data.pairs.indices)[i..<Swift.min(i + batchSize, data.pairs.count)]
             i += batchSize
-            let (x, labels) = batch(data.pairs, slice, size: size, normalization: normalization, augmentation: .none, seed: 0, epoch: 0)
+            let (x, labels) = batch(data.pairs, slice, size: size, normalization: normalization, augmentation: .none, seed: 0, epoch: 0,
+                                    grey: model.encoder.inputChannels == 1)
             let predicted = argmax(logits(model, x))
             confusion.add(predicted: predicted, truth: labels)
             let plane = size * size
@@ -161,9 +163,10 @@ public enum SegmentationTraining {
     public static func predict(_ model: SegmentationModel, image: RGBImage, size: Int, normalization: Normalization) -> LabelMask {
         let blank = LabelMask(width: image.width, height: image.height, labels: [UInt8](repeating: 0, count: image.width * image.height))
         var g = SeededGenerator(seed: 0)
+        let grey = model.encoder.inputChannels == 1
         let (x, _) = SegmentationPair(name: "", image: image, mask: blank)
-            .sample(size: size, normalization: normalization, augmentation: .none, generator: &g)
-        let out = logits(model, Tensor(shape: [1, 3, size, size], data: x))
+            .sample(size: size, normalization: normalization, augmentation: .none, grey: grey, generator: &g)
+        let out = logits(model, Tensor(shape: [1, grey ? 1 : 3, size, size], data: x))
         let resized = withNoGrad { out.upsample(size: (image.height, image.width), mode: .bilinear) }
         return LabelMask(width: image.width, height: image.height, labels: argmax(resized).map { UInt8(clamping: $0) })
     }

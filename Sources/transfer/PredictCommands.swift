@@ -33,7 +33,7 @@ struct PredictCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Inputs are texts (for a bundle trained on text).")
     var text = false
 
-    @Option(name: .long, help: "Folder for the mask PNGs and overlays of a segmentation bundle.")
+    @Option(name: .long, help: "Folder for the mask PNGs and overlays of a segmentation bundle, or the boxes JSON and drawings of a detection bundle.")
     var output: String?
 
     @Argument(help: "JPEG or PNG files (or texts with --text).")
@@ -54,6 +54,7 @@ struct PredictCommand: AsyncParsableCommand {
 
     func execute() async throws {
         if SegmentationBundle.isBundle(model) { return try executeSegmentation() }
+        if DetectionBundle.isBundle(model) { return try executeDetection() }
         if MultiTaskBundle.isBundle(URL(fileURLWithPath: model)) { return try await runMultiTaskBundle() }
         switch modelPathKind(model) {
         case .bundle: return try await runBundle()

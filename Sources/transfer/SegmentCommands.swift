@@ -9,8 +9,18 @@ import TransferKit
 /// The options `transfer train`, `evaluate` and `predict` take for segmentation (`--task segment`).
 struct SegmentationOptions: ParsableArguments {
     @Option(name: .long, help: "A folder of mask PNGs (palette or 8-bit greyscale, one class index per pixel, 255 ignored) named like the images of --data (a.jpg ↔ a.png): segmentation (--task segment; evaluate).") var masks: String?
-    @Option(name: .long, help: "The segmentation decoder (--task segment): unet or fpn.") var decoder: SegmentationArchitecture = .unet
-    @Option(name: .long, help: "The segmentation loss (--task segment): ce, dice, focal or ce+dice.") var segmentationLoss: SegmentationLoss = .ceDice
+    @Option(name: .long, help: "The segmentation decoder (--task segment): unet or fpn.") var decoder: SegmentationArchitecture?
+    @Option(name: .long, help: "The segmentation loss (--task segment): ce, dice, focal or ce+dice.") var segmentationLoss: SegmentationLoss?
+    @Option(name: .long, help: "Input channels (--task segment): 3 (RGB) or 1 (greyscale: the first convolution's pretrained kernels summed over R, G, B).") var inputChannels: Int?
+
+    /// Refuses the segmentation options outside `--task segment`.
+    func requireUnused() throws {
+        for (flag, given) in [("--masks", masks != nil), ("--decoder", decoder != nil), ("--segmentation-loss", segmentationLoss != nil),
+                              ("--classes", classes != nil), ("--input-channels", inputChannels != nil)] where given {
+            throw ValidationError("\(flag) applies to --task segment")
+        }
+    }
+
     @Option(name: .long, help: "Number of classes of the masks, background included, 2…255 (--task segment; default: the largest label + 1).") var classes: Int?
 }
 
@@ -19,8 +29,10 @@ extension SegmentationLoss: ExpressibleByArgument {}
 
 extension TrainCommand {
     func validateSegmentation() throws {
+        try detection.requireUnused()
         guard let masks = segmentation.masks, !masks.isEmpty else { throw ValidationError("--task segment needs --masks FOLDER (mask PNGs named like the images)") }
         if let classes = segmentation.classes { try requireWhole("--classes", classes, in: 2...255) }
+        if let c = segmentation.inputChannels, c != 1 && c != 3 { throw ValidationError("--input-channels must be 1 (greyscale) or 3 (RGB) (received \(c))") }
         try requireWhole("--batch-size", batchSize, in: 1...4096)
         if let epochs { try requireWhole("--epochs", epochs, in: 1...100_000) }
         if let inputSize, !(inputSize >= 32 && inputSize <= 1024 && inputSize % 32 == 0) {
@@ -44,27 +56,29 @@ extension TrainCommand {
         o.batchSize = batchSize
         if let lr { o.learningRate = lr; o.encoderLearningRate = lr / 10 }
         o.freezeEncoder = strategy == .features
-        o.loss = segmentation.segmentationLoss
+        o.loss = segmentation.segmentationLoss ?? .ceDice
         o.seed = seed
         if augment == .none { o.augmentation = .none }
         let weights = try await backboneWeights(spec)
-        let net = try SegmentationBundle.build(encoder: spec.name, architecture: segmentation.decoder, classes: data.classes, weights: weights)
+        let net = try SegmentationBundle.build(encoder: spec.name, architecture: segmentation.decoder ?? .unet, classes: data.classes, weights: weights,
+                                                inputChannels: segmentation.inputChannels ?? 3)
         let normalization = try SegmentationBundle.normalization(encoder: spec.name)
         let quiet = json || ProcessInfo.processInfo.environment["CI"] != nil || isatty(STDERR_FILENO) != 1
         let history = try SegmentationTraining.train(net, on: data, options: o, normalization: normalization) { e in
             if !quiet { printErr(String(format: "epoch %d/%d  loss %.4f  (%.1f s)", e.epoch, o.epochs, e.loss, e.seconds)) }
         }
-        let manifest = SegmentationManifest(encoder: spec.name, architecture: segmentation.decoder, classes: data.classes,
+        var manifest = SegmentationManifest(encoder: spec.name, architecture: segmentation.decoder ?? .unet, classes: data.classes,
                                             inputSize: o.size, encoderFrozen: o.freezeEncoder, loss: o.loss)
+        manifest.inputChannels = segmentation.inputChannels ?? 3
         try SegmentationBundle.save(net, manifest: manifest, to: out)
         let (confusion, _) = SegmentationTraining.evaluate(net, on: data, size: o.size, normalization: normalization)
         if json {
-            print(try jsonString(["bundle": out, "task": "segment", "decoder": segmentation.decoder.rawValue,
+            print(try jsonString(["bundle": out, "task": "segment", "decoder": (segmentation.decoder ?? .unet).rawValue,
                                   "encoder_frozen": o.freezeEncoder, "classes": data.classes, "images": data.pairs.count,
                                   "input_size": o.size, "epochs_run": history.count,
                                   "losses": history.map(\.loss), "train": segmentationScores(confusion)]))
         } else {
-            print("wrote \(out): \(segmentation.decoder.rawValue) on \(spec.name), \(data.classes) classes; train mean IoU \(String(format: "%.4f", confusion.meanIoU))")
+            print("wrote \(out): \((segmentation.decoder ?? .unet).rawValue) on \(spec.name), \(data.classes) classes; train mean IoU \(String(format: "%.4f", confusion.meanIoU))")
         }
     }
 }
@@ -79,7 +93,8 @@ func segmentationScores(_ c: SegmentationConfusion) -> [String: Any] {
 extension EvaluateCommand {
     /// `transfer evaluate --model SEG_BUNDLE --data IMAGES --masks MASKS`.
     func executeSegmentation() throws {
-        guard let masks = segmentation.masks, !masks.isEmpty else {
+        if boxes != nil { throw ValidationError("--boxes applies to detection bundles; \(model) is a segmentation bundle") }
+        guard let masks, !masks.isEmpty else {
             throw ValidationError("\(model) is a segmentation bundle: give --masks FOLDER with the masks of --data")
         }
         let (net, manifest): (SegmentationModel, SegmentationManifest)

@@ -9,7 +9,7 @@ struct SegmentationSetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segmentation-set",
         abstract: "Build a segmentation set with exact masks: Fashion-MNIST garments composited onto photographs.")
-    @Option(name: .long, help: "A folder of JPEG/PNG photographs used as backgrounds.") var backgrounds: String
+    @Option(name: .long, help: "A folder of JPEG/PNG photographs used as backgrounds (repeatable).") var backgrounds: [String] = []
     @Option(name: .long, help: "Which Fashion-MNIST split the garments come from: train or test.") var split: String = "train"
     @Option(name: .long, help: "Number of images, 1…100000.") var count = 200
     @Option(name: .long, help: "Side of the square images in pixels, 32…1024.") var size = 128
@@ -18,6 +18,7 @@ struct SegmentationSetCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
+        guard !backgrounds.isEmpty && !backgrounds.contains("") else { throw ValidationError("--backgrounds FOLDER is required (a folder of photographs; repeatable)") }
         try requireWhole("--count", count, in: 1...100_000)
         try requireWhole("--size", size, in: 32...1024)
         guard ["train", "test"].contains(split) else { throw ValidationError("--split must be train or test (received \(split))") }
@@ -25,8 +26,10 @@ struct SegmentationSetCommand: ParsableCommand {
     }
 
     func run() throws {
-        let files: [String]
-        do { files = try SegmentationDataset.imageFiles(backgrounds) } catch { throw ValidationError("--backgrounds: \(error.description)") }
+        var files: [String] = []
+        for folder in backgrounds {
+            do { files += try SegmentationDataset.imageFiles(folder) } catch { throw ValidationError("--backgrounds: \(error.description)") }
+        }
         var photos: [RGBImage] = []
         for f in files {
             do { photos.append(try ImageDecoder.decode(contentsOf: f)) } catch { throw RuntimeError(error.description) }

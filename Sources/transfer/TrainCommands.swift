@@ -50,8 +50,9 @@ extension RegressionLoss: ExpressibleByArgument {}
 
 /// `--task`: the flag spellings of ``TaskKind``.
 enum TaskFlag: String, ExpressibleByArgument, CaseIterable {
-    case classify, multilabel, regress, segment
-    /// The labelled-data task; nil for `segment`, which trains through `--masks` (SegmentCommands.swift).
+    case classify, multilabel, regress, segment, detect
+    /// The labelled-data task; nil for `segment` and `detect`, which train through `--masks` / `--boxes`
+    /// (SegmentCommands.swift, DetectCommands.swift).
     var kind: TaskKind? { TaskKind(flag: rawValue) }
 }
 
@@ -113,6 +114,7 @@ struct TrainCommand: AsyncParsableCommand {
     @OptionGroup var loraOptions: LoRAOptions
     @OptionGroup var multiTask: MultiTaskOptions
     @OptionGroup var segmentation: SegmentationOptions
+    @OptionGroup var detection: DetectionCLIOptions
 
     @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var tracking: TrackingOption
@@ -121,7 +123,9 @@ struct TrainCommand: AsyncParsableCommand {
     /// `--out`/`--report` that are existing files, before anything is loaded.
     func validate() throws {
         if task == .segment { return try validateSegmentation() }
-        if segmentation.masks != nil { throw ValidationError("--masks applies to --task segment") }
+        if task == .detect { return try validateDetection() }
+        try segmentation.requireUnused()
+        try detection.requireUnused()
         let epochMax = TrainOptions.epochRange.upperBound
         if let epochs {
             try requireWhole("--epochs", epochs, in: 1...epochMax,
@@ -212,6 +216,7 @@ struct TrainCommand: AsyncParsableCommand {
         let commandStart = Date()
         if multiTask.isRequested { return try await executeMultiTask() }
         if task == .segment { return try await executeSegmentation() }
+        if task == .detect { return try await executeDetection() }
         var o = options()
         var spec = try pretrainedSpec(model)
         if let inputSize {
@@ -327,7 +332,8 @@ struct EvaluateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "An image folder, a text folder or a CSV.") var data: String
     @Option(name: .long, help: "Write report.html and metrics.json into this directory.") var report: String?
     @Flag(name: .long, help: "Print JSON.") var json = false
-    @OptionGroup var segmentation: SegmentationOptions
+    @Option(name: .long, help: "The masks of --data, for a segmentation bundle: a folder of mask PNGs named like the images.") var masks: String?
+    @Option(name: .long, help: "The boxes of --data, for a detection bundle: a CSV, a Pascal VOC .xml or a folder of them.") var boxes: String?
 
     @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var tracking: TrackingOption
@@ -344,6 +350,10 @@ struct EvaluateCommand: AsyncParsableCommand {
 
     func execute() async throws {
         if SegmentationBundle.isBundle(model) { return try executeSegmentation() }
+        if DetectionBundle.isBundle(model) { return try executeDetection() }
+        if masks != nil || boxes != nil {
+            throw ValidationError("--masks and --boxes apply to segmentation and detection bundles; \(model) is not one")
+        }
         let url = URL(fileURLWithPath: model)
         switch modelPathKind(model) {
         case .bundle: break

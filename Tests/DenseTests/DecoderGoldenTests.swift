@@ -53,3 +53,30 @@ import Testing
         }
     }
 }
+
+/// The first convolution adapted to other channel counts keeps what the pretrained kernels compute.
+@Suite struct InputChannelTests {
+    @Test func greyAndSixChannelInputsReproduceTheRGBModel() throws {
+        Initializer.seed(7)
+        var g = SeededGenerator(seed: 1)
+        let grey = Tensor.randn([1, 1, 32, 32], generator: &g)
+        let rgb = Tensor.concat([grey, grey, grey], axis: 1)
+        for make in [{ ResNet(.resnet18, includeTop: false) as any VisionBackbone }, { EfficientNetLite(.lite0, includeTop: false) as any VisionBackbone }] {
+            Initializer.seed(7)
+            let reference = make()
+            reference.eval()
+            let expected = withNoGrad { reference.features(rgb) }
+            Initializer.seed(7)
+            let one = make()
+            try one.adaptInputChannels(1)
+            one.eval()
+            #expect(one.inputChannels == 1)
+            #expect(maxAbsDifference(withNoGrad { one.features(grey) }, expected) < 1e-4)
+            Initializer.seed(7)
+            let six = make()
+            try six.adaptInputChannels(6)
+            six.eval()
+            #expect(maxAbsDifference(withNoGrad { six.features(Tensor.concat([rgb, rgb], axis: 1)) }, expected) < 1e-4)
+        }
+    }
+}
