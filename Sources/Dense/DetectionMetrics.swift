@@ -4,7 +4,9 @@ import Foundation
 /// `cocoeval.py`): area range "all", at most `maxDetections` detections per image and class by score, IoU
 /// thresholds 0.50:0.05:0.95, greedy matching of detections by descending score to the unmatched ground truth of
 /// highest IoU, precision made monotone and read at 101 recall points; a class without ground truth is left out of
-/// the mean. No crowd or "difficult" handling (every ground-truth box counts).
+/// the mean. No crowd or "difficult" handling (every ground-truth box counts). As in pycocotools, an unmatched
+/// detection whose signed area `(x1 − x0)·(y1 − y0)` is negative (outside the area range) is ignored rather than
+/// counted as a false positive.
 public struct DetectionEvaluation: Sendable {
     public static let iouThresholds: [Double] = (0..<10).map { 0.5 + 0.05 * Double($0) }
     /// pycocotools' largest `maxDets`.
@@ -49,7 +51,7 @@ public struct DetectionEvaluation: Sendable {
         guard gtCount > 0 else { return (nil, nil) }
         let t = iouThresholds.count
         // Per image: detections sorted by score (stable), cut to maxDetections; matched flags per threshold.
-        var scored: [(score: Float, image: Int, matched: [Bool])] = []
+        var scored: [(score: Float, image: Int, matched: [Bool], ignored: [Bool])] = []
         for i in truths.indices {
             let gts = truths[i].filter { $0.label == c }
             let dets = detections[i].enumerated().filter { $0.element.label == c }
@@ -71,7 +73,8 @@ public struct DetectionEvaluation: Sendable {
                         matched[k] = true
                     }
                 }
-                scored.append((d.score, i, matched))
+                let negative = (d.x1 - d.x0) * (d.y1 - d.y0) < 0
+                scored.append((d.score, i, matched, matched.map { !$0 && negative }))
             }
         }
         // pycocotools concatenates per-image detections and sorts by score with a stable mergesort.
@@ -81,7 +84,7 @@ public struct DetectionEvaluation: Sendable {
         for k in 0..<t {
             var tp = 0.0, fp = 0.0
             var precision: [Double] = [], recall: [Double] = []
-            for i in order {
+            for i in order where !scored[i].ignored[k] {
                 if scored[i].matched[k] { tp += 1 } else { fp += 1 }
                 recall.append(tp / Double(gtCount))
                 precision.append(tp / Swift.max(tp + fp, Double.ulpOfOne))

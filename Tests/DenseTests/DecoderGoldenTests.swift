@@ -10,7 +10,7 @@ import Testing
     @Test func unetDecoderBlockMatchesSMPWithAndWithoutSkip() throws {
         let f = try denseFixture("dense_golden")
         let block = UNetDecoderBlock(inChannels: 8, skipChannels: 4, outChannels: 6)
-        try block.load(fixtureState(f, prefix: "unet.block."), strict: true)
+        try block.load(fixtureState(f, prefix: "unet.block.", for: block), strict: true)
         block.eval()
         let y = withNoGrad { block(try! f.tensor("unet.x"), skip: try! f.tensor("unet.skip")) }
         #expect(y.shape.dims == [2, 6, 8, 10])
@@ -20,7 +20,7 @@ import Testing
     @Test func fpnTopDownBlockMatchesSMP() throws {
         let f = try denseFixture("dense_golden")
         let block = FPNBlock(pyramidChannels: 6, skipChannels: 5)
-        try block.load(fixtureState(f, prefix: "fpn.block."), strict: true)
+        try block.load(fixtureState(f, prefix: "fpn.block.", for: block), strict: true)
         let y = withNoGrad { block(try! f.tensor("fpn.x"), skip: try! f.tensor("fpn.skip")) }
         #expect(maxAbsDifference(y, try f.tensor("fpn.output")) < 1e-4)
     }
@@ -28,7 +28,7 @@ import Testing
     @Test func fpnSegmentationBlockMatchesSMPWithTwoUpsamplings() throws {
         let f = try denseFixture("dense_golden")
         let block = FPNSegmentationBlock(inChannels: 6, outChannels: 4, upsamples: 2)
-        try block.load(fixtureState(f, prefix: "seg.block."), strict: true)
+        try block.load(fixtureState(f, prefix: "seg.block.", for: block), strict: true)
         block.eval()
         let y = withNoGrad { block(try! f.tensor("seg.x")) }
         #expect(y.shape.dims == [1, 4, 12, 16])

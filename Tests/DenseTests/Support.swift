@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import Layers
 import Tensors
 
 // Fixtures: Fixtures/dense_golden.safetensors from tools/make_segmentation_fixtures.py.
@@ -11,10 +12,12 @@ func denseFixture(_ name: String) throws -> SafeTensorsFile {
     return try SafeTensorsFile(path: url.path)
 }
 
-/// The fixture's tensors whose keys start with `prefix`, the prefix removed.
-func fixtureState(_ file: SafeTensorsFile, prefix: String) throws -> [String: Tensor] {
+/// The fixture's tensors whose keys start with `prefix`, the prefix removed, plus the batch-norm step counters of
+/// `module` (PyTorch's `num_batches_tracked`, which the fixture leaves out: they do not change the output).
+func fixtureState(_ file: SafeTensorsFile, prefix: String, for module: Module) throws -> [String: Tensor] {
     var out: [String: Tensor] = [:]
     for (k, t) in try file.tensors() where k.hasPrefix(prefix) { out[String(k.dropFirst(prefix.count))] = t }
+    for (k, t) in module.stateDict() where k.hasSuffix("num_batches_tracked") { out[k] = t }
     return out
 }
 
