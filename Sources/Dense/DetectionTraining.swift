@@ -19,6 +19,9 @@ public struct DetectionOptions: Sendable, Equatable {
     /// Detections kept per tile (CenterNet's top-k).
     public var maxPerTile = 200
     public var minScore: Float = 0.05
+    /// Training crops per epoch, drawn from the images in proportion to their areas; nil: about `area / tile²` per
+    /// image (one pass over the pixels).
+    public var cropsPerEpoch: Int?
     public var seed: UInt64 = 0
 
     public init() {}
@@ -30,6 +33,9 @@ public struct DetectionOptions: Sendable, Equatable {
         guard (1...4096).contains(batchSize) else { throw .invalidOption(name: "--batch-size", value: "\(batchSize)", accepted: "1…4096") }
         guard learningRate > 0 && learningRate <= 10 else { throw .invalidOption(name: "--lr", value: "\(learningRate)", accepted: "(0, 10]") }
         guard nmsThreshold > 0 && nmsThreshold <= 1 else { throw .invalidOption(name: "--nms", value: "\(nmsThreshold)", accepted: "(0, 1]") }
+        if let c = cropsPerEpoch, !(1...100_000).contains(c) {
+            throw .invalidOption(name: "--crops-per-epoch", value: "\(c)", accepted: "1…100000")
+        }
     }
 }
 
@@ -39,12 +45,23 @@ public enum DetectionTraining {
         Tensor.stack(images.map { normalization.tensor($0) })
     }
 
-    /// Random training crops of one epoch: per image, about `area / tile²` crops (at least one) at random places,
+    /// Random training crops of one epoch: per image, about `area / tile²` crops (at least one), or its share by
+    /// area of `total`, at random places,
     /// each flipped horizontally and/or vertically at random (aerial views have no up).
-    static func crops(_ samples: [DetectionSample], tile: Int, generator g: inout SeededGenerator) -> [(RGBImage, [DetectionBox])] {
+    static func crops(_ samples: [DetectionSample], tile: Int, total: Int?,
+                      generator g: inout SeededGenerator) -> [(RGBImage, [DetectionBox])] {
         var out: [(RGBImage, [DetectionBox])] = []
-        for s in samples {
-            let count = Swift.max(1, Int((Double(s.image.width * s.image.height) / Double(tile * tile)).rounded()))
+        let areas = samples.map { Double($0.image.width * $0.image.height) }
+        var counts = areas.map { Swift.max(1, Int(($0 / Double(tile * tile)).rounded())) }
+        if let total {
+            // Largest remainder: each image's share of `total` by area.
+            let all = areas.reduce(0, +)
+            counts = areas.map { Int(Double(total) * $0 / all) }
+            let rest = total - counts.reduce(0, +)
+            let order = areas.indices.sorted { Double(total) * areas[$0] / all - Double(counts[$0]) > Double(total) * areas[$1] / all - Double(counts[$1]) }
+            for i in order.prefix(rest) { counts[i] += 1 }
+        }
+        for (s, count) in zip(samples, counts) {
             for _ in 0..<count {
                 let x = g.nextInt(below: Swift.max(1, s.image.width - tile + 1)), y = g.nextInt(below: Swift.max(1, s.image.height - tile + 1))
                 var image = Tiling.crop(s.image, x: x, y: y, tile: tile)
@@ -91,7 +108,7 @@ public enum DetectionTraining {
         let cells = options.tile / CenterNetTargets.stride
         for epoch in 0..<options.epochs {
             var g = SeededGenerator.forEpoch(seed: options.seed, epoch: epoch)
-            var crops = crops(samples, tile: options.tile, generator: &g)
+            var crops = crops(samples, tile: options.tile, total: options.cropsPerEpoch, generator: &g)
             crops.shuffle(using: &g)
             var total = 0.0, batches = 0
             for start in Swift.stride(from: 0, to: crops.count, by: options.batchSize) {

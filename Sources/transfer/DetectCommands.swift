@@ -9,7 +9,8 @@ import TransferKit
 struct DetectionCLIOptions: ParsableArguments {
     /// Refuses the detection options outside `--task detect`.
     func requireUnused() throws {
-        for (flag, given) in [("--boxes", boxes != nil), ("--tile", tile != nil), ("--overlap", overlap != nil)] where given {
+        for (flag, given) in [("--boxes", boxes != nil), ("--tile", tile != nil), ("--overlap", overlap != nil),
+                              ("--crops-per-epoch", cropsPerEpoch != nil)] where given {
             throw ValidationError("\(flag) applies to --task detect")
         }
     }
@@ -17,6 +18,7 @@ struct DetectionCLIOptions: ParsableArguments {
     @Option(name: .long, help: "Ground-truth boxes (--task detect; evaluate): a CSV (image_path,xmin,ymin,xmax,ymax,label), a Pascal VOC .xml, or a folder of .xml files.") var boxes: String?
     @Option(name: .long, help: "Side of the training crops and prediction tiles in pixels (--task detect), a multiple of 32 in 32…2048.") var tile: Int?
     @Option(name: .long, help: "Pixels shared by neighbouring prediction tiles (--task detect), 0…tile − 1.") var overlap: Int?
+    @Option(name: .long, help: "Random training crops per epoch, shared by the images in proportion to their areas (--task detect; default: one pass over the pixels), 1…100000.") var cropsPerEpoch: Int?
 }
 
 /// `{"x0","y0","x1","y1","label","score"}` rows.
@@ -30,6 +32,7 @@ extension TrainCommand {
         var o = DetectionOptions()
         o.tile = detection.tile ?? o.tile
         o.overlap = detection.overlap ?? o.overlap
+        o.cropsPerEpoch = detection.cropsPerEpoch
         o.epochs = epochs ?? 20
         o.batchSize = batchSize
         if let lr { o.learningRate = lr; o.encoderLearningRate = lr / 10 }

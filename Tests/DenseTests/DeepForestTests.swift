@@ -34,8 +34,9 @@ import Testing
         var o = DetectionOptions()
         o.tile = 128
         o.overlap = 32
-        o.epochs = 12
-        o.batchSize = 8
+        o.epochs = 6
+        o.cropsPerEpoch = 8
+        o.batchSize = 4
         o.learningRate = 2e-3
         let losses = try DetectionTraining.train(model, on: trainSet, options: o, normalization: .efficientNetLite)
         #expect(losses.last! < losses.first!, "\(losses)")
