@@ -85,6 +85,19 @@ public struct BoxAnnotations: Sendable, Equatable {
         return s[a.upperBound..<b.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The boxes of `imageName`: those recorded under that file name, else under the same stem with another extension
+    /// (DeepForest's `OSBS_029.xml` names `OSBS_029.tif` for the PNG it ships).
+    public func boxes(for imageName: String) -> [DetectionBox]? {
+        if let b = boxes[imageName] { return b }
+        let stem = (imageName as NSString).deletingPathExtension
+        return boxes.first { ($0.key as NSString).deletingPathExtension == stem }?.value
+    }
+
+    /// All boxes relabelled as one class `name` (e.g. DeepForest's "Alive"/"Dead" as "Tree").
+    public func merged(into name: String) -> BoxAnnotations {
+        BoxAnnotations(boxes: boxes.mapValues { $0.map { var b = $0; b.label = 0; return b } }, classNames: [name])
+    }
+
     mutating func add(image: String, name: String, _ v: [Float], file: String, line: Int) throws(DenseError) {
         guard v[2] > v[0] && v[3] > v[1] else {
             throw .malformedBoxes(file: file, line: line, reason: "box \(v) of \(image) has xmax ≤ xmin or ymax ≤ ymin")

@@ -82,6 +82,8 @@ public struct CenterNetTargets: Sendable {
         return Swift.min(r1, r2, r3)
     }
 
+    /// Boxes centred outside the map or empty are skipped (a crop keeps only boxes centred in it); labels must be in
+    /// `0..<classes`.
     public init(boxes: [DetectionBox], classes: Int, height: Int, width: Int) {
         let s = Float(Self.stride)
         heatmap = [Float](repeating: 0, count: classes * height * width)
@@ -91,6 +93,7 @@ public struct CenterNetTargets: Sendable {
             let cx = (b.x0 + b.x1) / 2 / s, cy = (b.y0 + b.y1) / 2 / s
             let px = Int(cx.rounded(.down)), py = Int(cy.rounded(.down))
             guard px >= 0 && px < width && py >= 0 && py < height && b.width > 0 && b.height > 0 else { continue }
+            guard b.label >= 0 && b.label < classes else { fatalError("CenterNetTargets: box label \(b.label) outside 0..<\(classes)") }
             let w = b.width / s, h = b.height / s
             let radius = Swift.max(0, Int(Self.gaussianRadius(h.rounded(.up), w.rounded(.up))))
             let sigma = Float(2 * radius + 1) / 6

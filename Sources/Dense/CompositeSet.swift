@@ -19,8 +19,9 @@ public enum CompositeSegmentationSet {
     /// Writes `count` samples into `directory/images/NNNN.png` and `directory/masks/NNNN.png` (palette PNGs).
     /// - Returns: pixels per class over the whole set.
     @discardableResult
+    /// - Parameter binary: label every garment 1 (foreground/background) instead of its class + 1.
     public static func build(backgrounds: [RGBImage], garments: FashionMNIST, count: Int, size: Int, seed: UInt64,
-                             into directory: String) throws(DenseError) -> [Int] {
+                             binary: Bool = false, into directory: String) throws(DenseError) -> [Int] {
         guard !backgrounds.isEmpty else { throw .invalidOption(name: "--backgrounds", value: "(none)", accepted: "at least one photograph") }
         guard (1...100_000).contains(count) else { throw .invalidOption(name: "--count", value: "\(count)", accepted: "1…100000") }
         guard (32...1024).contains(size) else { throw .invalidOption(name: "--size", value: "\(size)", accepted: "32…1024") }
@@ -32,7 +33,7 @@ public enum CompositeSegmentationSet {
         var classPixels = [Int](repeating: 0, count: classNames.count)
         var g = SeededGenerator(seed: seed)
         for i in 0..<count {
-            let (image, mask) = sample(backgrounds: backgrounds, garments: garments, size: size, generator: &g)
+            let (image, mask) = sample(backgrounds: backgrounds, garments: garments, size: size, binary: binary, generator: &g)
             for l in mask.labels { classPixels[Int(l)] += 1 }
             let name = String(format: "%05d.png", i)
             do throws(DatasetError) { try PNGEncoder.write(image, to: directory + "/images/" + name) } catch {
@@ -46,7 +47,7 @@ public enum CompositeSegmentationSet {
         return classPixels
     }
 
-    static func sample(backgrounds: [RGBImage], garments: FashionMNIST, size: Int,
+    static func sample(backgrounds: [RGBImage], garments: FashionMNIST, size: Int, binary: Bool,
                        generator g: inout SeededGenerator) -> (RGBImage, LabelMask) {
         let photo = backgrounds[g.nextInt(below: backgrounds.count)]
         let shorter = Swift.min(photo.width, photo.height)
@@ -60,7 +61,7 @@ public enum CompositeSegmentationSet {
             let garment = garments.rgbImage(index).resize(width: s, height: s)
             let px = g.nextInt(below: size - s + 1), py = g.nextInt(below: size - s + 1)
             let tint = (0..<3).map { _ in Float(g.uniform(0.35, 1.0)) }
-            let label = UInt8(garments.labels[index] + 1)
+            let label = binary ? 1 : UInt8(garments.labels[index] + 1)
             for y in 0..<s {
                 for x in 0..<s {
                     let v = garment.pixels[(y * s + x) * 3]

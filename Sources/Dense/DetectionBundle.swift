@@ -90,7 +90,7 @@ public enum DetectionBundle {
             let name = (path as NSString).lastPathComponent
             let image: RGBImage
             do { image = try ImageDecoder.decode(contentsOf: path) } catch { throw DenseError.wrap(error, path: path) }
-            out.append(DetectionSample(name: name, image: image, boxes: annotations.boxes[name] ?? []))
+            out.append(DetectionSample(name: name, image: image, boxes: annotations.boxes(for: name) ?? []))
         }
         return out
     }

@@ -28,7 +28,9 @@ public struct DetectionOptions: Sendable, Equatable {
 
     public func validate() throws(DenseError) {
         guard tile >= 32 && tile <= 2048 && tile % 32 == 0 else { throw .invalidOption(name: "--tile", value: "\(tile)", accepted: "a multiple of 32 in 32…2048") }
-        guard overlap >= 0 && overlap < tile else { throw .invalidOption(name: "--overlap", value: "\(overlap)", accepted: "0…tile − 1") }
+        guard overlap >= 0 && overlap < tile else {
+            throw .invalidOption(name: "--overlap", value: "\(overlap)", accepted: "0…\(tile - 1) (below --tile \(tile))")
+        }
         guard (1...100_000).contains(epochs) else { throw .invalidOption(name: "--epochs", value: "\(epochs)", accepted: "1…100000") }
         guard (1...4096).contains(batchSize) else { throw .invalidOption(name: "--batch-size", value: "\(batchSize)", accepted: "1…4096") }
         guard learningRate > 0 && learningRate <= 10 else { throw .invalidOption(name: "--lr", value: "\(learningRate)", accepted: "(0, 10]") }
@@ -96,6 +98,11 @@ public enum DetectionTraining {
     public static func train(_ model: DetectionModel, on samples: [DetectionSample], options: DetectionOptions, normalization: Normalization,
                              progress: (Int, Double) -> Void = { _, _ in }) throws(DenseError) -> [Double] {
         try options.validate()
+        for s in samples {
+            if let b = s.boxes.first(where: { $0.label < 0 || $0.label >= model.classes }) {
+                throw .invalidOption(name: "--boxes", value: "label \(b.label) in \(s.name)", accepted: "labels 0..<\(model.classes) (the model's classes)")
+            }
+        }
         model.setEncoderFrozen(options.freezeEncoder)
         let named = model.trainableParameters()
         let encoder = named.filter { $0.0.hasPrefix("encoder.") }.map { (name: $0.0, tensor: $0.1) }

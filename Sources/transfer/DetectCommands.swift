@@ -10,7 +10,8 @@ struct DetectionCLIOptions: ParsableArguments {
     /// Refuses the detection options outside `--task detect`.
     func requireUnused() throws {
         for (flag, given) in [("--boxes", boxes != nil), ("--tile", tile != nil), ("--overlap", overlap != nil),
-                              ("--crops-per-epoch", cropsPerEpoch != nil)] where given {
+                              ("--crops-per-epoch", cropsPerEpoch != nil),
+                              ("--merge-classes", mergeClasses != nil)] where given {
             throw ValidationError("\(flag) applies to --task detect")
         }
     }
@@ -18,6 +19,7 @@ struct DetectionCLIOptions: ParsableArguments {
     @Option(name: .long, help: "Ground-truth boxes (--task detect; evaluate): a CSV (image_path,xmin,ymin,xmax,ymax,label), a Pascal VOC .xml, or a folder of .xml files.") var boxes: String?
     @Option(name: .long, help: "Side of the training crops and prediction tiles in pixels (--task detect), a multiple of 32 in 32…2048.") var tile: Int?
     @Option(name: .long, help: "Pixels shared by neighbouring prediction tiles (--task detect), 0…tile − 1.") var overlap: Int?
+    @Option(name: .long, help: "Relabel every box as this one class (e.g. Tree for DeepForest's Alive/Dead boxes) (--task detect).") var mergeClasses: String?
     @Option(name: .long, help: "Random training crops per epoch, shared by the images in proportion to their areas (--task detect; default: one pass over the pixels), 1…100000.") var cropsPerEpoch: Int?
 }
 
@@ -42,6 +44,7 @@ extension TrainCommand {
     }
 
     func validateDetection() throws {
+        try validateDenseCommon()
         try segmentation.requireUnused()
         guard let b = detection.boxes, !b.isEmpty else { throw ValidationError("--task detect needs --boxes (a CSV, a VOC .xml or a folder of them)") }
         do { try detectionOptions().validate() } catch { throw ValidationError(error.description) }
@@ -53,7 +56,8 @@ extension TrainCommand {
         guard spec.preprocessing != nil else { throw ValidationError("--task detect needs an image model; \(model) is a text model") }
         let samples: [DetectionSample], annotations: BoxAnnotations
         do {
-            annotations = try BoxAnnotations.read(detection.boxes!)
+            let read = try BoxAnnotations.read(detection.boxes!)
+            annotations = detection.mergeClasses.map { read.merged(into: $0) } ?? read
             samples = try DetectionBundle.samples(images: data, annotations: annotations)
         } catch { throw ValidationError(error.description) }
         guard samples.contains(where: { !$0.boxes.isEmpty }) else { throw ValidationError("no image of \(data) has a box in \(detection.boxes!) (boxes are matched by file name)") }
@@ -83,6 +87,10 @@ extension EvaluateCommand {
         do { (net, manifest) = try DetectionBundle.load(model) } catch { throw RuntimeError(error.description) }
         var annotations: BoxAnnotations
         do { annotations = try BoxAnnotations.read(file) } catch { throw ValidationError(error.description) }
+        if manifest.classNames.count == 1 && annotations.classNames != manifest.classNames {
+            // A one-class detector (e.g. trained with --merge-classes) scores every ground-truth box as its class.
+            annotations = annotations.merged(into: manifest.classNames[0])
+        }
         // Labels follow the bundle's class order; a class the bundle does not know is an error.
         for (name, boxes) in annotations.boxes {
             annotations.boxes[name] = try boxes.map { b in

@@ -28,7 +28,27 @@ extension SegmentationArchitecture: ExpressibleByArgument {}
 extension SegmentationLoss: ExpressibleByArgument {}
 
 extension TrainCommand {
+    /// Refuses the classification options that dense training (`--task segment|detect`) does not use, and checks
+    /// the paths every task needs.
+    func validateDenseCommon() throws {
+        let unused: [(String, Bool)] = [
+            ("--test", test != nil), ("--report", report != nil), ("--head", head != nil), ("--logistic-c", logisticC != nil),
+            ("--head-lr", headLr != nil), ("--head-cv", headCv), ("--views", views != 0), ("--mixup", mixup != 0),
+            ("--cutmix", cutmix != 0), ("--label-smoothing", labelSmoothing != 0), ("--resume", resume),
+            ("--early-stopping", earlyStopping != 0), ("--val-split", valSplit != 0.1)]
+        if let flag = unused.first(where: \.1)?.0 { throw ValidationError("\(flag) does not apply to --task \(task?.rawValue ?? "")") }
+        try loraOptions.validate(strategy: strategy)
+        guard strategy == .features || strategy == .fineTune else {
+            throw ValidationError("--strategy with --task \(task?.rawValue ?? ""): features (frozen encoder) or fine-tune")
+        }
+        guard !multiTask.isRequested else { throw ValidationError("--tasks / --label-columns do not apply to --task \(task?.rawValue ?? "")") }
+        guard !model.isEmpty else { throw ValidationError("--model must name a pretrained model (received an empty string; see `transfer models`)") }
+        guard !data.isEmpty else { throw ValidationError("--data must be a folder of images (received an empty string)") }
+        try requireDirectoryPath("--out", out, holds: "the bundle")
+    }
+
     func validateSegmentation() throws {
+        try validateDenseCommon()
         try detection.requireUnused()
         guard let masks = segmentation.masks, !masks.isEmpty else { throw ValidationError("--task segment needs --masks FOLDER (mask PNGs named like the images)") }
         if let classes = segmentation.classes { try requireWhole("--classes", classes, in: 2...255) }

@@ -15,6 +15,7 @@ struct SegmentationSetCommand: ParsableCommand {
     @Option(name: .long, help: "Side of the square images in pixels, 32…1024.") var size = 128
     @Option(name: .long, help: "Random seed, 0…18446744073709551615.") var seed: UInt64 = 0
     @Option(name: .long, help: "Output folder (gets images/ and masks/).") var out: String
+    @Flag(name: .long, help: "Label every garment 1 (garment vs background) instead of its Fashion-MNIST class + 1.") var binary = false
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -37,14 +38,16 @@ struct SegmentationSetCommand: ParsableCommand {
         let garments: FashionMNIST
         do { garments = try FashionMNIST(split: split == "train" ? .train : .test) } catch { throw RuntimeError(error.description) }
         let counts: [Int]
-        do { counts = try CompositeSegmentationSet.build(backgrounds: photos, garments: garments, count: count, size: size, seed: seed, into: out) } catch {
+        do { counts = try CompositeSegmentationSet.build(backgrounds: photos, garments: garments, count: count, size: size, seed: seed,
+                                                             binary: binary, into: out) } catch {
             throw RuntimeError(error.description)
         }
         if json {
-            print(try jsonString(["out": out, "images": count, "size": size, "classes": CompositeSegmentationSet.classNames,
+            print(try jsonString(["out": out, "images": count, "size": size, "classes": binary ? ["background", "garment"] : CompositeSegmentationSet.classNames,
                                   "class_pixels": counts, "backgrounds": files]))
         } else {
-            print("wrote \(count) images and masks (\(size)×\(size)) into \(out); classes: \(CompositeSegmentationSet.classNames.joined(separator: ", "))")
+            let names = binary ? ["background", "garment"] : CompositeSegmentationSet.classNames
+            print("wrote \(count) images and masks (\(size)×\(size)) into \(out); classes: \(names.joined(separator: ", "))")
         }
     }
 }

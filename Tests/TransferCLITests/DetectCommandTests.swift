@@ -29,7 +29,7 @@ import Testing
         #expect(stray.status != 0 && stray.stderr.contains("--tile applies to --task detect"), "\(stray.stderr)")
 
         let train = try runTransfer(["train", "--model", "efficientnet-lite0", "--task", "detect", "--data", df + "/SOAP_061",
-                                     "--boxes", df + "/SOAP_061/SOAP_061.xml", "--tile", "64", "--overlap", "16", "--epochs", "2", "--crops-per-epoch", "4", "--batch-size", "4",
+                                     "--boxes", df + "/SOAP_061/SOAP_061.xml", "--merge-classes", "Tree", "--tile", "64", "--overlap", "16", "--epochs", "2", "--crops-per-epoch", "4", "--batch-size", "4",
                                      "--out", bundle, "--json"], environment: env)
         #expect(train.status == 0, "\(train.stderr)")
         let t = try JSONSerialization.jsonObject(with: Data(train.stdout.utf8)) as? [String: Any] ?? [:]
