@@ -121,7 +121,7 @@ extension VisionBackbone {
     func checkInput(_ x: Tensor) {
         let c = inputChannels
         guard x.rank == 4 && x.shape[1] == c && x.shape[0] >= 1 && x.shape[2] >= 1 && x.shape[3] >= 1 else {
-            fatalError("\(modelName): input \(x.shape) must be a batch of images [N, \(c), H, W] with N, H, W ≥ 1")
+            fatalError("\(modelName): input \(x.shape) must be a batch of \(c == 3 ? "RGB" : "\(c)-channel") images [N, \(c), H, W] with N, H, W ≥ 1")
         }
     }
 }
