@@ -5,7 +5,7 @@ TEST_FLAGS ?= -c release -Xswiftc -enable-testing
 TEST_MODELS ?= efficientnet-lite0 minilm-l6 mobilenet-v2
 # Real datasets the tests use: bbc-news is downloaded into the same cache by `transfer datasets fetch`
 # (fashion-mnist is the Debian package scripts/setup installs); digits and mnist-5k are the domain-adaptation pair.
-TEST_DATASETS ?= bbc-news digits mnist-5k
+TEST_DATASETS ?= bbc-news digits mnist-5k deepforest
 
 # The peers `make bench` measures beside TransferKit (benchmarks/peers.py): a Python with torch (and optionally
 # onnxruntime, openvino). Default: the venv `make peers-setup` creates; none → TransferKit's figures only.
@@ -17,7 +17,7 @@ BENCH_SCRATCH ?= .build
 # `make fuzz` FUZZ_COUNT of each.
 FUZZ_COUNT ?= 100000
 
-.PHONY: setup build test fuzz fetch demo bench peers-setup clean adapt-bench mpi-proof serve-bench distill-bench
+.PHONY: setup build test fuzz fetch demo bench peers-setup clean adapt-bench mpi-proof serve-bench distill-bench dense-bench
 
 setup:
 	@bash scripts/setup
@@ -77,6 +77,11 @@ adapt-bench: fetch
 distill-bench: fetch
 	$$($(SWIFT) build -c release --show-bin-path)/transfer fetch efficientnet-lite2 minilm-l3
 	TRANSFER=$$($(SWIFT) build -c release --show-bin-path)/transfer bash scripts/distill-bench
+
+# Dense prediction on real images: segmentation (composite set with exact masks; U-Net vs FPN, frozen vs
+# fine-tuned encoder) and tree detection on DeepForest's aerial photographs; see docs/dense.md.
+dense-bench: fetch
+	TRANSFER=$$($(SWIFT) build -c release --show-bin-path)/transfer bash scripts/dense-bench
 
 # A venv with the peers for `make bench` (PyTorch from PyPI pulls CUDA wheels, ~3 GB; never needed by the tests).
 peers-setup:

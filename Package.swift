@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "Export", targets: ["Export"]),
         .library(name: "Serving", targets: ["Serving"]),
         .library(name: "Distillation", targets: ["Distillation"]),
+        .library(name: "Dense", targets: ["Dense"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -59,6 +60,7 @@ let package = Package(
         .target(name: "Adaptation", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Assets", "CBLAS"]),
         .target(name: "Export", dependencies: ["TransferKit", "Datasets", "Models", "Layers", "Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Distillation", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Assets"]),
+        .target(name: "Dense", dependencies: ["TransferKit", "Models", "Layers", "Tensors", "Optimizers", "Datasets", "Checkpoints"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .target(name: "Serving", dependencies: ["TransferKit", "Tracking", "Reports", "Explain", "Adapters", "MultiTask", "Datasets", "Models", "Tensors", .product(name: "Hummingbird", package: "hummingbird")]),
         .systemLibrary(
@@ -82,7 +84,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "MPIDistributed", "Export", "Serving", "Distillation", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "MPIDistributed", "Export", "Serving", "Distillation", "Dense", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -111,6 +113,7 @@ let package = Package(
         .testTarget(name: "ExportTests", dependencies: ["Export", "TransferKit", "Models", "Layers", "Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "ServingTests", dependencies: ["transfer", "Serving", "TransferKit", "Datasets", "Tensors"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation", "TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Models"]),
+        .testTarget(name: "DenseTests", dependencies: ["Dense", "TransferKit", "Models", "Layers", "Tensors", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

@@ -251,8 +251,10 @@ static void tk_png_read(png_structp png, png_bytep out, size_t count) {
     ctx->position += count;
 }
 
-int tkic_decode_png(const uint8_t *data, size_t size, const tkic_decode_options *options, tkic_image *out,
-                    char *message, size_t message_size) {
+/// The PNG decoder behind `tkic_decode_png` (`indexed == 0`: RGB8) and `tkic_decode_png_indices` (`indexed != 0`:
+/// one byte per pixel, the palette index or the grey value).
+static int tk_decode_png(const uint8_t *data, size_t size, const tkic_decode_options *options, tkic_image *out,
+                         char *message, size_t message_size, int indexed) {
     memset(out, 0, sizeof(*out));
     tk_set_message(message, message_size, "");
     struct tk_png_context ctx;
@@ -305,17 +307,30 @@ int tkic_decode_png(const uint8_t *data, size_t size, const tkic_decode_options 
         return TKIC_TOO_LARGE;
     }
 
-    if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
-    if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (bit_depth == 16) png_set_strip_16(png);
-    // Alpha is dropped, not composited: PIL's Image.convert("RGB") from RGBA/LA/P+transparency drops it too.
-    if ((color_type & PNG_COLOR_MASK_ALPHA) != 0 || png_get_valid(png, info, PNG_INFO_tRNS)) png_set_strip_alpha(png);
-    if (color_type == PNG_COLOR_TYPE_GRAY || color_type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    int channels = indexed ? 1 : 3;
+    if (indexed) {
+        if (color_type != PNG_COLOR_TYPE_PALETTE && color_type != PNG_COLOR_TYPE_GRAY) {
+            tk_set_message(message, message_size, "a mask must be a palette or greyscale PNG without alpha");
+            png_destroy_read_struct(&png, &info, NULL);
+            return TKIC_UNSUPPORTED;
+        }
+        // Indices stay indices: 1/2/4-bit samples are unpacked to one byte each, never scaled or expanded.
+        if (bit_depth < 8) png_set_packing(png);
+        if (bit_depth == 16) png_set_strip_16(png);
+    } else {
+        if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+        if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+        if (bit_depth == 16) png_set_strip_16(png);
+        // Alpha is dropped, not composited: PIL's Image.convert("RGB") from RGBA/LA/P+transparency drops it too.
+        if ((color_type & PNG_COLOR_MASK_ALPHA) != 0 || png_get_valid(png, info, PNG_INFO_tRNS)) png_set_strip_alpha(png);
+        if (color_type == PNG_COLOR_TYPE_GRAY || color_type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    }
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
 
     size_t row_bytes = png_get_rowbytes(png, info);
-    if (row_bytes != (size_t)width * 3 || png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8) {
+    if (row_bytes != (size_t)width * channels || png_get_channels(png, info) != channels ||
+        png_get_bit_depth(png, info) != 8) {
         char buffer[120];
         snprintf(buffer, sizeof buffer, "libpng produced %zu bytes per row for width %u (expected RGB8)", row_bytes,
                  (unsigned)width);
@@ -324,7 +339,7 @@ int tkic_decode_png(const uint8_t *data, size_t size, const tkic_decode_options 
         png_destroy_read_struct(&png, &info, NULL);
         return TKIC_UNSUPPORTED;
     }
-    size_t total = tk_mul3(width, height, 3);
+    size_t total = tk_mul3(width, height, (size_t)channels);
     if (total == 0) {
         tk_set_message(message, message_size, "image size is zero or overflows");
         png_destroy_read_struct(&png, &info, NULL);
@@ -349,6 +364,16 @@ int tkic_decode_png(const uint8_t *data, size_t size, const tkic_decode_options 
     out->height = (int32_t)height;
     out->pixels = pixels;
     return TKIC_OK;
+}
+
+int tkic_decode_png(const uint8_t *data, size_t size, const tkic_decode_options *options, tkic_image *out,
+                    char *message, size_t message_size) {
+    return tk_decode_png(data, size, options, out, message, message_size, 0);
+}
+
+int tkic_decode_png_indices(const uint8_t *data, size_t size, const tkic_decode_options *options, tkic_image *out,
+                            char *message, size_t message_size) {
+    return tk_decode_png(data, size, options, out, message, message_size, 1);
 }
 
 // MARK: - PNG encoding

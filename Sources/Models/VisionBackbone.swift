@@ -108,11 +108,20 @@ extension VisionBackbone {
         return report
     }
 
-    /// Stops with a message naming the model when `x` is not a batch of RGB images `[N, 3, H, W]`.
-    /// (`fatalError`, not `precondition`: a release build drops a precondition's message.)
+    /// The input channels of the first convolution (the first layer of the first ``blockGroups`` entry): 3 for the
+    /// pretrained models, another count after that convolution was replaced (e.g. for greyscale or multispectral
+    /// inputs).
+    public var inputChannels: Int {
+        guard let first = blockGroups.first?.prefixes.first, let conv = try? module(at: first) as? Conv2d else { return 3 }
+        return conv.weight.shape[1] * conv.groups
+    }
+
+    /// Stops with a message naming the model when `x` is not a batch of images `[N, C, H, W]` with C =
+    /// ``inputChannels``. (`fatalError`, not `precondition`: a release build drops a precondition's message.)
     func checkInput(_ x: Tensor) {
-        guard x.rank == 4 && x.shape[1] == 3 && x.shape[0] >= 1 && x.shape[2] >= 1 && x.shape[3] >= 1 else {
-            fatalError("\(modelName): input \(x.shape) must be a batch of RGB images [N, 3, H, W] with N, H, W ≥ 1")
+        let c = inputChannels
+        guard x.rank == 4 && x.shape[1] == c && x.shape[0] >= 1 && x.shape[2] >= 1 && x.shape[3] >= 1 else {
+            fatalError("\(modelName): input \(x.shape) must be a batch of \(c == 3 ? "RGB" : "\(c)-channel") images [N, \(c), H, W] with N, H, W ≥ 1")
         }
     }
 }

@@ -35,6 +35,7 @@ struct LRFindCommand: AsyncParsableCommand {
     static let iterationRange = 5...10_000
 
     func validate() throws {
+        if task == .segment || task == .detect { throw ValidationError("lr-find takes classify, multilabel or regress as --task (segmentation trains with `transfer train --task segment`)") }
         if head == .logistic { throw ValidationError("--head logistic has no learning rate (it is solved by L-BFGS); lr-find takes --head linear or mlp") }
         try requireRate("--start", start, maximum: Self.maxRate)
         try requireRate("--end", end, maximum: Self.maxRate)

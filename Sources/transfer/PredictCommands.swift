@@ -1,6 +1,7 @@
 import Adapters
 import Assets
 import ArgumentParser
+import Dense
 import Foundation
 import Models
 import MultiTask
@@ -32,6 +33,9 @@ struct PredictCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Inputs are texts (for a bundle trained on text).")
     var text = false
 
+    @Option(name: .long, help: "Folder for the mask PNGs and overlays of a segmentation bundle, or the boxes JSON and drawings of a detection bundle.")
+    var output: String?
+
     @Argument(help: "JPEG or PNG files (or texts with --text).")
     var inputs: [String]
 
@@ -49,6 +53,8 @@ struct PredictCommand: AsyncParsableCommand {
     }
 
     func execute() async throws {
+        if SegmentationBundle.isBundle(model) { return try executeSegmentation() }
+        if DetectionBundle.isBundle(model) { return try executeDetection() }
         if MultiTaskBundle.isBundle(URL(fileURLWithPath: model)) { return try await runMultiTaskBundle() }
         switch modelPathKind(model) {
         case .bundle: return try await runBundle()

@@ -1,5 +1,6 @@
 import Adapters
 import ArgumentParser
+import Dense
 import Assets
 import Datasets
 import Explain
@@ -50,8 +51,10 @@ extension RegressionLoss: ExpressibleByArgument {}
 
 /// `--task`: the flag spellings of ``TaskKind``.
 enum TaskFlag: String, ExpressibleByArgument, CaseIterable {
-    case classify, multilabel, regress
-    var kind: TaskKind { TaskKind(flag: rawValue)! }
+    case classify, multilabel, regress, segment, detect
+    /// The labelled-data task; nil for `segment` and `detect`, which train through `--masks` / `--boxes`
+    /// (SegmentCommands.swift, DetectCommands.swift).
+    var kind: TaskKind? { TaskKind(flag: rawValue) }
 }
 
 /// `--unfreeze`: a number of block groups, `all`, or `auto` (the backbone's default, known once it is loaded).
@@ -111,6 +114,8 @@ struct TrainCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object at the end.") var json = false
     @OptionGroup var loraOptions: LoRAOptions
     @OptionGroup var multiTask: MultiTaskOptions
+    @OptionGroup var segmentation: SegmentationOptions
+    @OptionGroup var detection: DetectionCLIOptions
 
     @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var tracking: TrackingOption
@@ -118,6 +123,10 @@ struct TrainCommand: AsyncParsableCommand {
     /// Every option against its accepted range (``TrainOptions/validate()`` for the numbers the library takes), and
     /// `--out`/`--report` that are existing files, before anything is loaded.
     func validate() throws {
+        if task == .segment { return try validateSegmentation() }
+        if task == .detect { return try validateDetection() }
+        try segmentation.requireUnused()
+        try detection.requireUnused()
         let epochMax = TrainOptions.epochRange.upperBound
         if let epochs {
             try requireWhole("--epochs", epochs, in: 1...epochMax,
@@ -211,6 +220,13 @@ struct TrainCommand: AsyncParsableCommand {
                 throw ValidationError("multi-task training (--label-columns/--tasks) does not run under mpirun: run it as one process")
             }
             return try await executeMultiTask()
+        }
+        if task == .segment || task == .detect {
+            guard !Communicator.isLaunchedByMPI else {
+                throw ValidationError("--task \(task?.rawValue ?? "") does not run under mpirun: run it as one process")
+            }
+            if task == .segment { return try await executeSegmentation() }
+            return try await executeDetection()
         }
         guard let world = try Communicator.fromEnvironment() else { return try await execute(world: nil, commandStart: commandStart) }
         try await asRank(world) { try await execute(world: world, commandStart: commandStart) }
@@ -340,6 +356,8 @@ struct EvaluateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "An image folder, a text folder or a CSV.") var data: String
     @Option(name: .long, help: "Write report.html and metrics.json into this directory.") var report: String?
     @Flag(name: .long, help: "Print JSON.") var json = false
+    @Option(name: .long, help: "The masks of --data, for a segmentation bundle: a folder of mask PNGs named like the images.") var masks: String?
+    @Option(name: .long, help: "The boxes of --data, for a detection bundle: a CSV, a Pascal VOC .xml or a folder of them.") var boxes: String?
 
     @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var tracking: TrackingOption
@@ -355,6 +373,11 @@ struct EvaluateCommand: AsyncParsableCommand {
     }
 
     func execute() async throws {
+        if SegmentationBundle.isBundle(model) { return try executeSegmentation() }
+        if DetectionBundle.isBundle(model) { return try executeDetection() }
+        if masks != nil || boxes != nil {
+            throw ValidationError("--masks and --boxes apply to segmentation and detection bundles; \(model) is not one")
+        }
         let url = URL(fileURLWithPath: model)
         switch modelPathKind(model) {
         case .bundle: break

@@ -12,7 +12,7 @@ private func cachedBBCWheel() -> URL? {
 
 @Suite struct DatasetRegistryTests {
     @Test func registryPinsBothDatasetsWithTheirPublishedCounts() throws {
-        #expect(DatasetRegistry.names == ["fashion-mnist", "bbc-news", "digits", "mnist-5k", "bbc-news-leads"])
+        #expect(DatasetRegistry.names == ["fashion-mnist", "bbc-news", "digits", "mnist-5k", "bbc-news-leads", "deepforest", "sklearn-photos"])
         let fashion = try DatasetRegistry.spec(named: "Fashion-MNIST")
         #expect(fashion.classNames.count == 10)
         #expect(try fashion.split(named: "train").total == 60_000)
@@ -32,7 +32,7 @@ private func cachedBBCWheel() -> URL? {
     }
 
     @Test func unknownDatasetAndUnknownSplitNameWhatExists() {
-        #expect(throws: DatasetRegistryError.unknownDataset("mnist", known: ["fashion-mnist", "bbc-news", "digits", "mnist-5k", "bbc-news-leads"])) {
+        #expect(throws: DatasetRegistryError.unknownDataset("mnist", known: ["fashion-mnist", "bbc-news", "digits", "mnist-5k", "bbc-news-leads", "deepforest", "sklearn-photos"])) {
             try DatasetRegistry.spec(named: "mnist")
         }
         let bbc = try? DatasetRegistry.spec(named: "bbc-news")

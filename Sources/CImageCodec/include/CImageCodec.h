@@ -67,6 +67,12 @@ int tkic_decode_jpeg(const uint8_t *data, size_t size, const tkic_decode_options
 int tkic_decode_png(const uint8_t *data, size_t size, const tkic_decode_options *options, tkic_image *out,
                     char *message, size_t message_size);
 
+/// Decodes a palette or 8-bit greyscale PNG (a segmentation mask) to one byte per pixel: the palette index, or the
+/// grey value, never expanded to RGB (1/2/4-bit samples unpacked, 16-bit grey reduced to the high byte). Colour
+/// and alpha PNGs are `TKIC_UNSUPPORTED`.
+int tkic_decode_png_indices(const uint8_t *data, size_t size, const tkic_decode_options *options, tkic_image *out,
+                            char *message, size_t message_size);
+
 /// Frees what a decoder allocated in `image` and zeroes the pointers.
 void tkic_image_release(tkic_image *image);
 

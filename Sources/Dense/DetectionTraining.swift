@@ -1,0 +1,181 @@
+import Datasets
+import Foundation
+import Optimizers
+import Tensors
+
+/// How a ``DetectionModel`` trains and predicts.
+public struct DetectionOptions: Sendable, Equatable {
+    /// Side of the square training crops and prediction tiles, a multiple of 32.
+    public var tile = 256
+    /// Pixels shared by neighbouring prediction tiles.
+    public var overlap = 64
+    public var epochs = 20
+    public var batchSize = 8
+    public var learningRate: Float = 1e-3
+    public var encoderLearningRate: Float = 1e-4
+    public var freezeEncoder = false
+    /// IoU above which NMS merges boxes of neighbouring tiles.
+    public var nmsThreshold: Float = 0.3
+    /// Detections kept per tile (CenterNet's top-k).
+    public var maxPerTile = 200
+    public var minScore: Float = 0.05
+    /// Training crops per epoch, drawn from the images in proportion to their areas; nil: about `area / tile²` per
+    /// image (one pass over the pixels).
+    public var cropsPerEpoch: Int?
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    public func validate() throws(DenseError) {
+        guard tile >= 32 && tile <= 2048 && tile % 32 == 0 else { throw .invalidOption(name: "--tile", value: "\(tile)", accepted: "a multiple of 32 in 32…2048") }
+        guard overlap >= 0 && overlap < tile else {
+            throw .invalidOption(name: "--overlap", value: "\(overlap)", accepted: "0…\(tile - 1) (below --tile \(tile))")
+        }
+        guard (1...100_000).contains(epochs) else { throw .invalidOption(name: "--epochs", value: "\(epochs)", accepted: "1…100000") }
+        guard (1...4096).contains(batchSize) else { throw .invalidOption(name: "--batch-size", value: "\(batchSize)", accepted: "1…4096") }
+        guard learningRate > 0 && learningRate <= 10 else { throw .invalidOption(name: "--lr", value: "\(learningRate)", accepted: "(0, 10]") }
+        guard nmsThreshold > 0 && nmsThreshold <= 1 else { throw .invalidOption(name: "--nms", value: "\(nmsThreshold)", accepted: "(0, 1]") }
+        if let c = cropsPerEpoch, !(1...100_000).contains(c) {
+            throw .invalidOption(name: "--crops-per-epoch", value: "\(c)", accepted: "1…100000")
+        }
+    }
+}
+
+public enum DetectionTraining {
+    /// `[B, 3, t, t]` of `images`, normalised.
+    static func tensor(_ images: [RGBImage], normalization: Normalization) -> Tensor {
+        Tensor.stack(images.map { normalization.tensor($0) })
+    }
+
+    /// Random training crops of one epoch: per image, about `area / tile²` crops (at least one), or its share by
+    /// area of `total`, at random places,
+    /// each flipped horizontally and/or vertically at random (aerial views have no up).
+    static func crops(_ samples: [DetectionSample], tile: Int, total: Int?,
+                      generator g: inout SeededGenerator) -> [(RGBImage, [DetectionBox])] {
+        var out: [(RGBImage, [DetectionBox])] = []
+        let areas = samples.map { Double($0.image.width * $0.image.height) }
+        var counts = areas.map { Swift.max(1, Int(($0 / Double(tile * tile)).rounded())) }
+        if let total {
+            // Largest remainder: each image's share of `total` by area.
+            let all = areas.reduce(0, +)
+            counts = areas.map { Int(Double(total) * $0 / all) }
+            let rest = total - counts.reduce(0, +)
+            let order = areas.indices.sorted { Double(total) * areas[$0] / all - Double(counts[$0]) > Double(total) * areas[$1] / all - Double(counts[$1]) }
+            for i in order.prefix(rest) { counts[i] += 1 }
+        }
+        for (s, count) in zip(samples, counts) {
+            for _ in 0..<count {
+                let x = g.nextInt(below: Swift.max(1, s.image.width - tile + 1)), y = g.nextInt(below: Swift.max(1, s.image.height - tile + 1))
+                var image = Tiling.crop(s.image, x: x, y: y, tile: tile)
+                var boxes = Tiling.boxes(s.boxes, x: x, y: y, tile: tile)
+                if g.nextDouble() < 0.5 { (image, boxes) = flip(image, boxes, horizontal: true) }
+                if g.nextDouble() < 0.5 { (image, boxes) = flip(image, boxes, horizontal: false) }
+                out.append((image, boxes))
+            }
+        }
+        return out
+    }
+
+    static func flip(_ image: RGBImage, _ boxes: [DetectionBox], horizontal: Bool) -> (RGBImage, [DetectionBox]) {
+        let w = image.width, h = image.height
+        var out = image
+        for y in 0..<h {
+            for x in 0..<w {
+                let (sx, sy) = horizontal ? (w - 1 - x, y) : (x, h - 1 - y)
+                for c in 0..<3 { out.pixels[(y * w + x) * 3 + c] = image.pixels[(sy * w + sx) * 3 + c] }
+            }
+        }
+        let fw = Float(w), fh = Float(h)
+        let flipped = boxes.map { b in
+            horizontal ? DetectionBox(x0: fw - b.x1, y0: b.y0, x1: fw - b.x0, y1: b.y1, label: b.label, score: b.score)
+                : DetectionBox(x0: b.x0, y0: fh - b.y1, x1: b.x1, y1: fh - b.y0, label: b.label, score: b.score)
+        }
+        return (out, flipped)
+    }
+
+    /// Trains with Adam on random crops; returns the mean loss of each epoch.
+    @discardableResult
+    public static func train(_ model: DetectionModel, on samples: [DetectionSample], options: DetectionOptions, normalization: Normalization,
+                             progress: (Int, Double) -> Void = { _, _ in }) throws(DenseError) -> [Double] {
+        try options.validate()
+        for s in samples {
+            if let b = s.boxes.first(where: { $0.label < 0 || $0.label >= model.classes }) {
+                throw .invalidOption(name: "--boxes", value: "label \(b.label) in \(s.name)", accepted: "labels 0..<\(model.classes) (the model's classes)")
+            }
+        }
+        model.setEncoderFrozen(options.freezeEncoder)
+        let named = model.trainableParameters()
+        let encoder = named.filter { $0.0.hasPrefix("encoder.") }.map { (name: $0.0, tensor: $0.1) }
+        let rest = named.filter { !$0.0.hasPrefix("encoder.") }.map { (name: $0.0, tensor: $0.1) }
+        var groups = [ParameterGroup(name: "head", parameters: rest, learningRate: options.learningRate)]
+        if !encoder.isEmpty { groups.append(ParameterGroup(name: "encoder", parameters: encoder, learningRate: options.encoderLearningRate)) }
+        let optimizer = Adam(groups: groups)
+        model.train()
+        var history: [Double] = []
+        let cells = options.tile / CenterNetTargets.stride
+        for epoch in 0..<options.epochs {
+            var g = SeededGenerator.forEpoch(seed: options.seed, epoch: epoch)
+            var crops = crops(samples, tile: options.tile, total: options.cropsPerEpoch, generator: &g)
+            crops.shuffle(using: &g)
+            var total = 0.0, batches = 0
+            for start in Swift.stride(from: 0, to: crops.count, by: options.batchSize) {
+                let chunk = Array(crops[start..<Swift.min(start + options.batchSize, crops.count)])
+                if chunk.count < 2 && crops.count >= 2 { continue }
+                let x = tensor(chunk.map(\.0), normalization: normalization)
+                let targets = chunk.map { CenterNetTargets(boxes: $0.1, classes: model.classes, height: cells, width: cells) }
+                optimizer.zeroGrad()
+                let loss = CenterNetLoss.total(model(x), targets: targets)
+                loss.backward()
+                optimizer.step()
+                total += Double(loss.item())
+                batches += 1
+            }
+            history.append(total / Double(Swift.max(1, batches)))
+            progress(epoch + 1, history.last!)
+        }
+        model.eval()
+        return history
+    }
+
+    /// Detections on a whole image: tiles of ``DetectionOptions/tile`` with ``DetectionOptions/overlap``, each
+    /// decoded (``decodeCenterNet(heatmap:size:offset:k:minScore:)``), moved to image coordinates, clipped to the
+    /// image, and merged across tiles by NMS.
+    public static func predict(_ model: DetectionModel, image: RGBImage, options: DetectionOptions, normalization: Normalization) -> [DetectionBox] {
+        model.eval()
+        let t = options.tile
+        var all: [DetectionBox] = []
+        let positions = Tiling.starts(length: image.height, tile: t, overlap: options.overlap).flatMap { y in
+            Tiling.starts(length: image.width, tile: t, overlap: options.overlap).map { x in (x, y) }
+        }
+        for chunk in Swift.stride(from: 0, to: positions.count, by: 4).map({ Array(positions[$0..<Swift.min($0 + 4, positions.count)]) }) {
+            let x = tensor(chunk.map { Tiling.crop(image, x: $0.0, y: $0.1, tile: t) }, normalization: normalization)
+            let out = withNoGrad { model(x) }
+            let decoded = decodeCenterNet(heatmap: out.heatmap, size: out.size, offset: out.offset, k: options.maxPerTile, minScore: options.minScore)
+            for (boxes, (px, py)) in zip(decoded, chunk) {
+                let w = Float(image.width), h = Float(image.height)
+                all += boxes.map { b in
+                    let s = b.shifted(Float(px), Float(py))
+                    return DetectionBox(x0: Swift.max(0, s.x0), y0: Swift.max(0, s.y0), x1: Swift.min(w, s.x1), y1: Swift.min(h, s.y1),
+                                        label: s.label, score: s.score)
+                }.filter { $0.area > 0 }
+            }
+        }
+        return nonMaximumSuppression(all, iouThreshold: options.nmsThreshold)
+    }
+
+    /// Draws `boxes` as 2-pixel rectangles (class colours of PASCAL VOC's map, starting at index 1) on `image`.
+    public static func draw(_ boxes: [DetectionBox], on image: RGBImage) -> RGBImage {
+        var out = image
+        let palette = LabelMask.vocPalette
+        for b in boxes {
+            let c = (b.label + 1) % 256
+            let x0 = Swift.max(0, Int(b.x0)), x1 = Swift.min(image.width - 1, Int(b.x1))
+            let y0 = Swift.max(0, Int(b.y0)), y1 = Swift.min(image.height - 1, Int(b.y1))
+            guard x0 <= x1 && y0 <= y1 else { continue }
+            func set(_ x: Int, _ y: Int) { for k in 0..<3 { out.pixels[(y * image.width + x) * 3 + k] = palette[c * 3 + k] } }
+            for x in x0...x1 { for d in 0..<2 { set(x, Swift.min(y1, y0 + d)); set(x, Swift.max(y0, y1 - d)) } }
+            for y in y0...y1 { for d in 0..<2 { set(Swift.min(x1, x0 + d), y); set(Swift.max(x0, x1 - d), y) } }
+        }
+        return out
+    }
+}
