@@ -35,7 +35,7 @@ extension TrainCommand {
             ("--test", test != nil), ("--report", report != nil), ("--head", head != nil), ("--logistic-c", logisticC != nil),
             ("--head-lr", headLr != nil), ("--head-cv", headCv), ("--views", views != 0), ("--mixup", mixup != 0),
             ("--cutmix", cutmix != 0), ("--label-smoothing", labelSmoothing != 0), ("--resume", resume),
-            ("--early-stopping", earlyStopping != 0), ("--val-split", valSplit != 0.1)]
+            ("--early-stopping", earlyStopping != 0), ("--val-split", valSplit != nil)]
         if let flag = unused.first(where: \.1)?.0 { throw ValidationError("\(flag) does not apply to --task \(task?.rawValue ?? "")") }
         try loraOptions.validate(strategy: strategy)
         guard strategy == .features || strategy == .fineTune else {
