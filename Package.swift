@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "Adapters", targets: ["Adapters"]),
         .library(name: "MultiTask", targets: ["MultiTask"]),
         .library(name: "Adaptation", targets: ["Adaptation"]),
+        .library(name: "FewShot", targets: ["FewShot"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -51,6 +52,7 @@ let package = Package(
         .target(name: "Adapters", dependencies: ["TransferKit", "Layers", "Tensors", "Checkpoints"]),
         .target(name: "MultiTask", dependencies: ["TransferKit", "Layers", "Tensors", "Checkpoints", "Optimizers", "Datasets", "Models", "Assets"]),
         .target(name: "Adaptation", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Assets", "CBLAS"]),
+        .target(name: "FewShot", dependencies: ["TransferKit", "HeadFitting", "Models", "Layers", "Optimizers", "Datasets", "Assets", "Checkpoints", "Tensors"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
@@ -68,7 +70,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "FewShot", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -93,6 +95,7 @@ let package = Package(
         .testTarget(name: "ExplainTests", dependencies: ["Explain", "TransferKit", "Models", "Layers", "Tensors", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ClusteringTests", dependencies: ["Clustering", "TransferKit", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SelfSupervisedTests", dependencies: ["SelfSupervised", "TransferKit", "Models", "Tensors", "Datasets"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FewShotTests", dependencies: ["FewShot", "TransferKit", "HeadFitting", "Models", "Datasets", "Tensors"]),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

@@ -10,7 +10,8 @@ struct Transfer: AsyncParsableCommand {
         abstract: "Transfer learning in Swift: adapt pretrained models to your own data.",
         version: TransferKitVersion.string,
         subcommands: [Info.self, ModelsCommand.self, FetchCommand.self, InspectCommand.self, PredictCommand.self, EmbedCommand.self, TrainCommand.self, TuneCommand.self, FeaturesCommand.self, LRFindCommand.self, EvaluateCommand.self, RunsCommand.self, DemoCommand.self, DatasetsCommand.self, AugmentPreviewCommand.self,
-                      ExplainCommand.self, ClusterCommand.self, PretrainCommand.self, LoRACommand.self, AdaptCommand.self])
+                      ExplainCommand.self, ClusterCommand.self, PretrainCommand.self, LoRACommand.self, AdaptCommand.self,
+                      FewShotCommand.self, ZeroShotCommand.self, PrototypeBundleCommand.self])
 
     /// Parses the command line (every option is checked by its command's `validate()`), refuses a bad
     /// `TRANSFERKIT_THREADS`, runs the command, and reports any failure as one `Error: …` line on stderr with a
