@@ -75,3 +75,15 @@ peers-setup:
 
 clean:
 	rm -rf .build
+
+# Few-shot proof figures (docs/few-shot.md): BBC News learning curves by examples per class and Fashion-MNIST
+# novel-class episodes before and after episodic training. Long on 2 CPU cores; not part of `make test`.
+FEWSHOT_OUT ?= .build/fewshot
+.PHONY: fewshot-proof
+fewshot-proof: fetch
+	@mkdir -p $(FEWSHOT_OUT)
+	$$($(SWIFT) build -c release --show-bin-path)/transfer fewshot curve --data $${TRANSFERKIT_CACHE:-$$HOME/.cache/transferkit}/datasets/bbc-news \
+		--max-tokens 128 --shots 1,2,4,8,16 --seeds 10 --methods prototypes logistic zeroshot --json > $(FEWSHOT_OUT)/bbc-frozen.json
+	$$($(SWIFT) build -c release --show-bin-path)/transfer fewshot curve --data $${TRANSFERKIT_CACHE:-$$HOME/.cache/transferkit}/datasets/bbc-news \
+		--max-tokens 64 --shots 1,2,4,8,16 --seeds 3 --methods setfit finetune --iterations 5 --max-pairs 160 --json > $(FEWSHOT_OUT)/bbc-tuned.json
+	$$($(SWIFT) build -c release --show-bin-path)/transfer fewshot meta --image-size 64 --train-episodes 300 --episodes 600 --json > $(FEWSHOT_OUT)/fashion-meta.json

@@ -8,7 +8,7 @@ import Tensors
 public enum WeightsSnapshot {
     public static func restoring<T>(_ embedder: SentenceEmbedder, _ body: () throws -> T) rethrows -> T {
         let saved = Dictionary(uniqueKeysWithValues: embedder.bert.stateDict().map { ($0.key, Tensor(shape: $0.tensor.shape, data: $0.tensor.toArray())) })
-        defer { try? embedder.bert.load(saved) }
+        defer { _ = try? embedder.bert.load(saved) }
         return try body()
     }
 }

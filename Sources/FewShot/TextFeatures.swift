@@ -29,8 +29,8 @@ public final class FewShotFeatures {
             } ?? e
             self.maxTokens = maxTokens
         } else {
-            if maxTokens != nil {
-                throw FewShotError.invalidOption(name: "--max-tokens", value: "\(maxTokens!)", accepted: "only with a text model")
+            if let m = maxTokens {
+                throw FewShotError.invalidOption(name: "--max-tokens", value: "\(m)", accepted: "only with a text model")
             }
             embedder = nil; self.maxTokens = nil
         }

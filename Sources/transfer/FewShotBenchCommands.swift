@@ -69,7 +69,7 @@ struct FewShotCurveCommand: AsyncParsableCommand {
         }
         if json {
             print(try jsonString([
-                "model": model, "data": data, "max_tokens": maxTokens as Any, "test_per_class": testPerClass, "seeds": seeds,
+                "model": model, "data": data, "max_tokens": maxTokens.map { $0 as Any } ?? NSNull(), "test_per_class": testPerClass, "seeds": seeds,
                 "points": points.map { ["method": $0.method.rawValue, "shots": $0.shots, "accuracy": $0.summary.mean, "ci95": $0.summary.ci95,
                                         "accuracies": $0.accuracies, "seconds": $0.seconds] as [String: Any] },
             ] as [String: Any]))
@@ -137,7 +137,7 @@ struct FewShotMetaCommand: AsyncParsableCommand {
         }
         if json {
             print(try jsonString([
-                "model": model, "image_size": imageSize, "base": base.values, "novel": novel.values, "train_episodes": trainEpisodes,
+                "model": model, "image_size": imageSize, "seed": NSNumber(value: seed), "base": base.values, "novel": novel.values, "train_episodes": trainEpisodes,
                 "episodes": episodes, "queries": queries, "seconds": Date().timeIntervalSince(start),
                 "loss_first_50": Array(r.losses.prefix(50)).reduce(0, +) / Double(Swift.min(50, r.losses.count)),
                 "loss_last_50": Array(r.losses.suffix(50)).reduce(0, +) / Double(Swift.min(50, r.losses.count)),

@@ -105,7 +105,7 @@ struct FewShotEvalCommand: AsyncParsableCommand {
         if json {
             print(try jsonString([
                 "model": model, "data": data, "method": method.rawValue, "transductive": transductive, "ways": ways, "shots": shots,
-                "queries": queries, "episodes": episodes, "seed": seed, "accuracy": s.mean, "ci95": s.ci95, "std": s.std,
+                "queries": queries, "episodes": episodes, "seed": NSNumber(value: seed), "accuracy": s.mean, "ci95": s.ci95, "std": s.std,
                 "inputs": r.kept.count, "seconds": Date().timeIntervalSince(start),
             ] as [String: Any]))
         } else {

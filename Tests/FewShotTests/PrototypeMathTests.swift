@@ -11,7 +11,8 @@ import Tensors
         let p = Prototypes(fitting: support, labels: [0, 0, 1, 1], classes: 2, metric: .euclidean)
         #expect(p.centres.values == [1, 0, 10, 11])
         let q = FeatureMatrix(values: [1, 1, 9, 9], rows: 2, columns: 2)
-        #expect(p.scores(q) == [-1, -(81 + 100), -(64 + 64), -(1 + 4)])
+        let expected: [Double] = [-1, -181, -145, -5]  // (1,1)→(1,0),(10,11); (9,9)→(1,0),(10,11)
+        #expect(p.scores(q) == expected)
         #expect(p.predict(q) == [0, 1])
     }
 

@@ -80,3 +80,44 @@ import Testing
         #expect(tooMany.status != 0 && tooMany.stderr.contains("--ways 6"))
     }
 }
+
+@Suite(.serialized) struct SetFitStrategyCommandTests {
+    /// The title and first sentence of BBC articles `files` of each class, as `scratch/name/CLASS/NNN.txt`.
+    func leads(_ scratch: Scratch, _ name: String, classes: [String], files: ClosedRange<Int>) throws -> String {
+        let news = cacheRoot.appendingPathComponent("datasets/bbc-news").path
+        for cls in classes {
+            try FileManager.default.createDirectory(atPath: scratch.path("\(name)/\(cls)"), withIntermediateDirectories: true)
+            for i in files {
+                let f = String(format: "%03d.txt", i)
+                let lines = try String(contentsOfFile: "\(news)/\(cls)/\(f)", encoding: .utf8).split(separator: "\n").prefix(2)
+                try lines.joined(separator: ". ").write(toFile: scratch.path("\(name)/\(cls)/\(f)"), atomically: true, encoding: .utf8)
+            }
+        }
+        return scratch.path(name)
+    }
+
+    func find(_ key: String, in o: Any) -> Any? {
+        if let d = o as? [String: Any] { return d[key] ?? d.values.lazy.compactMap { find(key, in: $0) }.first }
+        return nil
+    }
+
+    @Test(.enabled(if: bbcPresent, "needs minilm-l6 and bbc-news"))
+    func trainWithTheSetFitStrategyStoresTheFineTunedEncoderAndClassifies() throws {
+        let scratch = try Scratch("setfit-train")
+        defer { scratch.cleanup() }
+        let train = try leads(scratch, "train", classes: ["business", "sports"], files: 1...6)
+        let test = try leads(scratch, "test", classes: ["business", "sports"], files: 7...12)
+        let bundle = scratch.path("m.transferkit")
+        let t = try runTransfer(["train", "--model", "minilm-l6", "--data", train, "--strategy", "setfit", "--iterations", "2",
+                                 "--val-split", "0", "--out", bundle, "--json"], environment: ["CI": "1"])
+        #expect(t.status == 0, "stderr: \(t.stderr)")
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: bundle + "/manifest.json"))) as? [String: Any])
+        #expect(manifest["strategy"] as? String == "setfit" && manifest["includes_backbone"] as? Bool == true)
+        #expect((find("setfit_loss", in: manifest) as? String)?.isEmpty == false)
+        let e = try runTransfer(["evaluate", "--model", bundle, "--data", test, "--json"], environment: ["CI": "1"])
+        #expect(e.status == 0, "stderr: \(e.stderr)")
+        let accuracy = try #require(find("accuracy", in: try JSONSerialization.jsonObject(with: Data(e.stdout.utf8))) as? Double)
+        #expect(accuracy >= 0.75, "held-out accuracy \(accuracy) of 12 headlines (chance 0.5)")
+        #expect(refusal(["train", "--model", "minilm-l6", "--data", train, "--out", bundle, "--iterations", "3"])?.contains("--strategy setfit") == true)
+    }
+}
