@@ -119,6 +119,7 @@ let fuzzedOptions: [FuzzedOption] = {
     let demo = ["demo", "--out", missing + "/demo"]
     let explain = ["explain", "--model", "efficientnet-lite0", "--out", missing + "/explain", missing + "/x.png"]
     let cluster = ["cluster", "--model", "efficientnet-lite0", "--data", missing + "/data"]
+    let fewshot = ["fewshot", "eval", "--model", "minilm-l6", "--data", missing + "/data"]
     let rate: @Sendable (Float) -> Bool = { $0 > 0 && $0 <= 10 }
     let rateBounds = ["0", "-0", "1e-45", "10", "10.000001", "-1", "nan", "inf"]
     let precisions: @Sendable (String) -> Bool = { Precision(rawValue: $0).map { $0.unsupportedReason == nil } ?? false }
@@ -172,6 +173,12 @@ let fuzzedOptions: [FuzzedOption] = {
         .whole(cluster, "--restarts", 1...100),
         .wholeAtLeast(cluster, "--limit", 1),
         .seed(cluster),
+        .whole(fewshot, "--ways", 2...100),
+        .whole(fewshot, "--shots", 1...1000),
+        .whole(fewshot, "--queries", 1...1000),
+        .whole(fewshot, "--episodes", 1...100_000),
+        .whole(fewshot, "--iterations", 1...1000),
+        .seed(fewshot),
     ]
 }()
 
