@@ -109,17 +109,20 @@ public enum SetFit {
     /// "one-vs-rest"`); `predict` keeps the labels whose probability is ≥ 0.5.
     public static func fitMultiLabelHead(_ embedder: SentenceEmbedder, texts: [String], labels: [[Int]], classCount: Int,
                                          c: Double = 1) -> MultiLabelHead {
-        let x = FeatureMatrix(embedder.embed(texts))
-        let models = (0..<classCount).map { l in
-            LogisticRegression(c: c, maxIterations: 200).fit(x, labels.map { $0.contains(l) ? 1 : 0 }, classes: 2)
-        }
-        return MultiLabelHead(models: models)
+        MultiLabelHead(fitting: FeatureMatrix(embedder.embed(texts)), labels: labels, classCount: classCount, c: c)
     }
 }
 
 /// One binary logistic regression per label.
 public struct MultiLabelHead: Sendable {
     public var models: [LogisticRegression.Model]
+
+    /// Fits one binary logistic regression per label `0..<classCount` on rows `x` with label sets `labels`.
+    public init(fitting x: FeatureMatrix, labels: [[Int]], classCount: Int, c: Double = 1) {
+        models = (0..<classCount).map { l in
+            LogisticRegression(c: c, maxIterations: 200).fit(x, labels.map { $0.contains(l) ? 1 : 0 }, classes: 2)
+        }
+    }
 
     /// The labels of each row whose probability is at least `threshold`.
     public func predict(_ x: FeatureMatrix, threshold: Double = 0.5) -> [[Int]] {

@@ -60,3 +60,20 @@ import Tensors
         #expect(PairSampler.pairs(classes: classes, iterations: 2, maxPairs: 300, seed: 0).count == 300)
     }
 }
+
+@Suite struct MultiLabelHeadTests {
+    @Test func oneVersusRestHeadsRecoverLabelSets() {
+        // Label l is present exactly when coordinate l is positive.
+        var g = SeededGenerator(seed: 5)
+        var values: [Double] = [], sets: [[Int]] = []
+        for _ in 0..<60 {
+            let row = (0..<3).map { _ in Double(g.nextFloat()) * 2 - 1 }
+            values += row
+            sets.append((0..<3).filter { row[$0] > 0 })
+        }
+        let x = FeatureMatrix(values: values, rows: 60, columns: 3)
+        let head = MultiLabelHead(fitting: x, labels: sets, classCount: 3, c: 100)
+        let p = head.predict(FeatureMatrix(values: [0.9, -0.8, 0.7, -0.6, 0.5, -0.9], rows: 2, columns: 3))
+        #expect(p == [[0, 2], [1]])
+    }
+}
