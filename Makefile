@@ -97,3 +97,19 @@ mpi-proof: setup
 	$(SWIFT) build -c release --product transfer
 	$$($(SWIFT) build -c release --show-bin-path)/transfer fetch efficientnet-lite0
 	TRANSFER=$$($(SWIFT) build -c release --show-bin-path)/transfer bash scripts/mpi-proof.sh $(MPI_PROOF_ARGS)
+
+# Few-shot proof figures (docs/few-shot.md): BBC News learning curves by examples per class and Fashion-MNIST
+# novel-class episodes before and after episodic training. Long on 2 CPU cores; not part of `make test`.
+FEWSHOT_OUT ?= .build/fewshot
+.PHONY: fewshot-proof
+fewshot-proof: fetch
+	@mkdir -p $(FEWSHOT_OUT)
+	$$($(SWIFT) build -c release --show-bin-path)/transfer fewshot curve --data $${TRANSFERKIT_CACHE:-$$HOME/.cache/transferkit}/datasets/bbc-news \
+		--max-tokens 128 --shots 1,2,4,8,16 --seeds 10 --methods prototypes logistic zeroshot --json > $(FEWSHOT_OUT)/bbc-frozen.json
+	$$($(SWIFT) build -c release --show-bin-path)/transfer fewshot curve --data $${TRANSFERKIT_CACHE:-$$HOME/.cache/transferkit}/datasets/bbc-news \
+		--max-tokens 64 --shots 1,2,4,8,16 --seeds 3 --test-per-class 30 --methods prototypes logistic zeroshot setfit \
+		--iterations 5 --max-pairs 96 --json > $(FEWSHOT_OUT)/bbc-setfit.json
+	$$($(SWIFT) build -c release --show-bin-path)/transfer fewshot curve --data $${TRANSFERKIT_CACHE:-$$HOME/.cache/transferkit}/datasets/bbc-news \
+		--max-tokens 64 --shots 1,2,4,8,16 --seeds 2 --test-per-class 30 --methods finetune --json > $(FEWSHOT_OUT)/bbc-finetune.json
+	$$($(SWIFT) build -c release --show-bin-path)/transfer fewshot meta --image-size 32 --base-per-class 100 --novel-per-class 60 \
+		--train-episodes 60 --train-queries 5 --lr 3e-4 --episodes 600 --json > $(FEWSHOT_OUT)/fashion-meta.json

@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "Serving", targets: ["Serving"]),
         .library(name: "Distillation", targets: ["Distillation"]),
         .library(name: "Dense", targets: ["Dense"]),
+        .library(name: "FewShot", targets: ["FewShot"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -61,6 +62,7 @@ let package = Package(
         .target(name: "Export", dependencies: ["TransferKit", "Datasets", "Models", "Layers", "Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Distillation", dependencies: ["TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Assets"]),
         .target(name: "Dense", dependencies: ["TransferKit", "Models", "Layers", "Tensors", "Optimizers", "Datasets", "Checkpoints"]),
+        .target(name: "FewShot", dependencies: ["TransferKit", "HeadFitting", "Models", "Layers", "Optimizers", "Datasets", "Assets", "Checkpoints", "Tensors"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
         .target(name: "Serving", dependencies: ["TransferKit", "Tracking", "Reports", "Explain", "Adapters", "MultiTask", "Datasets", "Models", "Tensors", .product(name: "Hummingbird", package: "hummingbird")]),
         .systemLibrary(
@@ -84,7 +86,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "MPIDistributed", "Export", "Serving", "Distillation", "Dense", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "MPIDistributed", "Export", "Serving", "Distillation", "Dense", "FewShot", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
             dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -114,6 +116,7 @@ let package = Package(
         .testTarget(name: "ServingTests", dependencies: ["transfer", "Serving", "TransferKit", "Datasets", "Tensors"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation", "TransferKit", "Tensors", "Layers", "Optimizers", "Datasets", "Models"]),
         .testTarget(name: "DenseTests", dependencies: ["Dense", "TransferKit", "Models", "Layers", "Tensors", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FewShotTests", dependencies: ["FewShot", "TransferKit", "HeadFitting", "Models", "Datasets", "Tensors"]),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

@@ -137,6 +137,10 @@ public final class FeatureBackbone {
     public let spec: ModelSpec
     public let weightsSHA: String
     public let encoder: any FeatureEncoder
+    /// What changed the weights in this process after loading (e.g. a ``BackbonePreparation``, with a hash of the
+    /// new weights); nil: as loaded. Part of ``cacheKey``, so features of changed weights never come from the cache
+    /// of the loaded ones.
+    public var adaptation: String?
 
     public init(spec: ModelSpec, weightsPath: String) throws {
         self.spec = spec
@@ -174,6 +178,7 @@ public final class FeatureBackbone {
     /// features are not fp32 features).
     public var cacheKey: String {
         "\(spec.name)|\(weightsSHA)|\(encoder.inputSignature)" + (Precision.current == .fp32 ? "" : "|\(Precision.current)")
+            + (adaptation.map { "|adapted \($0)" } ?? "")
     }
 
     /// The on-disk cache of this backbone's pretrained features.

@@ -15,9 +15,15 @@ public enum Strategy: String, Codable, Sendable, CaseIterable {
     /// head while every backbone weight stays frozen. The bundle holds the head and the adapter, and names the base
     /// weights by hash; merged (`transfer lora merge`) it holds the backbone with the adapter folded in.
     case lora
+    /// A ``BackbonePreparation`` changes the backbone's weights from the training data first (SetFit's contrastive
+    /// fine-tuning: Tunstall et al. 2022, the FewShot target), then the head is trained on its features as with
+    /// `features`; there is no phase 2. The bundle stores the backbone.
+    case setfit
 
-    /// Whether phase 2 trains the backbone's own weights (what a bundle must then store).
-    public var trainsBackboneWeights: Bool { self == .fineTune || self == .full }
+    /// Whether the strategy changes the backbone's own weights (what a bundle must then store).
+    public var trainsBackboneWeights: Bool { self == .fineTune || self == .full || self == .setfit }
+    /// Whether phase 2 (training the backbone with the head on the inputs) runs.
+    public var hasFineTunePhase: Bool { self != .features && self != .setfit }
 }
 
 /// The loss of a regression head (on standardised targets).
@@ -98,9 +104,9 @@ public struct TrainOptions: Sendable {
         let epochs = "a whole number in \(Self.epochRange.lowerBound)…\(Self.epochRange.upperBound)"
         guard Self.epochRange.contains(headEpochs) else { throw fail("headEpochs", headEpochs, epochs) }
         guard Self.epochRange.contains(fineTuneEpochs) else { throw fail("fineTuneEpochs", fineTuneEpochs, epochs) }
-        if strategy == .features {
+        if !strategy.hasFineTunePhase {
             guard headEpochs >= 1 else {
-                throw fail("headEpochs", headEpochs, "at least 1 with the features strategy (0 epochs would save an untrained head)")
+                throw fail("headEpochs", headEpochs, "at least 1 with the \(strategy.rawValue) strategy (0 epochs would save an untrained head)")
             }
         } else {
             guard fineTuneEpochs >= 1 else {

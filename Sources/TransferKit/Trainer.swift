@@ -76,6 +76,8 @@ public final class TransferTrainer {
     public var headSolver: HeadSolver?
     /// What phase 2 of ``Strategy/lora`` trains in the frozen backbone (required by that strategy).
     public var adapter: BackboneAdapter?
+    /// What ``Strategy/setfit`` runs on the backbone before the head (required by that strategy).
+    public var preparation: BackbonePreparation?
     public private(set) var skipped: [(path: String, reason: String)] = []
     public private(set) var backboneForwards = 0
 
@@ -190,6 +192,7 @@ public final class TransferTrainer {
     /// Trains per ``TrainOptions/strategy`` on `train`, validating on `validation`.
     public func train(_ train: LabeledData, validation: LabeledData) throws -> TrainResult {
         let t0 = Date()
+        let preparationNotes = try prepareBackbone(train)
         let p = try prepare(train, validation)
         var history: [EpochRecord] = [], headNotes: [String: String] = [:]
         let head: Head, headLR: Float
@@ -211,7 +214,8 @@ public final class TransferTrainer {
             try fit(made.2, epochs: options.headEpochs)
             history = made.2.history
         }
-        if options.strategy != .features {
+        headNotes.merge(preparationNotes) { a, _ in a }
+        if options.strategy.hasFineTunePhase {
             let ft = try fineTuneLearner(head: head, prepared: p, train: train.subset(p.trainKept), validation: validation.subset(p.validKept))
             try fit(ft, epochs: options.fineTuneEpochs)
             backbone.module.eval()

@@ -28,6 +28,9 @@ public struct TrainingRun {
     public var calibrator: ModelCalibrator?
     /// The adapter that ``Strategy/lora`` trains (required by that strategy; see ``BackboneAdapter``).
     public var adapter: BackboneAdapter?
+    /// What ``Strategy/setfit`` runs on the backbone before the head (required by that strategy; the FewShot
+    /// target's `SetFitPreparation`).
+    public var preparation: BackbonePreparation?
     /// A lock the caller already holds on the bundle directory (the CLI takes it before loading the backbone);
     /// nil, or a lock on another directory: ``run(_:test:bundle:)`` takes its own for the run.
     public var outputLock: OutputLock?
@@ -68,6 +71,7 @@ public struct TrainingRun {
         let start = Date()
         try options.validate()
         if options.strategy == .lora && adapter == nil { throw TrainingRunError.adapterMissing }
+        if options.strategy == .setfit && preparation == nil { throw TrainingRunError.preparationMissing }
         try Self.checkOutput(bundle: bundle, logDirectory: options.logDirectory)
         try Self.checkData(data, dataName: dataName, test: test, testName: nil, modelName: backbone.spec.name,
                            modelTakesImages: backbone.takesImages)
@@ -89,6 +93,7 @@ public struct TrainingRun {
         trainer.callbacks = callbacks
         trainer.headSolver = headSolver
         trainer.adapter = adapter
+        trainer.preparation = preparation
         let result = try trainer.train(train, validation: valid)
         let calibration = try calibrate(result.model, validation: valid, test: test)
         var skipped = result.skipped, testMetrics: MetricsReport?, mistakes: [Mistake] = []
@@ -240,6 +245,8 @@ public enum TrainingRunError: Error, CustomStringConvertible, Equatable, Sendabl
     case cannotCreate(path: String, reason: String)
     /// The lora strategy was asked for without an adapter to train (``TrainingRun/adapter``).
     case adapterMissing
+    /// The setfit strategy was asked for without a preparation to run (``TrainingRun/preparation``).
+    case preparationMissing
 
     public var description: String {
         switch self {
@@ -273,6 +280,8 @@ public enum TrainingRunError: Error, CustomStringConvertible, Equatable, Sendabl
             return "cannot create \(p): \(reason)"
         case .adapterMissing:
             return "the lora strategy trains an adapter, and none was given: set TrainingRun.adapter (the Adapters target's LoRABackboneAdapter)"
+        case .preparationMissing:
+            return "the setfit strategy fine-tunes the backbone contrastively first, and no preparation was given: set TrainingRun.preparation (the FewShot target's SetFitPreparation)"
         }
     }
 }

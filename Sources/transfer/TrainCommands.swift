@@ -113,6 +113,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Write report.html and metrics.json into this directory, and the per-epoch log (metrics.csv, metrics.jsonl) while training.") var report: String?
     @Flag(name: .long, help: "Print one JSON object at the end.") var json = false
     @OptionGroup var loraOptions: LoRAOptions
+    @OptionGroup var setFitOptions: SetFitTrainOptions
     @OptionGroup var multiTask: MultiTaskOptions
     @OptionGroup var segmentation: SegmentationOptions
     @OptionGroup var detection: DetectionCLIOptions
@@ -130,10 +131,10 @@ struct TrainCommand: AsyncParsableCommand {
         let epochMax = TrainOptions.epochRange.upperBound
         if let epochs {
             try requireWhole("--epochs", epochs, in: 1...epochMax,
-                             strategy == .features ? "" : " (for no fine-tuning use --strategy features)")
+                             !strategy.hasFineTunePhase ? "" : " (for no fine-tuning use --strategy features)")
         }
-        try requireWhole("--head-epochs", headEpochs, in: (strategy == .features && epochs == nil ? 1 : 0)...epochMax,
-                         strategy == .features && epochs == nil ? " with --strategy features (0 epochs would save an untrained head)" : "")
+        try requireWhole("--head-epochs", headEpochs, in: (!strategy.hasFineTunePhase && epochs == nil ? 1 : 0)...epochMax,
+                         !strategy.hasFineTunePhase && epochs == nil ? " with --strategy \(strategy.rawValue) (0 epochs would save an untrained head)" : "")
         try requireWhole("--batch-size", batchSize, in: TrainOptions.batchSizeRange)
         if let inputSize { try requireWhole("--input-size", inputSize, in: ModelSpec.inputSizeRange) }
         if let lr { try requireRate("--lr", lr, maximum: TrainOptions.maxLearningRate) }
@@ -148,11 +149,12 @@ struct TrainCommand: AsyncParsableCommand {
         if let logisticC, !(logisticC > 0 && logisticC.isFinite) { throw ValidationError("--logistic-c must be a number > 0 (received \(logisticC))") }
         let kind = headKind(for: task?.kind)
         if headCv && kind == .logistic { throw ValidationError("--head-cv applies to --head linear or mlp (the logistic head always cross-validates its C)") }
-        if kind == .logistic, let flag = [("--head-lr", headLr != nil), ("--epochs", epochs != nil && strategy == .features)].first(where: \.1)?.0 {
+        if kind == .logistic, let flag = [("--head-lr", headLr != nil), ("--epochs", epochs != nil && !strategy.hasFineTunePhase)].first(where: \.1)?.0 {
             throw ValidationError("\(flag) applies to the gradient-trained heads (linear, mlp); the logistic head is solved by L-BFGS with its C chosen by cross-validation (--logistic-c to fix it)")
         }
         if logisticC != nil && kind != .logistic { throw ValidationError("--logistic-c applies to --head logistic (the head is \(kind.rawValue))") }
         try loraOptions.validate(strategy: strategy)
+        try setFitOptions.validate(strategy: strategy)
         try multiTask.validate(strategy: strategy, data: data)
         guard !model.isEmpty else { throw ValidationError("--model must name a pretrained model (received an empty string; see `transfer models`)") }
         guard !data.isEmpty else { throw ValidationError("--data must be a folder or a CSV (received an empty string)") }
@@ -179,7 +181,7 @@ struct TrainCommand: AsyncParsableCommand {
     func headKind(for task: TaskKind?) -> HeadKind {
         if let head { return head }
         let gradientOptions = epochs != nil || headLr != nil
-        return strategy == .features && (task ?? .classification) == .classification && !gradientOptions ? .logistic : .linear
+        return !strategy.hasFineTunePhase && (task ?? .classification) == .classification && !gradientOptions ? .logistic : .linear
     }
 
     func options() -> TrainOptions {
@@ -194,7 +196,7 @@ struct TrainCommand: AsyncParsableCommand {
         o.regressionLoss = loss
         o.checkpointDirectory = URL(fileURLWithPath: out).appendingPathComponent(".checkpoints")
         o.validationFraction = valSplit ?? (o.head == .logistic && strategy == .features ? 0 : 0.1)
-        o.headEpochs = strategy == .features ? (epochs ?? headEpochs) : headEpochs
+        o.headEpochs = !strategy.hasFineTunePhase ? (epochs ?? headEpochs) : headEpochs
         o.fineTuneEpochs = epochs ?? 10
         if let lr { o.learningRate = lr }
         o.headLearningRate = headLr
@@ -265,6 +267,7 @@ struct TrainCommand: AsyncParsableCommand {
         if lr == nil { o.learningRate = strategy == .lora ? LoRAOptions.defaultLearningRate : backbone.defaultFineTuneLearningRate }
         var run = TrainingRun(backbone: backbone, options: o, dataName: data)
         if strategy == .lora { run.adapter = LoRABackboneAdapter(config: try loraOptions.config(for: backbone), seed: seed) }
+        if strategy == .setfit { run.preparation = setFitOptions.preparation(seed: seed, progress: !json) }
         run.resume = resume
         run.mistakes = report == nil ? 0 : 12
         run.outputLock = lock

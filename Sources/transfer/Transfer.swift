@@ -12,7 +12,8 @@ struct Transfer: AsyncParsableCommand {
         subcommands: [Info.self, ModelsCommand.self, FetchCommand.self, InspectCommand.self, PredictCommand.self, EmbedCommand.self, TrainCommand.self, TuneCommand.self, FeaturesCommand.self, LRFindCommand.self, EvaluateCommand.self, RunsCommand.self, DemoCommand.self, DatasetsCommand.self, AugmentPreviewCommand.self,
                       ExplainCommand.self, ClusterCommand.self, PretrainCommand.self, LoRACommand.self, AdaptCommand.self, ExportCommand.self,
                       ServeCommand.self, DistillCommand.self,
-                      SegmentationSetCommand.self])
+                      SegmentationSetCommand.self,
+                      FewShotCommand.self, ZeroShotCommand.self, PrototypeBundleCommand.self])
 
     /// Parses the command line (every option is checked by its command's `validate()`), refuses a bad
     /// `TRANSFERKIT_THREADS`, runs the command, and reports any failure as one `Error: …` line on stderr with a

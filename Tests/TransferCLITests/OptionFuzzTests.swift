@@ -124,6 +124,7 @@ let fuzzedOptions: [FuzzedOption] = {
     let segTrain = train + ["--task", "segment", "--masks", missing + "/masks"]
     let detTrain = train + ["--task", "detect", "--boxes", missing + "/boxes.csv"]
     let segSet = ["segmentation-set", "--backgrounds", missing + "/photos", "--out", missing + "/set"]
+    let fewshot = ["fewshot", "eval", "--model", "minilm-l6", "--data", missing + "/data"]
     let rate: @Sendable (Float) -> Bool = { $0 > 0 && $0 <= 10 }
     let rateBounds = ["0", "-0", "1e-45", "10", "10.000001", "-1", "nan", "inf"]
     let precisions: @Sendable (String) -> Bool = { Precision(rawValue: $0).map { $0.unsupportedReason == nil } ?? false }
@@ -199,6 +200,12 @@ let fuzzedOptions: [FuzzedOption] = {
         .whole(segSet, "--count", 1...100_000),
         .whole(segSet, "--size", 32...1024),
         .seed(segSet),
+        .whole(fewshot, "--ways", 2...100),
+        .whole(fewshot, "--shots", 1...1000),
+        .whole(fewshot, "--queries", 1...1000),
+        .whole(fewshot, "--episodes", 1...100_000),
+        .whole(fewshot, "--iterations", 1...1000),
+        .seed(fewshot),
     ]
 }()
 
