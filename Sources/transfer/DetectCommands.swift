@@ -128,15 +128,9 @@ extension PredictCommand {
         let (net, manifest): (DetectionModel, DetectionManifest)
         do { (net, manifest) = try DetectionBundle.load(model) } catch { throw RuntimeError(error.description) }
         let normalization = try SegmentationBundle.normalization(encoder: manifest.encoder)
-        do { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) } catch {
-            throw RuntimeError("cannot create --output \(output): \(error.localizedDescription)")
-        }
         var rows: [[String: Any]] = []
-        for file in inputs {
-            let image: RGBImage
-            do { image = try ImageDecoder.decode(contentsOf: file) } catch { throw RuntimeError(error.description) }
+        try forEachDenseInput(output: output) { file, stem, image in
             let boxes = DetectionTraining.predict(net, image: image, options: manifest.options, normalization: normalization)
-            let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
             let jsonPath = output + "/" + stem + ".boxes.json", drawn = output + "/" + stem + ".boxes.png"
             let object: [String: Any] = ["input": file, "width": image.width, "height": image.height, "boxes": boxRows(boxes, classNames: manifest.classNames)]
             do {

@@ -147,18 +147,12 @@ extension PredictCommand {
         let (net, manifest): (SegmentationModel, SegmentationManifest)
         do { (net, manifest) = try SegmentationBundle.load(model) } catch { throw RuntimeError(error.description) }
         let normalization = try SegmentationBundle.normalization(encoder: manifest.encoder)
-        do { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) } catch {
-            throw RuntimeError("cannot create --output \(output): \(error.localizedDescription)")
-        }
         var rows: [[String: Any]] = []
-        for file in inputs {
-            let image: RGBImage
-            do { image = try ImageDecoder.decode(contentsOf: file) } catch { throw RuntimeError(error.description) }
+        try forEachDenseInput(output: output) { file, stem, image in
             let mask = SegmentationTraining.predict(net, image: image, size: manifest.inputSize, normalization: normalization)
-            let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
             let maskPath = output + "/" + stem + ".mask.png", overlayPath = output + "/" + stem + ".overlay.png"
             guard FileManager.default.createFile(atPath: maskPath, contents: Data(mask.pngData())) else { throw RuntimeError("cannot write \(maskPath)") }
-            do { try PNGEncoder.write(mask.overlay(on: image), to: overlayPath) } catch { throw RuntimeError(error.description) }
+            do { try PNGEncoder.write(mask.overlay(on: image), to: overlayPath) } catch { throw RuntimeError("\(error)") }
             var fractions = [Double](repeating: 0, count: manifest.classes)
             for l in mask.labels where Int(l) < manifest.classes { fractions[Int(l)] += 1 / Double(mask.labels.count) }
             rows.append(["input": file, "mask": maskPath, "overlay": overlayPath, "class_fractions": fractions])
