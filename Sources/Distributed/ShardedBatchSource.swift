@@ -55,11 +55,13 @@ extension Batch {
 }
 
 extension BatchEncoding {
-    /// The rows `idx` (padded to the same length as this batch).
-    func rows(_ idx: [Int]) -> BatchEncoding {
+    /// The texts `idx` (all their rows, padded to the same length as this batch).
+    func rows(_ texts: [Int]) -> BatchEncoding {
         let length = shape.dims.count > 1 ? shape[1] : 0
+        let idx = owners.map { o in texts.flatMap { t in o.indices.filter { o[$0] == t } } } ?? texts
         func pick<T>(_ a: [T]) -> [T] { idx.flatMap { a[($0 * length)..<(($0 + 1) * length)] } }
         var e = self
+        e.owners = owners.map { o in idx.map { r in texts.firstIndex(of: o[r]) ?? 0 } }
         e.ids = pick(ids)
         e.typeIds = pick(typeIds)
         e.mask = pick(mask)

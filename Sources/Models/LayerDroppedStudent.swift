@@ -28,6 +28,6 @@ extension SentenceEmbedder {
         do { try student.load(state) } catch { throw .stateDict(file: "model.safetensors", error) }
         student.eval()
         return SentenceEmbedder(bert: student, tokenizer: tokenizer, pooling: pooling, normalize: normalize,
-                                maxLength: maxLength, lowercaseInput: lowercaseInput)
+                                maxLength: maxLength, lowercaseInput: lowercaseInput, longTexts: longTexts, maxWindows: maxWindows)
     }
 }

@@ -65,18 +65,25 @@ public final class SentenceEmbedder {
     public let maxLength: Int
     /// Lower-case texts before tokenizing (`do_lower_case` of `sentence_bert_config.json`).
     public let lowercaseInput: Bool
+    /// How a text longer than ``maxLength`` tokens is read.
+    public let longTexts: LongTextPolicy
+    /// With ``LongTextPolicy/windows``, the most windows read per text (the rest is dropped).
+    public let maxWindows: Int
 
     /// Width of an embedding.
     public var dimension: Int { pooling.outputDimension }
 
     public init(bert: BertModel, tokenizer: WordPieceTokenizer, pooling: PoolingConfig? = nil, normalize: Bool = true,
-                maxLength: Int? = nil, lowercaseInput: Bool = false) {
+                maxLength: Int? = nil, lowercaseInput: Bool = false, longTexts: LongTextPolicy = .truncate, maxWindows: Int = 16) {
         self.bert = bert
         self.tokenizer = tokenizer
         self.pooling = pooling ?? PoolingConfig(dimension: bert.config.hiddenSize)
         self.normalize = normalize
         self.maxLength = Swift.min(maxLength ?? bert.config.maxPositionEmbeddings, bert.config.maxPositionEmbeddings)
         self.lowercaseInput = lowercaseInput
+        self.longTexts = longTexts
+        self.maxWindows = maxWindows
+        precondition(maxWindows >= 1, "SentenceEmbedder: maxWindows \(maxWindows) must be ≥ 1")
         precondition(self.pooling.wordEmbeddingDimension == bert.config.hiddenSize,
                      "SentenceEmbedder: pooling over \(self.pooling.wordEmbeddingDimension) dims, model width \(bert.config.hiddenSize)")
     }
@@ -131,44 +138,76 @@ public final class SentenceEmbedder {
                   lowercaseInput: lowercase)
     }
 
-    /// Tokenizes `texts` (truncated to ``maxLength``) and pads them to the longest.
+    /// The rows of one text: its first ``maxLength`` tokens, or its windows (``LongTextPolicy``).
+    public func encodings(_ text: String) -> [Encoding] {
+        let t = lowercaseInput ? text.lowercased() : text
+        switch longTexts {
+        case .truncate: return [tokenizer.encode(t, maxLength: maxLength)]
+        case .windows: return tokenizer.windows(t, maxLength: maxLength, maxWindows: maxWindows)
+        }
+    }
+
+    /// Tokenizes `texts` (``encodings(_:)``) and pads the rows to the longest; with several rows for a text the
+    /// batch records each row's text in ``BatchEncoding/owners``.
     public func encode(_ texts: [String]) -> BatchEncoding {
-        tokenizer.pad(texts.map { tokenizer.encode(lowercaseInput ? $0.lowercased() : $0, maxLength: maxLength) })
+        let rows = texts.map(encodings)
+        var batch = tokenizer.pad(rows.flatMap { $0 })
+        if rows.contains(where: { $0.count != 1 }) {
+            batch.owners = rows.enumerated().flatMap { i, r in [Int](repeating: i, count: r.count) }
+        }
+        return batch
     }
 
     /// Embeddings `[texts.count, dimension]` in the order of `texts`, in eval mode and without recording gradients.
     ///
-    /// Texts are sorted by token count and run in batches of `batchSize` (each padded to its own longest text),
-    /// then put back in order; the result does not depend on `batchSize`.
+    /// Rows (one per text, or its windows) are sorted by token count and run in batches of `batchSize` (each padded
+    /// to its own longest row), then combined per text as ``forward(_:)`` combines them; the result does not depend
+    /// on `batchSize`.
     public func embed(_ texts: [String], batchSize: Int = 32) -> Tensor {
         precondition(batchSize >= 1, "SentenceEmbedder.embed: batchSize \(batchSize) must be ≥ 1")
         let d = dimension
         guard !texts.isEmpty else { return Tensor(shape: [0, d], data: []) }
-        let encodings = texts.map { tokenizer.encode(lowercaseInput ? $0.lowercased() : $0, maxLength: maxLength) }
-        let order = encodings.indices.sorted { encodings[$0].count != encodings[$1].count ? encodings[$0].count > encodings[$1].count : $0 < $1 }
+        let perText = texts.map(encodings)
+        let rows = perText.enumerated().flatMap { i, r in r.map { (owner: i, encoding: $0) } }
+        let tokens = perText.map { $0.reduce(0) { $0 + $1.count } }
+        let order = rows.indices.sorted { rows[$0].encoding.count != rows[$1].encoding.count ? rows[$0].encoding.count > rows[$1].encoding.count : $0 < $1 }
         var out = [Float](repeating: 0, count: texts.count * d)
         let wasTraining = bert.isTraining
         bert.eval()
         defer { if wasTraining { bert.train() } }
         withNoGrad {
             for start in stride(from: 0, to: order.count, by: batchSize) {
-                let rows = Array(order[start..<Swift.min(start + batchSize, order.count)])
-                let batch = tokenizer.pad(rows.map { encodings[$0] })
-                forward(batch).withUnsafeBufferPointer { e in
-                    for (r, i) in rows.enumerated() {
-                        for j in 0..<d { out[i * d + j] = e[r * d + j] }
+                let chunk = Array(order[start..<Swift.min(start + batchSize, order.count)])
+                let batch = tokenizer.pad(chunk.map { rows[$0].encoding })
+                pool(bert(batch), batch: batch).withUnsafeBufferPointer { e in
+                    for (r, k) in chunk.enumerated() {
+                        let i = rows[k].owner
+                        let w = perText[i].count == 1 ? 1 : Float(rows[k].encoding.count) / Float(tokens[i])
+                        for j in 0..<d { out[i * d + j] += w * e[r * d + j] }
                     }
                 }
             }
         }
-        return Tensor(shape: [texts.count, d], data: out)
+        let pooled = Tensor(shape: [texts.count, d], data: out)
+        return normalize ? Self.l2Normalized(pooled) : pooled
     }
 
-    /// The embeddings `[batch, dimension]` of an encoded batch, differentiable (for fine-tuning): transformer,
-    /// pooling, and normalisation when the model has it.
+    /// The embeddings `[texts, dimension]` of an encoded batch, differentiable (for fine-tuning): transformer,
+    /// pooling, the rows of a text combined weighted by their token counts (mean pooling over all of the text's
+    /// tokens), and normalisation when the model has it.
     public func forward(_ batch: BatchEncoding) -> Tensor {
-        let pooled = pool(bert(batch), batch: batch)
+        var pooled = pool(bert(batch), batch: batch)
+        if let owners = batch.owners { pooled = Self.windowWeights(owners: owners, lengths: batch.lengths).matmul(pooled) }
         return normalize ? Self.l2Normalized(pooled) : pooled
+    }
+
+    /// `[texts, rows]`: row `r` of text `t` weighs `lengths[r] / Σ lengths of t's rows`.
+    static func windowWeights(owners: [Int], lengths: [Int]) -> Tensor {
+        let texts = (owners.last ?? -1) + 1, rows = owners.count
+        var total = [Float](repeating: 0, count: texts), w = [Float](repeating: 0, count: texts * rows)
+        for (r, t) in owners.enumerated() { total[t] += Float(lengths[r]) }
+        for (r, t) in owners.enumerated() { w[t * rows + r] = Float(lengths[r]) / total[t] }
+        return Tensor(shape: [texts, rows], data: w)
     }
 
     /// Pools token vectors `[batch, length, hidden]` over the batch's attention mask (`Pooling.forward`).

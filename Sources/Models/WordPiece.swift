@@ -27,6 +27,12 @@ public struct BatchEncoding: Sendable, Equatable {
     public var shape: Shape
     /// The unpadded length of each row.
     public var lengths: [Int]
+    /// The text each row belongs to when a text spans several rows (``LongTextPolicy/windows``), in order and
+    /// starting at 0; nil when row `i` is text `i`.
+    public var owners: [Int]? = nil
+
+    /// Number of texts (not rows) in the batch.
+    public var textCount: Int { owners.map { ($0.last ?? -1) + 1 } ?? shape[0] }
 }
 
 /// BERT's tokenizer: basic tokenization (cleaning, CJK splitting, lower-casing, accent stripping, punctuation

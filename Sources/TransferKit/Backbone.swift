@@ -99,7 +99,11 @@ public final class TextEncoder: FeatureEncoder {
     public var defaultUnfreeze: Int { 2 }
     /// BERT-style encoders diverge at CNN rates (Devlin et al. 2019 fine-tune at 2e-5…5e-5, every layer trainable).
     public var defaultFineTuneLearningRate: Float { 1e-4 }
-    public var inputSignature: String { "tokens\(embedder.maxLength)" }
+    /// `tokensN` for texts truncated to N tokens (as before windows existed, so those caches stay valid),
+    /// `tokensNxW` for up to W windows of N tokens.
+    public var inputSignature: String {
+        "tokens\(embedder.maxLength)" + (embedder.longTexts == .windows ? "x\(embedder.maxWindows)" : "")
+    }
 
     public func forward(_ inputs: BatchInputs) -> Tensor {
         guard case .tokens(let t) = inputs else { preconditionFailure("a text backbone was given a tensor") }
@@ -142,11 +146,13 @@ public final class FeatureBackbone {
     /// of the loaded ones.
     public var adaptation: String?
 
-    public init(spec: ModelSpec, weightsPath: String) throws {
+    /// Loads the registry model `spec` from `weightsPath`; a text model reads texts longer than its window by
+    /// `longTexts` (at most `maxWindows` windows; images ignore both).
+    public init(spec: ModelSpec, weightsPath: String, longTexts: LongTextPolicy = .truncate, maxWindows: Int = 16) throws {
         self.spec = spec
         if spec.task == .sentenceEmbedding {
             weightsSHA = try SHA256.hex(fileAt: weightsPath + "/model.safetensors")
-            let embedder = try SentenceEmbedder(directory: weightsPath)
+            let embedder = try SentenceEmbedder(directory: weightsPath).readingLongTexts(longTexts, maxWindows: maxWindows)
             encoder = TextEncoder(embedder: try spec.keptLayers.map { try embedder.keepingLayers($0) } ?? embedder)
         } else {
             weightsSHA = try SHA256.hex(fileAt: weightsPath)
@@ -156,6 +162,10 @@ public final class FeatureBackbone {
     }
 
     public var dimension: Int { encoder.dimension }
+    /// How a text model reads long texts; nil for an image model.
+    public var longTexts: (policy: LongTextPolicy, maxWindows: Int)? {
+        (encoder as? TextEncoder).map { ($0.embedder.longTexts, $0.embedder.maxWindows) }
+    }
     public var module: Module { encoder.module }
     public var blockGroups: [BlockGroup] { encoder.blockGroups }
     public var defaultUnfreeze: Int { encoder.defaultUnfreeze }

@@ -72,7 +72,7 @@ public enum BatchInputs {
     public var count: Int {
         switch self {
         case .tensor(let t): t.shape[0]
-        case .tokens(let e): e.shape[0]
+        case .tokens(let e): e.textCount
         }
     }
 }

@@ -22,6 +22,9 @@ public struct ModelBundle {
     public static let formatVersion = 2
     /// The `training` entry that marks a bundle whose backbone was adapted before training (``AdaptedBackbone``).
     public static let adaptedBackboneKey = "adapted_backbone"
+    /// `training` keys of a text bundle that reads long texts by windows (``Models/LongTextPolicy``); absent: the
+    /// texts were truncated.
+    public static let longTextsKey = "long_texts", maxWindowsKey = "max_windows"
 
     /// Writes `model` to `directory` (created; files replaced atomically). Refuses, before writing anything, a model
     /// whose manifest would not load (see ``validate(_:file:)``) or whose weights are not finite.
@@ -36,6 +39,10 @@ public struct ModelBundle {
             || model.backbone.hasAdaptedWeights
         var training = training
         if model.backbone.hasAdaptedWeights { training[ModelBundle.adaptedBackboneKey] = "true" }
+        if let l = model.backbone.longTexts, l.policy != .truncate {
+            training[ModelBundle.longTextsKey] = l.policy.rawValue
+            training[ModelBundle.maxWindowsKey] = String(l.maxWindows)
+        }
         if includesBackbone { for (k, t) in model.backbone.module.stateDict() { tensors["backbone." + k] = t } }
         var manifest = Manifest(
             formatVersion: formatVersion, toolVersion: TransferKitVersion.string, createdAt: ISO8601DateFormatter().string(from: Date()),
@@ -125,7 +132,8 @@ public struct ModelBundle {
         do { file = try SafeTensorsFile(path: weightsPath) } catch { throw BundleError.weights(file: shown, key: nil, reason: error.description) }
         let headTensors = try headState(file, manifest: m, kind: v.head)
 
-        let backbone = try FeatureBackbone(spec: v.spec, weightsPath: backboneWeights)
+        let reading = try longTexts(m, file: directory.appendingPathComponent("manifest.json").path)
+        let backbone = try FeatureBackbone(spec: v.spec, weightsPath: backboneWeights, longTexts: reading.policy, maxWindows: reading.maxWindows)
         if !m.includesBackbone && backbone.weightsSHA != m.backboneWeightsSha256 {
             throw BundleError.backboneHash(model: m.backbone, expected: m.backboneWeightsSha256, actual: backbone.weightsSHA)
         }

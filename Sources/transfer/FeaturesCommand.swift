@@ -21,6 +21,7 @@ struct FeaturesCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object at the end.") var json = false
 
     @OptionGroup var precisionOption: PrecisionOption
+    @OptionGroup var longText: LongTextOption
 
     func validate() throws {
         guard !model.isEmpty else { throw ValidationError("--model must name a pretrained model (received an empty string; see `transfer models`)") }
@@ -44,7 +45,7 @@ struct FeaturesCommand: AsyncParsableCommand {
         let all = try loadData(data, task: .classification)
         let testData = try test.map { try loadData($0, task: .classification) }
         try TrainingRun.checkData(all, dataName: data, test: testData, testName: test, modelName: model, modelTakesImages: takesImages(spec))
-        let backbone = try FeatureBackbone(spec: spec, weightsPath: try await backboneWeights(spec))
+        let backbone = try FeatureBackbone(spec: spec, weightsPath: try await backboneWeights(spec), longTexts: longText.longTexts, maxWindows: longText.maxWindows)
         let table = try FeatureTable(backbone: backbone, data: all, test: testData, validationFraction: valSplit, seed: seed,
                                      cacheRoot: AssetStore.cacheRoot.appendingPathComponent("features"),
                                      progress: json ? nil : { name, done, total in ProgressLine.draw(name, done: done, total: total, start: start) })

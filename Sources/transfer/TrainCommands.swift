@@ -119,6 +119,7 @@ struct TrainCommand: AsyncParsableCommand {
     @OptionGroup var detection: DetectionCLIOptions
 
     @OptionGroup var precisionOption: PrecisionOption
+    @OptionGroup var longText: LongTextOption
     @OptionGroup var tracking: TrackingOption
 
     /// Every option against its accepted range (``TrainOptions/validate()`` for the numbers the library takes), and
@@ -262,7 +263,7 @@ struct TrainCommand: AsyncParsableCommand {
                 throw RuntimeError("--report \(report ?? ""): cannot create the directory: \(FileErrors.reason(error))")
             }
         }
-        let backbone = try FeatureBackbone(spec: spec, weightsPath: try await startingWeights(model, spec))
+        let backbone = try FeatureBackbone(spec: spec, weightsPath: try await startingWeights(model, spec), longTexts: longText.longTexts, maxWindows: longText.maxWindows)
         o.unfreeze = unfreeze.groups(for: backbone)
         if lr == nil { o.learningRate = strategy == .lora ? LoRAOptions.defaultLearningRate : backbone.defaultFineTuneLearningRate }
         var run = TrainingRun(backbone: backbone, options: o, dataName: data)

@@ -10,7 +10,7 @@ enum TrainConfigFile {
 
     static let keys: [String: Kind] = [
         "model": .string, "data": .string, "test": .string, "strategy": .string, "unfreeze": .string, "augment": .string,
-        "head": .string, "task": .string, "loss": .string, "precision": .string,
+        "head": .string, "task": .string, "loss": .string, "precision": .string, "long-texts": .string, "max-windows": .integer,
         "val-split": .number, "lr": .number, "head-lr": .number, "mixup": .number, "cutmix": .number,
         "head-weight-decay": .number, "label-smoothing": .number, "logistic-c": .number,
         "epochs": .integer, "head-epochs": .integer, "batch-size": .integer, "views": .integer, "early-stopping": .integer,

@@ -58,7 +58,7 @@ extension TrainCommand {
     func executeWorker(_ world: Communicator, options: TrainOptions, spec: ModelSpec, data: LabeledData, test: LabeledData?) async throws {
         var o = options
         o.head = headKind(for: data.task)
-        let backbone = try FeatureBackbone(spec: spec, weightsPath: try await startingWeights(model, spec))
+        let backbone = try FeatureBackbone(spec: spec, weightsPath: try await startingWeights(model, spec), longTexts: longText.longTexts, maxWindows: longText.maxWindows)
         o.unfreeze = unfreeze.groups(for: backbone)
         if lr == nil { o.learningRate = strategy == .lora ? LoRAOptions.defaultLearningRate : backbone.defaultFineTuneLearningRate }
         let dt = DistributedTraining(communicator: world)

@@ -39,6 +39,7 @@ struct TuneCommand: AsyncParsableCommand {
     @OptionGroup var tracking: TrackingOption
 
     @OptionGroup var precisionOption: PrecisionOption
+    @OptionGroup var longText: LongTextOption
 
     var configPath: String { configOut ?? (out.hasSuffix("/") ? String(out.dropLast()) : out) + ".config.json" }
 
@@ -67,7 +68,7 @@ struct TuneCommand: AsyncParsableCommand {
         try TrainingRun.checkOutput(bundle: bundleURL, logDirectory: nil)
         let lock = try OutputLock(directory: bundleURL)
         defer { lock.release() }
-        let backbone = try FeatureBackbone(spec: spec, weightsPath: try await backboneWeights(spec))
+        let backbone = try FeatureBackbone(spec: spec, weightsPath: try await backboneWeights(spec), longTexts: longText.longTexts, maxWindows: longText.maxWindows)
         var o = TuneOptions()
         o.base.strategy = .features
         o.base.seed = seed; o.base.batchSize = batchSize; o.base.validationFraction = valSplit

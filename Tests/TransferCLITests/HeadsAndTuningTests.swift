@@ -43,6 +43,9 @@ import Testing
         #expect(Double(notes["logistic_c"] ?? "") != nil && notes["logistic_cv_folds"] == "5")
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))) as? [String: Any]
         #expect((manifest?["head"] as? String) == "logistic" && ((manifest?["metrics"] as? [String: Any])?["temperature"]) != nil)
+        // Articles longer than MiniLM's 256 tokens were read as windows, and the bundle says so for prediction.
+        let training = manifest?["training"] as? [String: String] ?? [:]
+        #expect(training["long_texts"] == "windows" && training["max_windows"] == "16", "\(training)")
 
         // The bundle predicts with the temperature folded in: same accuracy from `evaluate`.
         let e = try runTransfer(["evaluate", "--model", out, "--data", test, "--json"], environment: env)
