@@ -22,6 +22,8 @@ Results (items/s = batch / median seconds of --repeats timed runs after one warm
   <model>_train_top   the same with only the top trainable — lite0: the blocks of its last two stages, the head conv
                       and its BatchNorm; ResNet-18: layer4; MiniLM: the top 2 encoder layers; plus the new head.
                       Frozen BatchNorm layers stay in eval mode.
+  <model>_train_bf16  the <model>_train step with the forward and loss under torch.autocast("cpu", bfloat16) (fp32
+                      master weights and AdamW state), only where the CPU has avx512_bf16 or AMX.
 Every measurement (each variant too) runs in a fresh subprocess, so its peak RSS is its own; the reported variant is
 the fastest one, with its RSS. OMP/MKL threads, torch threads, ORT intra-op threads and OpenVINO's
 INFERENCE_NUM_THREADS are all --threads. Progress goes to stderr; without --json a table is printed on stdout.
@@ -174,9 +176,13 @@ def run_pytorch(spec):
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
                 m.eval()
 
+        autocast = mode == "train_bf16"  # one line for PyTorch's users: CPU autocast to bf16 around the forward
+
         def step():
             optimizer.zero_grad()
-            F.cross_entropy(forward(), labels).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                loss = F.cross_entropy(forward(), labels)
+            loss.backward()
             optimizer.step()
 
     seconds = median_seconds(step, spec["repeats"])
@@ -289,7 +295,8 @@ def plan(model, peer, bf16):
     """(result name, precision, [variants], spec fields) of each measurement of `model` by `peer`."""
     if peer == "pytorch":
         variants = ["nchw", "channels_last"] if model in VISION else [None]
-        return [(f"{model}_{mode}", "fp32", variants, {"mode": mode}) for mode in ("infer", "train", "train_top")]
+        return [(f"{model}_{mode}", "fp32", variants, {"mode": mode}) for mode in ("infer", "train", "train_top")] + (
+            [(f"{model}_train_bf16", "bf16", variants, {"mode": "train_bf16"})] if bf16 else [])
     if peer == "onnxruntime":
         return [(f"{model}_infer", "fp32", [None], {})]
     hints = ["LATENCY", "THROUGHPUT"]

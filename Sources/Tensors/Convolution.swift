@@ -254,6 +254,8 @@ extension Tensor {
                                groups: groups)
         let inputs = [x, weight] + (bias.map { [$0] } ?? [])
         let recording = GradMode.records(inputs)
+        if recording && BF16Training.isActive,
+           let out = conv2dBF16Training(x, weight: weight, bias: bias, geometry: g, inputs: inputs) { return out }
 
         // forward_training even when nothing is recorded: oneDNN 2.6 serves forward_inference with `brgconv` /
         // `brdgmm_dw` on NHWC, measured 2.5× (dense 3×3, where training gets Winograd) and 1.9× (depthwise) slower

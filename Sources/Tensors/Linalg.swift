@@ -125,6 +125,7 @@ extension Tensor {
     /// the bias in its epilogue (no separate bias pass); the backward is `g·W`, `gᵀ·x` and the row sums of `g`.
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         let recording = GradMode.records([x, weight, bias])
+        if recording && BF16Training.isActive, let y = linearBF16Training(x, weight: weight, bias: bias) { return y }
         var prepared: Tensor?
         let (x2, y) = linearForward(x, weight: weight, bias: bias, activation: nil, residual: nil,
                                     precision: recording ? .fp32 : Precision.current, output: .fp32,

@@ -94,6 +94,17 @@ enum Benchmarks {
             ModelBench.visionTraining($0, "resnet18_train_top", .top(1)) { ModelBench.resNet18(includeTop: false) }
         },
         Benchmark(name: "minilm_train") { ModelBench.textTraining($0, "minilm_train", .all) },
+        // bf16 mixed-precision training steps, each timed in alternation with its fp32 step (BF16TrainingBench.swift).
+        Benchmark(name: "resnet18_train_bf16") {
+            ModelBench.visionTrainingBF16($0, "resnet18_train_bf16") { ModelBench.resNet18(includeTop: false) }
+        },
+        Benchmark(name: "efficientnet_lite0_train_bf16") {
+            ModelBench.visionTrainingBF16($0, "efficientnet_lite0_train_bf16") { ModelBench.efficientNetLite0(includeTop: false) }
+        },
+        Benchmark(name: "mobilenet_v2_train_bf16") {
+            ModelBench.visionTrainingBF16($0, "mobilenet_v2_train_bf16") { ModelBench.mobileNetV2(includeTop: false) }
+        },
+        Benchmark(name: "minilm_train_bf16") { ModelBench.textTrainingBF16($0) },
         Benchmark(name: "minilm_train_top") { ModelBench.textTraining($0, "minilm_train_top", .top(2)) },
         // LoRA (rank 8) with `transfer train --strategy lora`'s default targets, beside full and top-group training.
         Benchmark(name: "efficientnet_lite0_train_lora") {

@@ -52,7 +52,10 @@ enum ModelBench {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         struct Child: Decodable {
-            struct Result: Decodable { let name: String; let value: Double; let unit: String; let peak_rss_mb: Double? }
+            struct Result: Decodable {
+                let name: String; let value: Double; let unit: String; let peak_rss_mb: Double?
+                let reference: Double?; let ratio: Double?; let target: Double?
+            }
             let results: [Result]
             let notes: [String]
         }
@@ -61,7 +64,8 @@ enum ModelBench {
             throw BenchError("\(name): the child process exited with status \(process.terminationStatus) and no result")
         }
         for n in child.notes { ctx.note(n) }
-        return BenchResult(name: r.name, value: r.value, unit: r.unit, reference: nil, ratio: nil, target: nil, peakRSSMB: r.peak_rss_mb)
+        return BenchResult(name: r.name, value: r.value, unit: r.unit, reference: r.reference, ratio: r.ratio, target: r.target,
+                           peakRSSMB: r.peak_rss_mb)
     }
 
     // MARK: - Models

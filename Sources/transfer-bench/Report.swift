@@ -80,7 +80,7 @@ enum Report {
     static func json(_ results: [BenchResult], machine: MachineInfo, notes: [String] = []) -> String {
         let items = results.map { r in
             "{\"name\": \(string(r.name)), \"value\": \(jsonNumber(r.value)), \"unit\": \(string(r.unit)), "
-                + "\"reference\": \(r.reference.map(jsonNumber) ?? "null"), \"ratio\": \(r.ratio.map(jsonNumber) ?? "null"), "
+                + "\"reference\": \(r.reference.map(jsonNumber) ?? "null"), \"ratio\": \(r.ratio.map(jsonNumber) ?? "null"), \"target\": \(r.target.map(jsonNumber) ?? "null"), "
                 + "\"peak_rss_mb\": \(r.peakRSSMB.map(jsonNumber) ?? "null")}"
         }
         let m = "{\"cpu\": \(string(machine.cpu)), \"onednn\": \(string(machine.onednn)), "

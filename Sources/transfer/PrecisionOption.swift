@@ -8,7 +8,7 @@ extension Precision: ExpressibleByArgument {}
 /// `--precision fp32|bf16` for the commands that run a backbone for inference (predict, embed, train's feature
 /// extraction, evaluate).
 struct PrecisionOption: ParsableArguments {
-    @Option(name: .long, help: "Inference precision: fp32, or bf16 (bfloat16 convolutions and matmuls with fp32 accumulation; needs a CPU with avx512_bf16). Training steps always run in fp32. Default: a bundle's own precision (the one it was trained with), else fp32.")
+    @Option(name: .long, help: "Inference precision: fp32, or bf16 (bfloat16 convolutions and matmuls with fp32 accumulation; needs a CPU with avx512_bf16). On train, bf16 also runs the training steps in bf16 mixed precision (fp32 master weights and optimizer state). Default: a bundle's own precision (the one it was trained with), else fp32.")
     var precision: Precision?
 
     func validate() throws {

@@ -210,7 +210,9 @@ struct TrainCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await withPrecision(try precisionOption.effective(model: model)) { try await execute() }
+        let precision = try precisionOption.effective(model: model)
+        // bf16 also trains in bf16 mixed precision (fp32 master weights; see withTrainingPrecision).
+        try await withPrecision(precision) { try await withTrainingPrecision(precision) { try await execute() } }
     }
 
     /// Checks everything that needs no weights first (model name, data, modality, classes, test classes, output
