@@ -21,7 +21,7 @@ struct DistillCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Weight α of the distillation loss on labelled inputs (1 − α: cross-entropy), in [0, 1].") var alpha: Float = 0.9
     @Flag(name: .long, help: "Train only the student's head on its cached features (no fine-tuning of the student backbone).") var features = false
     @Option(name: .long, help: "Weight of a FitNets hint on pooled features through a learned projection (fine-tuning only), in (0, 1000].") var hint: Float?
-    @Option(name: .long, help: "Test data: the teacher, the student trained alone (same recipe, no teacher) and the distilled student are evaluated on it.") var test: String?
+    @Option(name: .long, help: "Test data: the teacher, the student trained alone (same recipe, no teacher) and the distilled student are evaluated on it (the teacher from its cached outputs); teacher and student are timed on 256 of its inputs.") var test: String?
     @Option(name: .long, help: "Validation fraction of --data, in [0, 1).") var valSplit = 0.1
     @Option(name: .long, help: "Epochs of the last phase, 1…100000: fine-tuning (default 10), or the head phase with --features (default 30).") var epochs: Int?
     @Option(name: .long, help: "Epochs of the head phase before fine-tuning, 0…100000.") var headEpochs = 30
@@ -118,14 +118,18 @@ struct DistillCommand: AsyncParsableCommand {
         if let hint { results["hint"] = Double(hint) }
         var speed: [String: Any] = [:]
         if let testData {
-            let (m, rate) = try Self.evaluate(teacherModel.model, testData)
-            results["teacher"] = try metricsObject(m)
-            speed["teacher_items_per_s"] = rate
+            let scored: (metrics: ClassificationMetrics, computed: Int, skipped: [(String, String)])
+            do {
+                scored = try teacherModel.evaluate(testData, cacheRoot: options.teacherCacheRoot,
+                                                   featureCacheRoot: options.train.featureCacheRoot, batchSize: batchSize)
+            } catch { throw RuntimeError("--test \(test ?? ""): \(error)") }
+            results["teacher"] = try metricsObject(scored.metrics)
+            results["teacher_test_computed"] = scored.computed
             if !split.train.inputs.isEmpty {
                 progress("training the student alone (same recipe, no teacher)")
                 let alone = try Distiller.trainAlone(student: try FeatureBackbone(spec: spec, weightsPath: weights), labelled: split.train,
                                                      validation: split.validation, options: options.train)
-                results["student_alone"] = try metricsObject(try Self.evaluate(alone, testData).metrics)
+                results["student_alone"] = try metricsObject(try alone.evaluate(testData).metrics)
             } else {
                 results["student_alone"] = NSNull()
             }
@@ -134,9 +138,12 @@ struct DistillCommand: AsyncParsableCommand {
         let outcome = try distiller.distill(student: probe, labelled: split.train, unlabelled: unlabelledInputs, validation: split.validation)
         var metrics: [String: Double] = [:]
         if let testData {
-            let (m, rate) = try Self.evaluate(outcome.model, testData)
+            let m = try outcome.model.evaluate(testData).metrics
             results["student_distilled"] = try metricsObject(m)
-            speed["student_items_per_s"] = rate
+            let sample = InferenceSpeed.sample(total: testData.inputs.count, count: Self.speedSampleSize).map { testData.inputs[$0] }
+            speed["teacher_items_per_s"] = InferenceSpeed.itemsPerSecond(teacherModel.model, sample)
+            speed["student_items_per_s"] = InferenceSpeed.itemsPerSecond(outcome.model, sample)
+            results["speed_items"] = sample.count
             metrics["test_" + m.headline.name] = m.headline.value
         }
         results["speed"] = speed
@@ -167,15 +174,8 @@ struct DistillCommand: AsyncParsableCommand {
         do { return try Teacher(model: model, bundleHash: Teacher.bundleHash(manifest: manifest)) } catch { throw RuntimeError("--teacher \(teacher): \(error)") }
     }
 
-    /// Metrics on `data` and the items per second of that evaluation (decoding included; no feature cache).
-    static func evaluate(_ model: TransferModel, _ data: LabeledData) throws -> (metrics: MetricsReport, itemsPerSecond: Double) {
-        let cache = model.featureCache
-        model.featureCache = nil
-        defer { model.featureCache = cache }
-        let t = Date()
-        let m = try model.evaluate(data).metrics
-        return (m, Double(data.inputs.count) / Swift.max(Date().timeIntervalSince(t), 1e-9))
-    }
+    /// How many test inputs (evenly spaced) the teacher and the student are timed on.
+    static let speedSampleSize = 256
 
     func progress(_ line: String) { if !json { printErr(line) } }
 

@@ -61,6 +61,12 @@ import Testing
         // The teacher's backbone runs only on the unlabelled images: the labelled ones' features are in the cache
         // since the teacher's own training.
         #expect(j["teacher_computed"] as? Int == 100)
+        // The teacher's test accuracy comes from its outputs (computed once, cached) and is what evaluate reports.
+        #expect(j["teacher_test_computed"] as? Int == 100)
+        #expect(j["speed_items"] as? Int == 100)
+        let te = try runTransfer(["evaluate", "--model", teacher, "--data", test, "--json"], environment: env)
+        #expect(te.status == 0, "stderr: \(te.stderr)")
+        #expect(Swift.abs((try json(te.stdout)["accuracy"] as? Double ?? -1) - teacherAcc) < 1e-9)
 
         // The bundle is a student like any other: evaluate gives the accuracy distill reported.
         let e = try runTransfer(["evaluate", "--model", student, "--data", test, "--json"], environment: env)
@@ -75,7 +81,9 @@ import Testing
         again += ["--alpha", "0.5", "--temperature", "2"]
         let r2 = try runTransfer(again, environment: env)
         #expect(r2.status == 0, "stderr: \(r2.stderr)")
-        #expect(try json(r2.stdout)["teacher_computed"] as? Int == 0)
+        let j2 = try json(r2.stdout)
+        #expect(j2["teacher_computed"] as? Int == 0 && j2["teacher_test_computed"] as? Int == 0)
+        #expect(accuracy(j2, "teacher") == teacherAcc)
     }
 
     @Test func badOptionsAreRefusedNamingTheOptionAndTheAcceptedRange() throws {
