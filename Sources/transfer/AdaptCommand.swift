@@ -2,6 +2,7 @@ import Adaptation
 import ArgumentParser
 import Foundation
 import Models
+import MPIDistributed
 import Reports
 import TransferKit
 
@@ -61,6 +62,14 @@ struct AdaptCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        guard let world = try Communicator.fromEnvironment() else { return try await execute(world: nil) }
+        try await asRank(world) { try await execute(world: world) }
+    }
+
+    /// The adaptation; under `mpirun` (`world`) every rank extracts its share of the features, the heads train
+    /// data-parallel, and rank 0 alone writes and prints.
+    func execute(world: Communicator?) async throws {
+        let isRoot = world?.isRoot ?? true
         var sourceModel: TransferModel?
         let backbone: FeatureBackbone
         if case .bundle = modelPathKind(model) {
@@ -101,12 +110,18 @@ struct AdaptCommand: AsyncParsableCommand {
                                                         dataHolds: holdsImages ? "image files" : "texts")
             }
         }
-        let run = DomainAdaptation(backbone: backbone, options: options(), sourceModel: sourceModel)
+        var o = options()
+        if !isRoot { o.progress = false }
+        var run = DomainAdaptation(backbone: backbone, options: o, sourceModel: sourceModel)
+        if let world {
+            run.callbacks = try Self.joinRanks(world, run: run, inputs: source.inputs + target + (test?.inputs ?? []) + (oracle?.inputs ?? []))
+        }
         let outcome = try run.run(source: source, target: target, test: test, oracle: oracle)
         var config = ["method": method.rawValue, "validator": validator.rawValue, "data": data, "target_data": targetData,
                       "model": model, "seed": String(seed), "epochs": String(epochs), "tradeoff": String(tradeoff)]
         if let p = backbone.spec.preprocessing { config["input_size"] = String(p.inputSize) }
         if let c = outcome.chosenEpoch { config["chosen_epoch"] = String(c) }
+        guard isRoot else { return }
         if let out {
             var metrics: [String: Double] = [:]
             if let t = outcome.adaptedTest { metrics = t.headlineValues(prefix: "target_test").filter { $0.value.isFinite } }

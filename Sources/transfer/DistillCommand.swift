@@ -4,6 +4,7 @@ import Datasets
 import Distillation
 import Foundation
 import Models
+import MPIDistributed
 import Reports
 import TransferKit
 
@@ -78,6 +79,18 @@ struct DistillCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if hint != nil && Communicator.isLaunchedByMPI {
+            throw ValidationError("--hint does not run under mpirun (its projection trains outside the data-parallel model): run it as one process")
+        }
+        guard let world = try Communicator.fromEnvironment() else { return try await execute(world: nil) }
+        try await asRank(world) { try await execute(world: world) }
+    }
+
+    /// The distillation; under `mpirun` (`world`) every rank computes its share of the teacher's outputs and of the
+    /// student's features, the student trains data-parallel (alone, then distilled), and rank 0 alone evaluates,
+    /// writes and prints.
+    func execute(world: Communicator?) async throws {
+        let isRoot = world?.isRoot ?? true
         let start = Date()
         let teacherModel = try await loadTeacher()
         var spec = try pretrainedSpec(student)
@@ -109,8 +122,13 @@ struct DistillCommand: AsyncParsableCommand {
         options.hintWeight = hint
         options.train = trainOptions(learningRate: probe.defaultFineTuneLearningRate)
         options.train.unfreeze = probe.defaultUnfreeze
+        if !isRoot { options.train.progress = false }
         let distiller: Distiller
         do { distiller = try Distiller(teacher: teacherModel, options: options) } catch { throw ValidationError("\(error)") }
+        if let world {
+            distiller.callbacks = try Self.joinRanks(world, teacher: teacherModel, student: probe, options: options,
+                                                     inputs: split.train.inputs + unlabelledInputs, validation: split.validation.inputs)
+        }
 
         var results: [String: Any] = ["bundle": out, "student": student, "teacher_bundle": teacher, "temperature": Double(temperature),
                                       "alpha": Double(alpha), "features": features,
@@ -118,20 +136,23 @@ struct DistillCommand: AsyncParsableCommand {
         if let hint { results["hint"] = Double(hint) }
         var speed: [String: Any] = [:]
         if let testData {
-            let (m, rate) = try Self.evaluate(teacherModel.model, testData)
-            results["teacher"] = try metricsObject(m)
-            speed["teacher_items_per_s"] = rate
+            if isRoot {
+                let (m, rate) = try Self.evaluate(teacherModel.model, testData)
+                results["teacher"] = try metricsObject(m)
+                speed["teacher_items_per_s"] = rate
+            }
             if !split.train.inputs.isEmpty {
-                progress("training the student alone (same recipe, no teacher)")
+                if isRoot { progress("training the student alone (same recipe, no teacher)") }
                 let alone = try Distiller.trainAlone(student: try FeatureBackbone(spec: spec, weightsPath: weights), labelled: split.train,
-                                                     validation: split.validation, options: options.train)
-                results["student_alone"] = try metricsObject(try Self.evaluate(alone, testData).metrics)
+                                                     validation: split.validation, options: options.train, callbacks: distiller.callbacks)
+                if isRoot { results["student_alone"] = try metricsObject(try Self.evaluate(alone, testData).metrics) }
             } else {
                 results["student_alone"] = NSNull()
             }
         }
-        progress("distilling \(teacher) into \(student)")
+        if isRoot { progress("distilling \(teacher) into \(student)") }
         let outcome = try distiller.distill(student: probe, labelled: split.train, unlabelled: unlabelledInputs, validation: split.validation)
+        guard isRoot else { return }
         var metrics: [String: Double] = [:]
         if let testData {
             let (m, rate) = try Self.evaluate(outcome.model, testData)
