@@ -36,7 +36,7 @@ extension DomainAdaptation {
     /// best. With `initial` (an MLP head of the same size), training starts from a copy of its weights.
     func trainHead(x: Tensor, y: [Int], classes: Int, validX: Tensor, validY: [Int], target: TargetFeatureSource?, sample: Tensor,
                    validator: Validator, startingFrom initial: Head? = nil) throws -> TrainedHead {
-        let head = Head(.mlp, inputs: x.shape[1], outputs: classes, hidden: options.hidden, seed: options.seed)
+        let head = Head(.mlp, inputs: x.shape[1], outputs: classes, hidden: options.hidden, dropout: options.dropout, seed: options.seed)
         if let initial {
             try head.load(Dictionary(uniqueKeysWithValues: initial.stateDict().map { ($0.key, $0.tensor.copy()) }))
         } else {

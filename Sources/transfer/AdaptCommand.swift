@@ -27,6 +27,7 @@ struct AdaptCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Peak learning rate of the heads, in (0, 10].") var lr: Float = 1e-3
     @Option(name: .long, help: "Width of the head's hidden layer (the aligned features), 2…16384.") var hidden = 256
     @Option(name: .long, help: "Weight of the adaptation loss, in [0, 100].") var tradeoff: Float = 1
+    @Option(name: .long, help: "Dropout after the head's hidden layer, in [0, 1).") var dropout: Float = 0.2
     @Option(name: .long, help: "Self-training's pseudo-label confidence threshold, in (0, 1].") var threshold: Float = 0.9
     @Option(name: .long, help: "Self-training's strongly augmented views of each target input, 1…16.") var views = 2
     @Option(name: .long, help: "Input size of an image model in pixels, 32…1024 (default: the model's own).") var inputSize: Int?
@@ -39,6 +40,7 @@ struct AdaptCommand: AsyncParsableCommand {
     func options() -> AdaptationOptions {
         var o = AdaptationOptions(method: method)
         o.validator = validator; o.epochs = epochs; o.batchSize = batchSize; o.learningRate = lr; o.hidden = hidden
+        o.dropout = dropout
         o.tradeoff = tradeoff; o.threshold = threshold; o.strongViews = views; o.validationFraction = valSplit; o.seed = seed
         o.progress = !json
         return o
@@ -55,7 +57,7 @@ struct AdaptCommand: AsyncParsableCommand {
         try requireDirectoryPath("--out", out, holds: "the bundle")
         try requireDirectoryPath("--report", report, holds: "the report")
         do throws(TrainOptionsError) { try options().validate() } catch {
-            let flags = ["epochs": "--epochs", "batchSize": "--batch-size", "learningRate": "--lr", "hidden": "--hidden", "tradeoff": "--tradeoff",
+            let flags = ["epochs": "--epochs", "batchSize": "--batch-size", "learningRate": "--lr", "hidden": "--hidden", "dropout": "--dropout", "tradeoff": "--tradeoff",
                          "threshold": "--threshold", "strongViews": "--views", "validationFraction": "--val-split"]
             throw ValidationError("\(flags[error.field] ?? error.field) must be \(error.accepted) (received \(error.value))")
         }

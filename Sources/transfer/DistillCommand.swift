@@ -29,6 +29,7 @@ struct DistillCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Peak learning rate of the student's top group in fine-tuning (default: the model's), in (0, 10].") var lr: Float?
     @Option(name: .long, help: "Peak learning rate of the head phase (default: a learning-rate sweep), in (0, 10].") var headLr: Float?
     @Option(name: .long, help: "Batch size, 1…65536.") var batchSize = 32
+    @Option(name: .long, help: "Block groups of the student to unfreeze in fine-tuning: a number ≥ 0, 'all', or 'auto' (the model's default).") var unfreeze: UnfreezeChoice = .auto
     @Option(name: .long, help: "Input size of an image student in pixels, 32…1024 (default: the model's own).") var inputSize: Int?
     @Option(name: .long, help: "Random seed.") var seed: UInt64 = 0
     @Option(name: .long, help: "Output bundle directory of the distilled student.") var out: String
@@ -121,7 +122,7 @@ struct DistillCommand: AsyncParsableCommand {
         options.alpha = alpha
         options.hintWeight = hint
         options.train = trainOptions(learningRate: probe.defaultFineTuneLearningRate)
-        options.train.unfreeze = probe.defaultUnfreeze
+        options.train.unfreeze = unfreeze.groups(for: probe)
         if !isRoot { options.train.progress = false }
         let distiller: Distiller
         do { distiller = try Distiller(teacher: teacherModel, options: options) } catch { throw ValidationError("\(error)") }

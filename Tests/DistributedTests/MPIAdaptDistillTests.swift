@@ -13,10 +13,11 @@ import Testing
         try s.export(split: "train", perClass: 8, to: "source")
         try s.export(split: "test", perClass: 5, to: "target")
         // 72 source rows for training (batches 16, 16, 16, 16, 8) and 50 target rows (16, 16, 16, 2): every step
-        // splits both evenly over 2 ranks, as DANN's domain loss needs for exact equality.
+        // splits both evenly over 2 ranks, as DANN's domain loss needs for exact equality. No dropout: each rank would
+        // draw its own masks.
         func args(_ out: String) -> [String] {
             ["adapt", "--model", "efficientnet-lite0", "--input-size", "32", "--data", s.path("source"), "--target-data", s.path("target"),
-             "--target-test", s.path("target"), "--method", "dann", "--epochs", "3", "--batch-size", "16", "--hidden", "32",
+             "--target-test", s.path("target"), "--method", "dann", "--epochs", "3", "--batch-size", "16", "--hidden", "32", "--dropout", "0",
              "--val-split", "0.1", "--out", s.path(out), "--json"]
         }
         let one = try s.transfer(args("one.transferkit")).wait()
@@ -38,10 +39,11 @@ import Testing
         let teacher = try s.transfer(["train", "--model", "efficientnet-lite0", "--data", s.path("train"), "--strategy", "features",
                                       "--input-size", "32", "--val-split", "0.2", "--no-calibrate", "--out", s.path("teacher.transferkit"), "--json"]).wait()
         #expect(teacher.status == 0, "teacher: \(teacher.stderr)")
-        // 64 labelled training rows, global batch 16: 4 steps per epoch of 8 rows per rank.
+        // 64 labelled training rows, global batch 16: 4 steps per epoch of 8 rows per rank. One group unfrozen: the
+        // lower blocks' drop-connect draws per rank.
         func args(_ out: String) -> [String] {
             ["distill", "--teacher", s.path("teacher.transferkit"), "--student", "efficientnet-lite0", "--data", s.path("train"),
-             "--input-size", "32", "--head-epochs", "1", "--head-lr", "0.01", "--epochs", "1", "--lr", "0.002", "--batch-size", "16",
+             "--input-size", "32", "--head-epochs", "1", "--head-lr", "0.01", "--epochs", "1", "--lr", "0.002", "--batch-size", "16", "--unfreeze", "1",
              "--val-split", "0.2", "--out", s.path(out), "--json"]
         }
         let one = try s.transfer(args("one.transferkit")).wait()
