@@ -31,6 +31,9 @@ public struct AdaptationOptions: Sendable {
     public var learningRate: Float = 1e-3
     /// Width of the head's hidden layer: the features the methods align.
     public var hidden = 256
+    /// Dropout after the head's hidden layer, in [0, 1) (0: none; a data-parallel run equals one process only without
+    /// it, since each rank draws its own masks).
+    public var dropout: Float = 0.2
     /// Weight of the adaptation loss against the source cross-entropy (DANN, Deep CORAL, MCC, self-training).
     public var tradeoff: Float = 1
     /// Self-training's pseudo-label confidence threshold.
@@ -64,6 +67,7 @@ public struct AdaptationOptions: Sendable {
             throw fail("learningRate", learningRate, "a number in (0, \(TrainOptions.maxLearningRate)]")
         }
         guard Self.hiddenRange.contains(hidden) else { throw fail("hidden", hidden, "a whole number in 2…16384") }
+        guard dropout.isFinite && dropout >= 0 && dropout < 1 else { throw fail("dropout", dropout, "a number in [0, 1)") }
         guard tradeoff >= 0 && tradeoff <= 100 else { throw fail("tradeoff", tradeoff, "a number in [0, 100]") }
         guard threshold > 0 && threshold <= 1 else { throw fail("threshold", threshold, "a number in (0, 1]") }
         guard Self.viewsRange.contains(strongViews) else { throw fail("strongViews", strongViews, "a whole number in 1…16") }

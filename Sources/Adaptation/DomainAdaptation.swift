@@ -21,6 +21,9 @@ public struct DomainAdaptation {
     public var options: AdaptationOptions
     /// A trained source model (a bundle on this backbone) to start from: it is the source-only model.
     public var sourceModel: TransferModel?
+    /// Added to the learner of every head this run trains (e.g. MPIDistributed's `DataParallel`, which joins the
+    /// ranks of an `mpirun` job into one data-parallel training).
+    public var callbacks: [Callback] = []
 
     public init(backbone: FeatureBackbone, options: AdaptationOptions, sourceModel: TransferModel? = nil) {
         self.backbone = backbone; self.options = options; self.sourceModel = sourceModel
@@ -60,6 +63,10 @@ public struct DomainAdaptation {
         }
     }
 
+    /// Whether the backbone's features are read through the feature cache (a pretrained backbone, or a source model
+    /// trained with the `features` strategy).
+    public var readsFeatureCache: Bool { sourceModel.map { $0.strategy == .features } ?? true }
+
     /// Rows of cached features with their input positions.
     struct Rows {
         var x: Tensor
@@ -79,7 +86,7 @@ public struct DomainAdaptation {
         }
         let (train, valid) = try source.split(validation: options.validationFraction, seed: options.seed)
         var skipped: [(path: String, reason: String)] = []
-        let cache = sourceModel.map { $0.strategy == .features } ?? true ? backbone.featureCache(root: options.featureCacheRoot) : nil
+        let cache = readsFeatureCache ? backbone.featureCache(root: options.featureCacheRoot) : nil
         func features(_ inputs: [LabeledInput], _ label: String, cached: Bool = true) -> Rows {
             let t0 = Date()
             let r = backbone.features(inputs, cache: cached ? cache : nil, batchSize: 32,

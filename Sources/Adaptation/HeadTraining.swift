@@ -36,7 +36,7 @@ extension DomainAdaptation {
     /// best. With `initial` (an MLP head of the same size), training starts from a copy of its weights.
     func trainHead(x: Tensor, y: [Int], classes: Int, validX: Tensor, validY: [Int], target: TargetFeatureSource?, sample: Tensor,
                    validator: Validator, startingFrom initial: Head? = nil) throws -> TrainedHead {
-        let head = Head(.mlp, inputs: x.shape[1], outputs: classes, hidden: options.hidden, seed: options.seed)
+        let head = Head(.mlp, inputs: x.shape[1], outputs: classes, hidden: options.hidden, dropout: options.dropout, seed: options.seed)
         if let initial {
             try head.load(Dictionary(uniqueKeysWithValues: initial.stateDict().map { ($0.key, $0.tensor.copy()) }))
         } else {
@@ -48,7 +48,7 @@ extension DomainAdaptation {
         let (objective, extra, methodCallbacks) = self.objective(network, featureDimension: head.featureDimension, hasTarget: target != nil)
         for (name, m) in extra { model.child(name, m) }
         let selection = ValidatorSelection(validator: validator, network: network, sourceFeatures: validX, sourceLabels: validY, targetFeatures: sample)
-        var callbacks: [Callback] = methodCallbacks + [selection]
+        var callbacks: [Callback] = methodCallbacks + [selection] + self.callbacks
         if options.progress { callbacks.append(ProgressBar()) }
         let opt = AdamW(parameters: model.namedParameters().map { (name: $0.0, tensor: $0.1) }, learningRate: options.learningRate, weightDecay: 1e-4)
         let steps = options.epochs * ((x.shape[0] + options.batchSize - 1) / options.batchSize)

@@ -93,6 +93,8 @@ public struct LoaderOptions: Sendable, Equatable {
     public var workers: Int
     /// How many batches' worth of samples workers may prepare ahead of the consumer.
     public var prefetchBatches: Int
+    /// Prepare only one replica's share of every batch (data-parallel training); nil: whole batches.
+    public var shard: LoaderShard?
 
     public init(batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0,
                 workers: Int = Threads.count, prefetchBatches: Int = 2) {
@@ -102,6 +104,34 @@ public struct LoaderOptions: Sendable, Equatable {
         self.seed = seed
         self.workers = workers
         self.prefetchBatches = prefetchBatches
+    }
+}
+
+/// One replica's share of every batch, as PyTorch's `DistributedSampler` with a local batch of B / N: replica `rank`
+/// of `count` takes positions `rank, rank + count, …` of each global batch of ``LoaderOptions/batchSize`` samples of
+/// the epoch's order (the same order on every replica), and prepares no other sample.
+///
+/// A global batch with fewer samples than replicas gives no batch (on every replica). An unreadable sample shortens
+/// its replica's batch instead of being replaced by a following sample (those belong to other replicas).
+public struct LoaderShard: Sendable, Equatable {
+    public let rank: Int
+    public let count: Int
+
+    public init(rank: Int, of count: Int) throws(LoaderError) {
+        guard count >= 1, (0..<count).contains(rank) else { throw .invalidOptions("shard rank \(rank) of \(count): need 0 ≤ rank < count") }
+        self.rank = rank; self.count = count
+    }
+
+    /// This replica's positions of `order` cut into global batches of `batchSize`, and where each local batch ends.
+    func plan(_ order: [Int], batchSize: Int, dropLast: Bool) -> (order: [Int], ends: [Int]) {
+        var mine: [Int] = [], ends: [Int] = []
+        for start in stride(from: 0, to: order.count, by: batchSize) {
+            let size = Swift.min(batchSize, order.count - start)
+            guard size >= count, !(dropLast && size < batchSize) else { continue }
+            mine += stride(from: start + rank, to: start + size, by: count).map { order[$0] }
+            ends.append(mine.count)
+        }
+        return (mine, ends)
     }
 }
 
@@ -215,7 +245,8 @@ public final class DataLoader {
 
     /// Batches per epoch when no sample fails.
     public var batchesPerEpoch: Int {
-        options.dropLast ? count / options.batchSize : (count + options.batchSize - 1) / options.batchSize
+        if let shard = options.shard { return shard.plan(indices, batchSize: options.batchSize, dropLast: options.dropLast).ends.count }
+        return options.dropLast ? count / options.batchSize : (count + options.batchSize - 1) / options.batchSize
     }
 
     /// The dataset indices in epoch `epoch`'s visiting order.
@@ -260,8 +291,11 @@ public final class DataLoader {
 /// workers (after the images they are decoding).
 public final class EpochIterator {
     public let epoch: Int
-    /// The dataset indices in this epoch's order.
+    /// The dataset indices in this epoch's order (this replica's share of them with ``LoaderOptions/shard``).
     public let order: [Int]
+    /// With ``LoaderOptions/shard``: the end of each local batch in ``order``.
+    private let batchEnds: [Int]?
+    private var batchNumber = 0
     /// Samples of this epoch skipped so far.
     public private(set) var skippedCount = 0
     /// Samples of this epoch delivered in batches so far.
@@ -282,7 +316,12 @@ public final class EpochIterator {
     init(loader: DataLoader, epoch: Int) {
         self.loader = loader
         self.epoch = epoch
-        self.order = loader.order(epoch: epoch)
+        if let shard = loader.options.shard {
+            (order, batchEnds) = shard.plan(loader.order(epoch: epoch), batchSize: loader.options.batchSize, dropLast: loader.options.dropLast)
+        } else {
+            order = loader.order(epoch: epoch)
+            batchEnds = nil
+        }
         self.prefetchLimit = loader.options.prefetchBatches * loader.options.batchSize
         let work = loader.work(epoch: epoch)
         if loader.options.workers > 0 && !order.isEmpty {
@@ -303,7 +342,7 @@ public final class EpochIterator {
         var images: [FloatImage] = []
         var indices: [Int] = []
         images.reserveCapacity(batchSize)
-        while images.count < batchSize && position < order.count {
+        func take() throws(LoaderError) {
             let p = position
             position += 1
             let index = order[p]
@@ -325,7 +364,16 @@ public final class EpochIterator {
                 if failures.count < 20 { failures.append(s) }
             }
         }
-        if images.isEmpty || (loader.options.dropLast && images.count < batchSize) {
+        if let ends = batchEnds {
+            // Sharded: the next local batch (the one after, while every sample of one failed).
+            while images.isEmpty && batchNumber < ends.count {
+                while position < ends[batchNumber] { try take() }
+                batchNumber += 1
+            }
+        } else {
+            while images.count < batchSize && position < order.count { try take() }
+        }
+        if images.isEmpty || (batchEnds == nil && loader.options.dropLast && images.count < batchSize) {
             finish()
             if deliveredCount == 0 && images.isEmpty && skippedCount > 0 {
                 throw .noLoadableSamples(attempted: order.count, failures: failures)

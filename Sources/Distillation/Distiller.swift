@@ -56,6 +56,8 @@ public struct DistillationResult {
 public final class Distiller {
     public let teacher: Teacher
     public let options: DistillationOptions
+    /// Added to the student's learners in both phases (e.g. MPIDistributed's `DataParallel`).
+    public var callbacks: [Callback] = []
 
     public init(teacher: Teacher, options: DistillationOptions) throws {
         try options.validate()
@@ -82,6 +84,7 @@ public final class Distiller {
                                labels: zip(t.kept, teacherLabels).map { $0 < labelled.inputs.count ? labelled.labels[$0] : $1 },
                                classNames: labelled.classNames)
         let trainer = TransferTrainer(backbone: student, options: options.train)
+        trainer.callbacks = callbacks
         let p = try trainer.prepare(data, validation)
         guard p.trainKept.count == data.inputs.count else {
             throw DistillationError.data("the student could not read \(data.inputs.count - p.trainKept.count) input(s) the teacher read")
@@ -117,9 +120,11 @@ public final class Distiller {
     }
 
     /// The same recipe without a teacher: ``TransferKit/TransferTrainer/train(_:validation:)`` on the labelled data
-    /// alone (what the gain of distillation is measured against).
+    /// alone (what the gain of distillation is measured against), with `callbacks` added to its learners.
     public static func trainAlone(student: FeatureBackbone, labelled: LabeledData, validation: LabeledData,
-                                  options: TrainOptions) throws -> TransferModel {
-        try TransferTrainer(backbone: student, options: options).train(labelled, validation: validation).model
+                                  options: TrainOptions, callbacks: [Callback] = []) throws -> TransferModel {
+        let trainer = TransferTrainer(backbone: student, options: options)
+        trainer.callbacks = callbacks
+        return try trainer.train(labelled, validation: validation).model
     }
 }

@@ -19,9 +19,12 @@ import TransferKit
 /// - **Exact weighting.** Each rank packs `n_r · ∂L_r/∂θ` (its local mean-loss gradient times its local batch size)
 ///   and `n_r` itself; the sums divided by `Σ n_r` are the gradient of the mean loss over the global batch, also
 ///   when a last batch splits unevenly.
-/// - **BatchNorm.** Where a BatchNorm layer trains with batch statistics, its running mean and variance are averaged
-///   over the ranks after every step, so every rank keeps one model (each rank still normalises with its local
-///   batch's statistics, as Horovod does without `SyncBatchNorm`).
+/// - **BatchNorm.** Where a BatchNorm layer trains with batch statistics, it normalises with the statistics of the
+///   global batch (``synchronizesBatchStatistics``, PyTorch's `SyncBatchNorm`): the layer's
+///   ``Layers/BatchNorm2d/statisticsReducer`` all-reduces the per-channel sums in forward and the gradient sums in
+///   backward, so the step is the one a single process takes on the global batch. Without it, each rank normalises
+///   with its local batch's statistics and the running statistics are averaged after every step (Horovod without
+///   `SyncBatchNorm`).
 /// - **One writer.** On ranks other than 0 the callbacks that write files (``TransferKit/Callback/writesFiles``:
 ///   checkpoints, logs) are removed at `beforeFit`; rank 0's state is broadcast to all at `beforeFit`, so a resumed
 ///   or freshly initialised fit starts from the same weights everywhere.
@@ -29,6 +32,8 @@ public final class DataParallel: Callback {
     public let communicator: Communicator
     /// Most gradient values per fused all-reduce.
     public let bucketCapacity: Int
+    /// Whether BatchNorm layers that train with batch statistics use the global batch's (see the type's summary).
+    public let synchronizesBatchStatistics: Bool
     /// Seconds spent waiting for all-reduces at `beforeStep` (communication not hidden behind backward), summed.
     public private(set) var waitSeconds: Double = 0
     /// Seconds from the first bucket's start to the last bucket's completion, summed over steps.
@@ -44,6 +49,8 @@ public final class DataParallel: Callback {
     private var nextToStart = 0
     private var localCount: Float = 0
     private var firstStart: Date?
+    private let batchStatistics: SynchronizedBatchStatistics
+    private var synchronizedLayers: [BatchNorm2d] = []
 
     /// The default fusion size: 2¹⁸ values (1 MiB of float32). Smaller than DDP's 25 MB or Horovod's 64 MB: on CPUs
     /// backward is slow enough that more, smaller buckets hide more of the communication behind it, and on this
@@ -51,11 +58,16 @@ public final class DataParallel: Callback {
     /// slower large-message protocol (see docs/distributed.md).
     public static let defaultBucketCapacity = 1 << 18
 
-    public init(communicator: Communicator, bucketCapacity: Int = DataParallel.defaultBucketCapacity) {
+    public init(communicator: Communicator, bucketCapacity: Int = DataParallel.defaultBucketCapacity, synchronizesBatchStatistics: Bool = true) {
         precondition(bucketCapacity > 0, "DataParallel: bucketCapacity \(bucketCapacity) must be positive")
         self.communicator = communicator
         self.bucketCapacity = bucketCapacity
+        self.synchronizesBatchStatistics = synchronizesBatchStatistics
+        batchStatistics = SynchronizedBatchStatistics(communicator: communicator)
     }
+
+    /// Forward all-reduces of batch statistics so far (one per BatchNorm layer that trained with batch statistics, per step).
+    public var batchStatisticsReductions: Int { batchStatistics.forwardReductions }
 
     /// Before every other callback at `beforeStep` (clipping must see averaged gradients).
     public override var order: Int { -100 }
@@ -65,7 +77,7 @@ public final class DataParallel: Callback {
         case .beforeFit: try begin(l)
         case .beforeBackward: startStep(l)
         case .beforeStep: try finishStep()
-        case .afterStep: try synchroniseBatchNorm(l.model)
+        case .afterStep: if !synchronizesBatchStatistics { try synchroniseBatchNorm(l.model) }
         case .afterFit: end()
         default: break
         }
@@ -74,10 +86,14 @@ public final class DataParallel: Callback {
     func begin(_ l: Learner) throws {
         if !communicator.isRoot { l.callbacks.removeAll { $0.writesFiles } }
         if !(l.trainData is ShardedBatchSource) {
-            l.trainData = ShardedBatchSource(l.trainData, rank: communicator.rank, of: communicator.size)
+            l.trainData = try ShardedBatchSource(l.trainData, rank: communicator.rank, of: communicator.size)
         }
         try broadcastState(l.model)
         end()
+        if synchronizesBatchStatistics {
+            synchronizedLayers = l.model.namedModules().compactMap { $0.1 as? BatchNorm2d }
+            for bn in synchronizedLayers { bn.statisticsReducer = batchStatistics }
+        }
         let params = l.model.trainableParameters().map(\.1).reversed()
         var total = [Float(params.count)]
         try communicator.allReduceSum(&total)
@@ -118,6 +134,7 @@ public final class DataParallel: Callback {
 
     func startStep(_ l: Learner) {
         localCount = Float(l.batch?.count ?? 0)
+        batchStatistics.localCount = Double(localCount)
         nextToStart = 0
         firstStart = nil
         for b in buckets { b.reset() }
@@ -145,7 +162,7 @@ public final class DataParallel: Callback {
     }
 
     func finishStep() throws {
-        if let failure = buckets.compactMap(\.failure).first { throw failure }
+        if let failure = buckets.compactMap(\.failure).first ?? batchStatistics.failure { throw failure }
         let t0 = Date()
         // Parameters that received no gradient this step (unused by the loss) count as zero.
         for b in buckets where b.pending > 0 { b.pending = 0 }
@@ -176,6 +193,8 @@ public final class DataParallel: Callback {
     }
 
     func end() {
+        for bn in synchronizedLayers { bn.statisticsReducer = nil }
+        synchronizedLayers = []
         for h in hooks { h.remove() }
         hooks = []
         buckets = []

@@ -40,13 +40,26 @@ public struct DistributedTraining {
     /// Extracts the features of this rank's share of `inputs` into `backbone`'s cache under `options`, then waits for
     /// every rank (a barrier), so that all features are cached when it returns.
     public func extractFeatures(_ backbone: FeatureBackbone, inputs: [LabeledInput], options: TrainOptions) throws -> ExtractionReport {
+        try extractFeatures(backbone, inputs: inputs, cacheRoot: options.featureCacheRoot, batchSize: options.batchSize, progress: options.progress)
+    }
+
+    /// Extracts the features of this rank's share of `inputs` into `backbone`'s cache under `cacheRoot`, then waits
+    /// for every rank.
+    public func extractFeatures(_ backbone: FeatureBackbone, inputs: [LabeledInput], cacheRoot: URL, batchSize: Int, progress: Bool) throws -> ExtractionReport {
         let start = Date()
         let mine = share(inputs)
-        let r = backbone.features(mine, cache: backbone.featureCache(root: options.featureCacheRoot), batchSize: options.batchSize,
-                                  progress: options.progress ? { done, total in ProgressLine.draw("features (rank \(communicator.rank))", done: done, total: total, start: start) } : nil)
+        let r = backbone.features(mine, cache: backbone.featureCache(root: cacheRoot), batchSize: batchSize,
+                                  progress: progress ? { done, total in ProgressLine.draw("features (rank \(communicator.rank))", done: done, total: total, start: start) } : nil)
         let seconds = Date().timeIntervalSince(start)
         try communicator.barrier()
         return ExtractionReport(shareCount: mine.count, computed: r.computed, seconds: seconds, secondsUntilAllDone: Date().timeIntervalSince(start))
+    }
+
+    /// Runs `body` on this rank's share of `inputs` (e.g. to fill a cache keyed by input that every rank reads
+    /// afterwards, such as a teacher's outputs), then waits for every rank.
+    public func sharded<T>(_ inputs: [T], _ body: ([T]) throws -> Void) throws {
+        try body(share(inputs))
+        try communicator.barrier()
     }
 
     /// The callback that joins a learner's steps to the other ranks'.

@@ -11,26 +11,42 @@ import TransferKit
 /// Unlike `DistributedSampler` nothing is padded or repeated: a last global batch that does not divide evenly gives
 /// some ranks one sample fewer. A last global batch with fewer samples than ranks would leave a rank with nothing
 /// to train on, so it is dropped on every rank.
+///
+/// A base that can prepare its own share (``TransferKit/ShardableBatchSource``, e.g. image files) prepares only this
+/// rank's rows: each rank decodes its own images, not the whole global batch. Other bases' batches are made whole
+/// and this rank's rows selected; further streams (``TransferKit/Batch/streams``, e.g. domain adaptation's target
+/// batches) are split by their own positions the same way.
 public struct ShardedBatchSource: BatchSource {
     public let base: BatchSource
     public let rank: Int
     public let ranks: Int
+    /// The base's own shard, when it can prepare one.
+    let prepared: BatchSource?
 
-    public init(_ base: BatchSource, rank: Int, of ranks: Int) {
+    public init(_ base: BatchSource, rank: Int, of ranks: Int) throws {
         precondition(ranks >= 1 && (0..<ranks).contains(rank), "ShardedBatchSource: rank \(rank) of \(ranks)")
         self.base = base; self.rank = rank; self.ranks = ranks
+        prepared = try (base as? ShardableBatchSource)?.shard(rank: rank, of: ranks)
     }
+
+    /// Whether the base prepares only this rank's rows (rather than whole batches cut here).
+    public var preparesOwnRowsOnly: Bool { prepared != nil }
 
     /// This rank's samples per epoch (about ``base``'s count divided by the number of ranks).
     public var sampleCount: Int { (base.sampleCount - rank + ranks - 1) / ranks }
 
     public func batches(epoch: Int) throws -> BatchStream {
+        if let prepared { return try prepared.batches(epoch: epoch) }
         let global = try base.batches(epoch: epoch)
         let rank = self.rank, ranks = self.ranks
         return BatchStream(count: global.count) {
             while let b = try global.next() {
                 guard b.count >= ranks else { continue }
-                return b.rows(Array(stride(from: rank, to: b.count, by: ranks)))
+                var local = b.rows(Array(stride(from: rank, to: b.count, by: ranks)))
+                for (name, s) in b.streams where s.count != b.count && s.count >= ranks {
+                    local.streams[name] = s.rows(Array(stride(from: rank, to: s.count, by: ranks)))
+                }
+                return local
             }
             return nil
         }

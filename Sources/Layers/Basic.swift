@@ -241,12 +241,20 @@ public final class BatchNorm2d: Module, UnaryLayer {
     /// to re-estimate them on another domain (AdaBN, Li et al. 2016).
     public var averagesCumulatively = false
 
+    /// Where batch statistics are used, normalise with those of the global batch of a data-parallel job, summed over
+    /// its replicas by this reducer (PyTorch's `SyncBatchNorm`); nil: this process's batch alone.
+    public var statisticsReducer: BatchStatisticsReducer?
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let batchStats = usesBatchStatistics
         var factor = momentum
         if batchStats {
             withNoGrad { numBatchesTracked.assign(numBatchesTracked + 1) }
             if averagesCumulatively { factor = 1 / Swift.max(numBatchesTracked.item(), 1) }
+        }
+        if batchStats, let statisticsReducer {
+            return Tensor.batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                                      momentum: factor, eps: eps, reducer: statisticsReducer)
         }
         return Tensor.batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
                                   training: batchStats, momentum: factor, eps: eps)

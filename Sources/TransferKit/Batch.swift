@@ -134,6 +134,13 @@ public protocol BatchSource {
     func batches(epoch: Int) throws -> BatchStream
 }
 
+/// A source that can prepare one replica's share of each of its batches without preparing the rest (e.g. decode only
+/// those images): positions `rank, rank + ranks, …` of every batch, a batch with fewer samples than `ranks` giving
+/// none — the rows a data-parallel wrapper would otherwise select from whole batches.
+public protocol ShardableBatchSource: BatchSource {
+    func shard(rank: Int, of ranks: Int) throws -> BatchSource
+}
+
 /// In-memory rows (e.g. cached features) with their targets, shuffled per epoch with a seed.
 public struct TensorBatchSource: BatchSource {
     public let inputs: Tensor

@@ -46,7 +46,7 @@ extension ImagePipeline {
 /// Image files decoded, augmented and normalised per epoch by a Datasets ``Datasets/DataLoader`` (worker threads
 /// prepare the next batches while the model trains on this one; randomness is seeded per sample and epoch, so a
 /// resumed run sees the same images as an uninterrupted one).
-public struct ImageBatchSource: BatchSource {
+public struct ImageBatchSource: ShardableBatchSource {
     public let data: LabeledData
     public let pipeline: ImagePipeline
     public let batchSize: Int
@@ -55,12 +55,15 @@ public struct ImageBatchSource: BatchSource {
     let scaling: TargetScaling?
     let loader: DataLoader
 
+    /// - Parameter shard: decode only this replica's share of every batch (``Datasets/LoaderShard``); nil: all of it.
     public init(data: LabeledData, pipeline: ImagePipeline, batchSize: Int, shuffle: Bool, seed: UInt64,
-                scaling: TargetScaling? = nil, workers: Int = 1) throws {
+                scaling: TargetScaling? = nil, workers: Int = 1, shard: LoaderShard? = nil) throws {
         self.data = data; self.pipeline = pipeline; self.batchSize = batchSize; self.shuffle = shuffle; self.seed = seed
         self.scaling = scaling
         let inputs = data.inputs
-        loader = try DataLoader(dataset: data, options: LoaderOptions(batchSize: batchSize, shuffle: shuffle, seed: seed, workers: workers)) {
+        var options = LoaderOptions(batchSize: batchSize, shuffle: shuffle, seed: seed, workers: workers)
+        options.shard = shard
+        loader = try DataLoader(dataset: data, options: options) {
             (index: Int, g: inout SeededGenerator) throws(DatasetError) -> FloatImage in
             guard case .image(let path) = inputs[index] else { throw .unreadable(path: inputs[index].name, reason: "not an image input") }
             var options = DecodeOptions()
@@ -70,6 +73,12 @@ public struct ImageBatchSource: BatchSource {
     }
 
     public var sampleCount: Int { data.inputs.count }
+
+    /// The same source decoding only positions `rank, rank + ranks, …` of every batch.
+    public func shard(rank: Int, of ranks: Int) throws -> BatchSource {
+        try ImageBatchSource(data: data, pipeline: pipeline, batchSize: batchSize, shuffle: shuffle, seed: seed, scaling: scaling,
+                             workers: loader.options.workers, shard: LoaderShard(rank: rank, of: ranks))
+    }
 
     public func batches(epoch: Int) throws -> BatchStream {
         let it = loader.epoch(epoch)

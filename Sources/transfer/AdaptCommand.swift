@@ -2,6 +2,7 @@ import Adaptation
 import ArgumentParser
 import Foundation
 import Models
+import MPIDistributed
 import Reports
 import TransferKit
 
@@ -26,6 +27,7 @@ struct AdaptCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Peak learning rate of the heads, in (0, 10].") var lr: Float = 1e-3
     @Option(name: .long, help: "Width of the head's hidden layer (the aligned features), 2…16384.") var hidden = 256
     @Option(name: .long, help: "Weight of the adaptation loss, in [0, 100].") var tradeoff: Float = 1
+    @Option(name: .long, help: "Dropout after the head's hidden layer, in [0, 1).") var dropout: Float = 0.2
     @Option(name: .long, help: "Self-training's pseudo-label confidence threshold, in (0, 1].") var threshold: Float = 0.9
     @Option(name: .long, help: "Self-training's strongly augmented views of each target input, 1…16.") var views = 2
     @Option(name: .long, help: "Input size of an image model in pixels, 32…1024 (default: the model's own).") var inputSize: Int?
@@ -38,6 +40,7 @@ struct AdaptCommand: AsyncParsableCommand {
     func options() -> AdaptationOptions {
         var o = AdaptationOptions(method: method)
         o.validator = validator; o.epochs = epochs; o.batchSize = batchSize; o.learningRate = lr; o.hidden = hidden
+        o.dropout = dropout
         o.tradeoff = tradeoff; o.threshold = threshold; o.strongViews = views; o.validationFraction = valSplit; o.seed = seed
         o.progress = !json
         return o
@@ -54,13 +57,21 @@ struct AdaptCommand: AsyncParsableCommand {
         try requireDirectoryPath("--out", out, holds: "the bundle")
         try requireDirectoryPath("--report", report, holds: "the report")
         do throws(TrainOptionsError) { try options().validate() } catch {
-            let flags = ["epochs": "--epochs", "batchSize": "--batch-size", "learningRate": "--lr", "hidden": "--hidden", "tradeoff": "--tradeoff",
+            let flags = ["epochs": "--epochs", "batchSize": "--batch-size", "learningRate": "--lr", "hidden": "--hidden", "dropout": "--dropout", "tradeoff": "--tradeoff",
                          "threshold": "--threshold", "strongViews": "--views", "validationFraction": "--val-split"]
             throw ValidationError("\(flags[error.field] ?? error.field) must be \(error.accepted) (received \(error.value))")
         }
     }
 
     func run() async throws {
+        guard let world = try Communicator.fromEnvironment() else { return try await execute(world: nil) }
+        try await asRank(world) { try await execute(world: world) }
+    }
+
+    /// The adaptation; under `mpirun` (`world`) every rank extracts its share of the features, the heads train
+    /// data-parallel, and rank 0 alone writes and prints.
+    func execute(world: Communicator?) async throws {
+        let isRoot = world?.isRoot ?? true
         var sourceModel: TransferModel?
         let backbone: FeatureBackbone
         if case .bundle = modelPathKind(model) {
@@ -101,12 +112,18 @@ struct AdaptCommand: AsyncParsableCommand {
                                                         dataHolds: holdsImages ? "image files" : "texts")
             }
         }
-        let run = DomainAdaptation(backbone: backbone, options: options(), sourceModel: sourceModel)
+        var o = options()
+        if !isRoot { o.progress = false }
+        var run = DomainAdaptation(backbone: backbone, options: o, sourceModel: sourceModel)
+        if let world {
+            run.callbacks = try Self.joinRanks(world, run: run, inputs: source.inputs + target + (test?.inputs ?? []) + (oracle?.inputs ?? []))
+        }
         let outcome = try run.run(source: source, target: target, test: test, oracle: oracle)
         var config = ["method": method.rawValue, "validator": validator.rawValue, "data": data, "target_data": targetData,
                       "model": model, "seed": String(seed), "epochs": String(epochs), "tradeoff": String(tradeoff)]
         if let p = backbone.spec.preprocessing { config["input_size"] = String(p.inputSize) }
         if let c = outcome.chosenEpoch { config["chosen_epoch"] = String(c) }
+        guard isRoot else { return }
         if let out {
             var metrics: [String: Double] = [:]
             if let t = outcome.adaptedTest { metrics = t.headlineValues(prefix: "target_test").filter { $0.value.isFinite } }

@@ -4,6 +4,7 @@ import Datasets
 import Distillation
 import Foundation
 import Models
+import MPIDistributed
 import Reports
 import TransferKit
 
@@ -28,6 +29,7 @@ struct DistillCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Peak learning rate of the student's top group in fine-tuning (default: the model's), in (0, 10].") var lr: Float?
     @Option(name: .long, help: "Peak learning rate of the head phase (default: a learning-rate sweep), in (0, 10].") var headLr: Float?
     @Option(name: .long, help: "Batch size, 1…65536.") var batchSize = 32
+    @Option(name: .long, help: "Block groups of the student to unfreeze in fine-tuning: a number ≥ 0, 'all', or 'auto' (the model's default).") var unfreeze: UnfreezeChoice = .auto
     @Option(name: .long, help: "Input size of an image student in pixels, 32…1024 (default: the model's own).") var inputSize: Int?
     @Option(name: .long, help: "Random seed.") var seed: UInt64 = 0
     @Option(name: .long, help: "Output bundle directory of the distilled student.") var out: String
@@ -78,6 +80,18 @@ struct DistillCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if hint != nil && Communicator.isLaunchedByMPI {
+            throw ValidationError("--hint does not run under mpirun (its projection trains outside the data-parallel model): run it as one process")
+        }
+        guard let world = try Communicator.fromEnvironment() else { return try await execute(world: nil) }
+        try await asRank(world) { try await execute(world: world) }
+    }
+
+    /// The distillation; under `mpirun` (`world`) every rank computes its share of the teacher's outputs and of the
+    /// student's features, the student trains data-parallel (alone, then distilled), and rank 0 alone evaluates,
+    /// writes and prints.
+    func execute(world: Communicator?) async throws {
+        let isRoot = world?.isRoot ?? true
         let start = Date()
         let teacherModel = try await loadTeacher()
         var spec = try pretrainedSpec(student)
@@ -108,9 +122,14 @@ struct DistillCommand: AsyncParsableCommand {
         options.alpha = alpha
         options.hintWeight = hint
         options.train = trainOptions(learningRate: probe.defaultFineTuneLearningRate)
-        options.train.unfreeze = probe.defaultUnfreeze
+        options.train.unfreeze = unfreeze.groups(for: probe)
+        if !isRoot { options.train.progress = false }
         let distiller: Distiller
         do { distiller = try Distiller(teacher: teacherModel, options: options) } catch { throw ValidationError("\(error)") }
+        if let world {
+            distiller.callbacks = try Self.joinRanks(world, teacher: teacherModel, student: probe, options: options,
+                                                     inputs: split.train.inputs + unlabelledInputs, validation: split.validation.inputs)
+        }
 
         var results: [String: Any] = ["bundle": out, "student": student, "teacher_bundle": teacher, "temperature": Double(temperature),
                                       "alpha": Double(alpha), "features": features,
@@ -118,24 +137,27 @@ struct DistillCommand: AsyncParsableCommand {
         if let hint { results["hint"] = Double(hint) }
         var speed: [String: Any] = [:]
         if let testData {
-            let scored: (metrics: ClassificationMetrics, computed: Int, skipped: [(String, String)])
-            do {
-                scored = try teacherModel.evaluate(testData, cacheRoot: options.teacherCacheRoot,
-                                                   featureCacheRoot: options.train.featureCacheRoot, batchSize: batchSize)
-            } catch { throw RuntimeError("--test \(test ?? ""): \(error)") }
-            results["teacher"] = try metricsObject(scored.metrics)
-            results["teacher_test_computed"] = scored.computed
+            if isRoot {
+                let scored: (metrics: ClassificationMetrics, computed: Int, skipped: [(String, String)])
+                do {
+                    scored = try teacherModel.evaluate(testData, cacheRoot: options.teacherCacheRoot,
+                                                       featureCacheRoot: options.train.featureCacheRoot, batchSize: batchSize)
+                } catch { throw RuntimeError("--test \(test ?? ""): \(error)") }
+                results["teacher"] = try metricsObject(scored.metrics)
+                results["teacher_test_computed"] = scored.computed
+            }
             if !split.train.inputs.isEmpty {
-                progress("training the student alone (same recipe, no teacher)")
+                if isRoot { progress("training the student alone (same recipe, no teacher)") }
                 let alone = try Distiller.trainAlone(student: try FeatureBackbone(spec: spec, weightsPath: weights), labelled: split.train,
-                                                     validation: split.validation, options: options.train)
-                results["student_alone"] = try metricsObject(try alone.evaluate(testData).metrics)
+                                                     validation: split.validation, options: options.train, callbacks: distiller.callbacks)
+                if isRoot { results["student_alone"] = try metricsObject(try alone.evaluate(testData).metrics) }
             } else {
                 results["student_alone"] = NSNull()
             }
         }
-        progress("distilling \(teacher) into \(student)")
+        if isRoot { progress("distilling \(teacher) into \(student)") }
         let outcome = try distiller.distill(student: probe, labelled: split.train, unlabelled: unlabelledInputs, validation: split.validation)
+        guard isRoot else { return }
         var metrics: [String: Double] = [:]
         if let testData {
             let m = try outcome.model.evaluate(testData).metrics

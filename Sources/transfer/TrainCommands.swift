@@ -87,6 +87,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Validation fraction of --data, in [0, 1) (default 0.1; 0 for the logistic head, which chooses its C by cross-validation and calibrates on out-of-fold predictions, so every example trains it).") var valSplit: Double?
     @Option(name: .long, help: "How much of the pretrained model trains.") var strategy: Strategy = .fineTune
     @Option(name: .long, help: "Block groups to unfreeze in fine-tuning: a number ≥ 0, 'all', or 'auto' (images: the last two stages and the head convolution, 3 groups; texts: the top 2 transformer layers).") var unfreeze: UnfreezeChoice = .auto
+    @Flag(name: .long, help: "Fine-tuning normalises with each batch's statistics and updates BatchNorm's running statistics (PyTorch's train mode; synchronised over the ranks under mpirun) instead of keeping the pretrained statistics.") var batchnormBatchStatistics = false
     @Option(name: .long, help: "Epochs of the last phase, 1…100000: fine-tuning (default 10), or the head phase for --strategy features (default 30).") var epochs: Int?
     @Option(name: .long, help: "Epochs of the head phase, 0…100000 (at least 1 with --strategy features).") var headEpochs = 30
     @Option(name: .long, help: "Peak learning rate of the backbone's top group in fine-tuning (lower groups get less; default 1e-3 for image models, 1e-4 for text encoders), in (0, 10].") var lr: Float?
@@ -199,6 +200,7 @@ struct TrainCommand: AsyncParsableCommand {
         o.validationFraction = valSplit ?? (o.head == .logistic && strategy == .features ? 0 : 0.1)
         o.headEpochs = !strategy.hasFineTunePhase ? (epochs ?? headEpochs) : headEpochs
         o.fineTuneEpochs = epochs ?? 10
+        o.batchNormUsesRunningStatistics = !batchnormBatchStatistics
         if let lr { o.learningRate = lr }
         o.headLearningRate = headLr
         o.batchSize = batchSize

@@ -21,6 +21,7 @@ final class DistributedSummary {
         if let dp = dataParallel {
             s["steps"] = dp.steps
             s["gradient_values_per_step"] = dp.valuesPerStep
+            s["batch_statistics_reductions"] = dp.batchStatisticsReductions
             s["allreduce_seconds_per_step"] = dp.steps > 0 ? dp.allReduceSeconds / Double(dp.steps) : 0
             s["allreduce_wait_seconds_per_step"] = dp.steps > 0 ? dp.waitSeconds / Double(dp.steps) : 0
         }
@@ -28,19 +29,19 @@ final class DistributedSummary {
     }
 }
 
-extension TrainCommand {
-    /// Runs `body` as one rank of an `mpirun` job: MPI is finalised after it; an error is printed with the rank and
-    /// ends the whole job (`MPI_Abort`), so that no other rank is left waiting in a collective.
-    func asRank(_ world: Communicator, _ body: () async throws -> Void) async throws {
-        do {
-            try await body()
-            world.finalize()
-        } catch {
-            FileHandle.standardError.write(Data("Error (MPI rank \(world.rank) of \(world.size)): \(Transfer.userMessage(for: error))\n".utf8))
-            world.abort(code: 1)
-        }
+/// Runs `body` as one rank of an `mpirun` job (`train`, `adapt`, `distill`): MPI is finalised after it; an error is
+/// printed with the rank and ends the whole job (`MPI_Abort`), so that no other rank is left waiting in a collective.
+func asRank(_ world: Communicator, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+        world.finalize()
+    } catch {
+        FileHandle.standardError.write(Data("Error (MPI rank \(world.rank) of \(world.size)): \(Transfer.userMessage(for: error))\n".utf8))
+        world.abort(code: 1)
     }
+}
 
+extension TrainCommand {
     /// Rank 0: extracts its share of the features, and (unless the head alone trains, once, here) joins its
     /// learners to the other ranks'.
     func joinRanks(_ world: Communicator, run: inout TrainingRun, data: LabeledData, test: LabeledData?) throws -> DistributedSummary {

@@ -26,7 +26,8 @@ import Testing
     func fineTune(_ s: Scratch, out: String) -> [String] {
         ["train", "--model", "efficientnet-lite0", "--data", s.path("train"), "--test", s.path("test"), "--strategy", "fine-tune",
          "--input-size", "32", "--epochs", "2", "--head-epochs", "1", "--head-lr", "0.01", "--lr", "0.002", "--batch-size", "16",
-         "--augment", "none", "--unfreeze", "1", "--val-split", "0.2", "--no-calibrate", "--out", s.path(out), "--json"]
+         "--augment", "none", "--unfreeze", "1", "--val-split", "0.2", "--no-calibrate", "--batchnorm-batch-statistics",
+         "--out", s.path(out), "--json"]
     }
 
     @Test(.enabled(if: runnable)) func dataParallelFineTuneMatchesOneProcessAndResumesAfterAKill() throws {
@@ -44,6 +45,8 @@ import Testing
         #expect(dist?["ranks"] as? Int == 2)
         #expect((dist?["steps"] as? Int ?? 0) >= 12)  // 4 steps of the head epoch + 4 × 2 fine-tuning epochs
         #expect(j1["distributed"] == nil)
+        // BatchNorm trains with batch statistics: those of the global batch (SyncBatchNorm), reduced in every step.
+        #expect((dist?["batch_statistics_reductions"] as? Int ?? 0) > 0)
         // Same weights as one process with the same global batch (two partial sums instead of one: float rounding).
         let diff = try maxDifference(s.path("one.transferkit"), s.path("two.transferkit"))
         #expect(diff < 1e-3, "max |Δw| = \(diff)")
