@@ -54,7 +54,7 @@ public enum Reptile {
         defer { net.eval(); net.unfreeze() }
         let head = Tensor.zeros([net.featureDimension, o.ways]), bias = Tensor.zeros([o.ways])
         head.requiresGrad = true; bias.requiresGrad = true
-        let meta = net.trainableParameters().map { (name: $0.0, tensor: $0.1) } + [("head.weight", head), ("head.bias", bias)]
+        let meta = net.trainableParameters().map { (name: $0.0, tensor: $0.1) } + [(name: "head.weight", tensor: head), (name: "head.bias", tensor: bias)]
         let inner = Adam(groups: [ParameterGroup(name: "reptile", parameters: meta, learningRate: o.innerLearningRate)], beta1: 0)
         var g = SeededGenerator(seed: o.seed)
         var losses: [Double] = []

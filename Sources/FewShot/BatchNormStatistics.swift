@@ -1,3 +1,5 @@
+import Layers
+
 /// Scoped control of how the ``BatchNorm2d`` layers of a tree normalise while it trains.
 extension Module {
     /// Every ``BatchNorm2d`` of this tree (this module included), in ``namedModules()`` order.
