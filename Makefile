@@ -111,5 +111,12 @@ fewshot-proof: fetch
 		--iterations 5 --max-pairs 96 --json > $(FEWSHOT_OUT)/bbc-setfit.json
 	$$($(SWIFT) build -c release --show-bin-path)/transfer fewshot curve --data $${TRANSFERKIT_CACHE:-$$HOME/.cache/transferkit}/datasets/bbc-news \
 		--max-tokens 64 --shots 1,2,4,8,16 --seeds 2 --test-per-class 30 --methods finetune --json > $(FEWSHOT_OUT)/bbc-finetune.json
-	$$($(SWIFT) build -c release --show-bin-path)/transfer fewshot meta --image-size 32 --base-per-class 100 --novel-per-class 60 \
-		--train-episodes 60 --train-queries 5 --lr 3e-4 --episodes 600 --json > $(FEWSHOT_OUT)/fashion-meta.json
+	$$($(SWIFT) build -c release --show-bin-path)/transfer fewshot curve --data $${TRANSFERKIT_CACHE:-$$HOME/.cache/transferkit}/datasets/bbc-news \
+		--max-tokens 64 --shots 1 --seeds 10 --test-per-class 30 --methods setfit setfit-templates --iterations 5 --max-pairs 96 \
+		--json > $(FEWSHOT_OUT)/bbc-templates.json
+	for bn in running batch; do $$($(SWIFT) build -c release --show-bin-path)/transfer fewshot meta --image-size 32 --base-per-class 100 \
+		--novel-per-class 60 --train-episodes 60 --train-queries 5 --lr 3e-4 --episodes 600 --batch-norm $$bn --json \
+		> $(FEWSHOT_OUT)/fashion-meta-$$bn.json || exit 1; done
+	$$($(SWIFT) build -c release --show-bin-path)/transfer fewshot meta --method reptile --image-size 32 --base-per-class 100 \
+		--novel-per-class 60 --train-episodes 60 --train-queries 5 --inner-steps 3 --lr 1e-4 --episodes 600 --json \
+		> $(FEWSHOT_OUT)/fashion-reptile.json

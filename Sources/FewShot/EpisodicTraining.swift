@@ -17,6 +17,12 @@ public struct EpisodicTrainingOptions: Sendable {
     /// The prototypical loss's metric; cosine logits are multiplied by ``scale``.
     public var metric: PrototypeMetric = .cosine
     public var scale: Float = 10
+    /// Whether the trained BatchNorm layers keep normalising with their pretrained running statistics (and leave
+    /// them untouched) while their weight and bias train — the default, as
+    /// TransferKit's `TrainOptions.batchNormUsesRunningStatistics` for fine-tuning. `false` normalises each episode with its own batch
+    /// statistics and drifts the running ones towards the base-class episodes, which measurably lowered novel-class
+    /// accuracy on Fashion-MNIST (docs/few-shot.md).
+    public var batchNormUsesRunningStatistics = true
     public var seed: UInt64 = 0
 
     public init() {}
@@ -66,15 +72,17 @@ public enum EpisodicTraining {
         let optimizer = Adam(groups: [ParameterGroup(name: "episodic", parameters: parameters, learningRate: o.learningRate)])
         var g = SeededGenerator(seed: o.seed)
         var losses: [Double] = []
-        for i in 0..<o.episodes {
-            let e = sampler.sample(using: &g)
-            let loss = prototypicalLoss(net.features(images.batch(e.support + e.query)), ways: o.ways, shots: o.shots,
-                                        queries: o.queries, metric: o.metric, scale: o.scale)
-            optimizer.zeroGrad()
-            loss.backward()
-            optimizer.step()
-            losses.append(Double(loss.toArray()[0]))
-            progress?(i + 1, o.episodes, losses.last!)
+        net.withBatchNorm(keepingRunningStatistics: o.batchNormUsesRunningStatistics) {
+            for i in 0..<o.episodes {
+                let e = sampler.sample(using: &g)
+                let loss = prototypicalLoss(net.features(images.batch(e.support + e.query)), ways: o.ways, shots: o.shots,
+                                            queries: o.queries, metric: o.metric, scale: o.scale)
+                optimizer.zeroGrad()
+                loss.backward()
+                optimizer.step()
+                losses.append(Double(loss.toArray()[0]))
+                progress?(i + 1, o.episodes, losses[i])
+            }
         }
         return losses
     }

@@ -4,12 +4,24 @@ import HeadFitting
 import Models
 import Tensors
 
+/// How a ``MetaBenchmark`` trains the backbone on the base classes.
+public enum MetaMethod: String, Sendable, CaseIterable, Codable {
+    /// Episodes with the prototypical loss (``EpisodicTraining``).
+    case prototypical
+    /// Reptile's first-order meta-learning (``Reptile``).
+    case reptile
+}
+
 /// Few-shot accuracy on novel classes before and after episodic training of the backbone on base classes
 /// (the meta-learning experiment of Prototypical Networks, on Fashion-MNIST: base classes 0–5, novel 6–9).
 public struct MetaBenchmark {
     public var base: InMemoryImages
     public var novel: InMemoryImages
+    public var method = MetaMethod.prototypical
+    /// Settings of ``MetaMethod/prototypical``.
     public var training = EpisodicTrainingOptions()
+    /// Settings of ``MetaMethod/reptile``.
+    public var reptile = ReptileOptions()
     public var shots = [1, 5]
     public var queries = 15
     public var episodes = 600
@@ -43,7 +55,10 @@ public struct MetaBenchmark {
     /// Evaluates, trains episodically on the base classes, evaluates again; returns the rows and the training losses.
     public func run(_ net: any VisionBackbone, progress: ((Int, Int, Double) -> Void)? = nil) throws -> (rows: [Row], losses: [Double]) {
         var rows = try evaluate(net, stage: "before")
-        let losses = try EpisodicTraining.train(net, images: base, options: training, progress: progress)
+        let losses = switch method {
+        case .prototypical: try EpisodicTraining.train(net, images: base, options: training, progress: progress)
+        case .reptile: try Reptile.train(net, images: base, options: reptile, progress: progress)
+        }
         rows += try evaluate(net, stage: "after")
         return (rows, losses)
     }

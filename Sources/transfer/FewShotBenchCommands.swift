@@ -9,6 +9,15 @@ import Tensors
 import TransferKit
 
 extension CurveMethod: ExpressibleByArgument {}
+extension MetaMethod: ExpressibleByArgument {}
+
+/// How trained BatchNorm layers normalise during meta-training.
+enum BatchNormStatisticsMode: String, CaseIterable, ExpressibleByArgument {
+    /// The pretrained running statistics, left untouched.
+    case running
+    /// Each batch's own statistics, with the running ones updated.
+    case batch
+}
 
 /// `transfer fewshot curve`: accuracy by examples per class for several few-shot text methods.
 struct FewShotCurveCommand: AsyncParsableCommand {
@@ -95,12 +104,20 @@ struct FewShotMetaCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Queries per class in evaluation episodes.") var queries = 15
     @Option(name: .long, help: "Training episodes' shots.") var trainShots = 5
     @Option(name: .long, help: "Training episodes' queries per class.") var trainQueries = 5
-    @Option(name: .long, help: "Adam's learning rate.") var lr: Float = 1e-4
+    @Option(name: .long, help: "Adam's learning rate (Reptile: the inner rate).") var lr: Float = 1e-4
     @Option(name: .long, help: "Block groups that train, from the top.") var unfreeze = 3
+    @Option(name: .long, help: "Meta-training: prototypical (episodes, prototypical loss) or reptile (tasks of train-shots + train-queries examples per class).")
+    var method = MetaMethod.prototypical
+    @Option(name: .long, help: "Trained BatchNorm layers normalise with their running statistics (running) or each batch's (batch).")
+    var batchNorm = BatchNormStatisticsMode.running
+    @Option(name: .long, help: "Reptile: inner Adam steps per task (1…100).") var innerSteps = 5
+    @Option(name: .long, help: "Reptile: the outer step size at the first task, annealed linearly to 0 (0…1].") var metaStep: Float = 1
     @Option(name: .long, help: "Seed.") var seed: UInt64 = 0
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
+        try requireWhole("--inner-steps", innerSteps, in: 1...100)
+        guard metaStep > 0 && metaStep <= 1 else { throw ValidationError("--meta-step \(metaStep) is invalid: accepted a number in (0, 1]") }
         try requireWhole("--image-size", imageSize, in: 32...224)
         for c in base.values + novel.values { try requireWhole("--base/--novel", c, in: 0...9) }
         guard Set(base.values).isDisjoint(with: novel.values) else { throw ValidationError("--base and --novel must not share classes") }
@@ -130,14 +147,22 @@ struct FewShotMetaCommand: AsyncParsableCommand {
         bench.training.episodes = trainEpisodes; bench.training.ways = novel.values.count
         bench.training.shots = trainShots; bench.training.queries = trainQueries
         bench.training.learningRate = lr; bench.training.unfreeze = unfreeze; bench.training.seed = seed
+        bench.training.batchNormUsesRunningStatistics = batchNorm == .running
+        bench.method = method
+        bench.reptile.metaIterations = trainEpisodes; bench.reptile.ways = novel.values.count
+        bench.reptile.examplesPerClass = trainShots + trainQueries; bench.reptile.innerSteps = innerSteps
+        bench.reptile.innerLearningRate = lr; bench.reptile.metaStepSize = metaStep; bench.reptile.unfreeze = unfreeze
+        bench.reptile.batchNormUsesRunningStatistics = batchNorm == .running; bench.reptile.seed = seed
         bench.shots = shots.values; bench.queries = queries; bench.episodes = episodes; bench.seed = seed
         let start = Date()
         let r = try bench.run(image.model) { d, t, loss in
-            if !json { ProgressLine.draw(String(format: "episodic training (loss %.3f)", loss), done: d, total: t, start: start) }
+            if !json { ProgressLine.draw(String(format: "\(method.rawValue) training (loss %.3f)", loss), done: d, total: t, start: start) }
         }
         if json {
             print(try jsonString([
-                "model": model, "image_size": imageSize, "seed": NSNumber(value: seed), "base": base.values, "novel": novel.values, "train_episodes": trainEpisodes,
+                "model": model, "method": method.rawValue, "batch_norm": batchNorm.rawValue, "lr": lr, "unfreeze": unfreeze,
+                "inner_steps": method == .reptile ? innerSteps as Any : NSNull(), "meta_step": method == .reptile ? metaStep as Any : NSNull(),
+                "image_size": imageSize, "seed": NSNumber(value: seed), "base": base.values, "novel": novel.values, "train_episodes": trainEpisodes,
                 "episodes": episodes, "queries": queries, "seconds": Date().timeIntervalSince(start),
                 "loss_first_50": Array(r.losses.prefix(50)).reduce(0, +) / Double(Swift.min(50, r.losses.count)),
                 "loss_last_50": Array(r.losses.suffix(50)).reduce(0, +) / Double(Swift.min(50, r.losses.count)),

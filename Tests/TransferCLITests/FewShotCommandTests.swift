@@ -29,6 +29,10 @@ import Testing
         #expect(refusal(["zeroshot", "--labels", "a,b"])?.contains("--text") == true)
         #expect(refusal(["bundle", "add-class", "/tmp/b", "--label", "", "x.txt"])?.contains("--label") == true)
         #expect(refusal(["fewshot", "meta", "--base", "0,1,6", "--novel", "6,7"])?.contains("--novel") == true)
+        #expect(refusal(["fewshot", "meta", "--method", "maml"])?.contains("--method") == true)
+        #expect(refusal(["fewshot", "meta", "--batch-norm", "frozen"])?.contains("--batch-norm") == true)
+        #expect(refusal(["fewshot", "meta", "--method", "reptile", "--inner-steps", "0"])?.contains("--inner-steps") == true)
+        #expect(refusal(["fewshot", "meta", "--method", "reptile", "--meta-step", "1.5"])?.contains("--meta-step") == true)
     }
 
     @Test(.enabled(if: bbcPresent, "needs minilm-l6 and bbc-news"))
