@@ -76,11 +76,10 @@ public struct QuantizationPlan: Sendable, Equatable {
             guard let kind = Layer.Kind(rawValue: kindName) else {
                 throw .invalidValue(file: file, key: "\(at).kind", value: kindName, accepted: "conv2d, linear")
             }
-            guard let scale = (l["scale"] as? NSNumber).map({ Float(truncating: $0) }), scale.isFinite, scale > 0,
-                  !(l["scale"] is Bool) else {
+            guard let scale = number(l["scale"]).map(Float.init), scale.isFinite, scale > 0 else {
                 throw .invalidValue(file: file, key: "\(at).scale", value: "\(l["scale"] ?? "null")", accepted: "a finite number > 0")
             }
-            guard let signed = l["signed"] as? Bool, CFGetTypeID(l["signed"] as CFTypeRef) == CFBooleanGetTypeID() else {
+            guard let value = l["signed"], isBool(value), let signed = value as? Bool else {
                 throw .invalidValue(file: file, key: "\(at).signed", value: "\(l["signed"] ?? "null")", accepted: "true or false")
             }
             layers.append(Layer(path: path, kind: kind, input: Int8InputQuantization(scale: scale, signed: signed)))
@@ -101,8 +100,22 @@ public struct QuantizationPlan: Sendable, Equatable {
         if let extra = Set(o.keys).subtracting(keys).sorted().first { throw .unknownKey(file: file, key: prefix + extra) }
     }
 
+    /// Whether a JSONSerialization value is a JSON `true`/`false` (not a number that bridges to Bool).
+    private static func isBool(_ v: Any) -> Bool {
+        if let n = v as? NSNumber, String(cString: n.objCType) == "c" { return true }
+        return type(of: v) == Bool.self
+    }
+
+    /// A JSON number as a Double (nil for booleans, strings and everything else).
+    private static func number(_ v: Any?) -> Double? {
+        guard let v, !isBool(v) else { return nil }
+        if let d = v as? Double { return d }
+        if let i = v as? Int { return Double(i) }
+        return (v as? NSNumber)?.doubleValue
+    }
+
     private static func int(_ o: [String: Any], _ key: String, file: String) throws(QuantizationError) -> Int {
-        guard let n = o[key] as? NSNumber, !(o[key] is Bool), let v = Int(exactly: n.doubleValue) else {
+        guard let d = number(o[key]), let v = Int(exactly: d) else {
             throw .invalidValue(file: file, key: key, value: "\(o[key] ?? "null")", accepted: "an integer")
         }
         return v

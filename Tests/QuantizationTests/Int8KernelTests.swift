@@ -30,10 +30,10 @@ import Tensors
 
     @Test func int8ConvolutionMatchesFP32OnFakeQuantisedOperandsWithBiasResidualAndActivation() {
         var g = SeededGenerator(seed: 7)
-        for (signed, groups, stride, activation, withResidual) in [
-            (true, 1, 1, FusedActivation?.none, true), (false, 1, 2, .relu, false), (false, 16, 2, .relu6, false),
-            (true, 16, 1, .relu6, true),
-        ] {
+        let cases: [(Bool, Int, Int, FusedActivation?, Bool)] = [
+            (true, 1, 1, nil, true), (false, 1, 2, .relu, false), (false, 16, 2, .relu6, false), (true, 16, 1, .relu6, true),
+        ]
+        for (signed, groups, stride, activation, withResidual) in cases {
             let raw = Tensor.randn([2, 16, 9, 9], generator: &g)
             let x = signed ? raw : raw.relu()
             let w = Tensor.randn([16, 16 / groups, 3, 3], generator: &g, std: 0.3)
