@@ -33,13 +33,13 @@ public enum EntropyCalibration {
             let end = level == levels - 1 ? bins : Int((Double(level + 1) * perLevel).rounded(.down))
             guard end > start else { continue }
             var sum = 0.0, nonzero = 0
-            for j in start..<end where p[j] != 0 {
-                sum += p[j]
+            for j in start..<end where histogram[j] != 0 {
+                sum += histogram[j]
                 nonzero += 1
             }
             guard nonzero > 0 else { continue }
             let spread = sum / Double(nonzero)
-            for j in start..<end where p[j] != 0 { q[j] = spread }
+            for j in start..<end where histogram[j] != 0 { q[j] = spread }
         }
         let totalQ = q.reduce(0, +)
         guard totalQ > 0 else { return .infinity }
@@ -47,7 +47,8 @@ public enum EntropyCalibration {
         for j in 0..<bins where p[j] > 0 {
             let pj = p[j] / totalP
             let qj = q[j] / totalQ
-            kl += pj * log(pj / qj)  // Q is nonzero wherever P is (it spreads each level over P's nonzero bins)
+            guard qj > 0 else { return .infinity }  // clipped mass with nothing left to hold it
+            kl += pj * log(pj / qj)
         }
         return kl
     }

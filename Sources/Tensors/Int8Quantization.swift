@@ -107,7 +107,7 @@ extension Int8Layer {
         let key = "\(DNNL.key(srcDesc))|\(DNNL.key(dst))"
         let p: DNNLPrimitive
         if let cached = cache?.reorders[key] { p = cached } else {
-            p = Int8Layer.scaledReorder(from: srcDesc, to: dst, scales: [1 / input.scale], mask: 0)
+            p = Int8Layer.scaledReorder(from: srcDesc, to: dst, scales: [1 / input.scale], mask: 0)!
             cache?.reorders[key] = p
         }
         let bl = BlockedLayout(dst)
@@ -122,12 +122,25 @@ extension Int8Layer {
     func quantizedWeight(_ weight: Tensor, from: dnnl_memory_desc_t, to: dnnl_memory_desc_t, mask: Int32) -> Tensor {
         if let w = cache?.weight, DNNL.equal(DNNL.descOf(w), to) { return w }
         let scales = (cache?.outputScales ?? []).map { input.scale / $0 }
-        let p = Int8Layer.scaledReorder(from: from, to: to, scales: scales, mask: mask)
         let bl = BlockedLayout(to)
         let out = Tensor(storage: TensorStorage(count: bl.elementCount), shape: weight.shape, layout: bl)
         let plain = weight.contiguous()
-        withExtendedLifetime(plain) {
-            p.execute([(DNNL_ARG_FROM, from, plain.dnnlData), (DNNL_ARG_TO, to, out.dnnlData)])
+        if let p = Int8Layer.scaledReorder(from: from, to: to, scales: scales, mask: mask, required: false) {
+            withExtendedLifetime(plain) {
+                p.execute([(DNNL_ARG_FROM, from, plain.dnnlData), (DNNL_ARG_TO, to, out.dnnlData)])
+            }
+        } else {
+            // oneDNN 2.6 has no scaled reorder from fp32 straight into some s8 layouts with compensation (the
+            // matmul's blocked weight): quantise into the same plain layout first, then reorder the s8 data.
+            var plainS8 = from
+            plainS8.data_type = dnnl_s8
+            let staged = BlockedLayout(plainS8)
+            let s8 = Tensor(storage: TensorStorage(count: staged.elementCount), shape: weight.shape, layout: staged)
+            let quantize = Int8Layer.scaledReorder(from: from, to: plainS8, scales: scales, mask: mask)!
+            withExtendedLifetime(plain) {
+                quantize.execute([(DNNL_ARG_FROM, from, plain.dnnlData), (DNNL_ARG_TO, plainS8, s8.dnnlData)])
+            }
+            DNNL.reorder(from: plainS8, s8.dnnlData, to: to, out.dnnlData)
         }
         cache?.weight = out
         return out
@@ -136,7 +149,7 @@ extension Int8Layer {
     /// A reorder that multiplies by `scales` (one, or one per index of the dims in `mask`), rounding to nearest and
     /// saturating into an integer destination.
     static func scaledReorder(from src: dnnl_memory_desc_t, to dst: dnnl_memory_desc_t, scales: [Float],
-                              mask: Int32) -> DNNLPrimitive {
+                              mask: Int32, required: Bool = true) -> DNNLPrimitive? {
         var attr: dnnl_primitive_attr_t?
         DNNL.check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
         defer { dnnl_primitive_attr_destroy(attr) }
@@ -144,7 +157,9 @@ extension Int8Layer {
         DNNL.check(dnnl_primitive_attr_set_output_scales(attr, Int64(scales.count), mask, scales), "primitive_attr_set_output_scales")
         var pd: dnnl_primitive_desc_t?
         var s = src, d = dst
-        DNNL.check(dnnl_reorder_primitive_desc_create(&pd, &s, DNNL.engine, &d, DNNL.engine, attr), "reorder (int8 quantisation)")
+        let status = dnnl_reorder_primitive_desc_create(&pd, &s, DNNL.engine, &d, DNNL.engine, attr)
+        if status == dnnl_unimplemented && !required { return nil }
+        DNNL.check(status, "reorder (int8 quantisation)")
         return DNNLPrimitive(pd: pd!)
     }
 
