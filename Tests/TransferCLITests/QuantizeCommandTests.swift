@@ -45,11 +45,11 @@ import Testing
         let t = try runTransfer(["train", "--model", "efficientnet-lite0", "--data", train, "--strategy", "features", "--out", bundle,
                                  "--json"], environment: env)
         #expect(t.status == 0, "stderr: \(t.stderr)")
-        let q = try runTransfer(["quantize", bundle, "--calibration", train, "--out", int8, "--calibration-method", "entropy",
+        let q = try runTransfer(["quantize", bundle, "--calibration", train, "--out", int8, "--calibration-method", "percentile",
                                  "--samples", "64", "--json"], environment: env)
         #expect(q.status == 0, "stderr: \(q.stderr)")
         let qj = try json(q.stdout)
-        #expect(qj["samples"] as? Int == 64 && qj["method"] as? String == "entropy")
+        #expect(qj["samples"] as? Int == 64 && qj["method"] as? String == "percentile")
         #expect((qj["int8_layers"] as? Int ?? 0) >= 60, "\(qj)")  // every convolution of Lite0's trunk
         #expect((qj["fp32_layers"] as? [String: String])?.keys.contains { $0.hasPrefix("head.") } == true)
 
@@ -71,7 +71,7 @@ import Testing
         #expect(again.status != 0 && again.stderr.contains("already quantised"), "\(again.stderr)")
         let planFile = int8 + "/quantization.json"
         let original = try String(contentsOfFile: planFile, encoding: .utf8)
-        try original.replacingOccurrences(of: "\"entropy\"", with: "\"minmax\"").write(toFile: planFile, atomically: true, encoding: .utf8)
+        try original.replacingOccurrences(of: "\"percentile\"", with: "\"minmax\"").write(toFile: planFile, atomically: true, encoding: .utf8)
         let edited = try runTransfer(["predict", "--model", int8, files[0]], environment: env)
         #expect(edited.status != 0 && edited.stderr.contains("quantization.json was edited or damaged"), "\(edited.stderr)")
         try FileManager.default.removeItem(atPath: planFile)
