@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "Distillation", targets: ["Distillation"]),
         .library(name: "Dense", targets: ["Dense"]),
         .library(name: "FewShot", targets: ["FewShot"]),
+        .library(name: "Quantization", targets: ["Quantization"]),
         .executable(name: "transfer", targets: ["transfer"]),
         .executable(name: "transfer-bench", targets: ["transfer-bench"]),
     ],
@@ -64,6 +65,7 @@ let package = Package(
         .target(name: "Dense", dependencies: ["TransferKit", "Models", "Layers", "Tensors", "Optimizers", "Datasets", "Checkpoints"]),
         .target(name: "FewShot", dependencies: ["TransferKit", "HeadFitting", "Models", "Layers", "Optimizers", "Datasets", "Assets", "Checkpoints", "Tensors"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"]),
+        .target(name: "Quantization", dependencies: ["TransferKit", "Adapters", "Assets", "Layers", "Tensors", "CDNNL"]),
         .target(name: "Serving", dependencies: ["TransferKit", "Tracking", "Reports", "Explain", "Adapters", "MultiTask", "Datasets", "Models", "Tensors", .product(name: "Hummingbird", package: "hummingbird")]),
         .systemLibrary(
             name: "CMPI", path: "Sources/CMPI",
@@ -86,10 +88,10 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Checkpoints", "Assets"]),
         .executableTarget(
             name: "transfer",
-            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "MPIDistributed", "Export", "Serving", "Distillation", "Dense", "FewShot", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "MPIDistributed", "Export", "Serving", "Distillation", "Dense", "FewShot", "Quantization", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
-            dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "Quantization", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "consistency-example", dependencies: ["TransferKit", "Models", "Datasets", "Tensors"],
             path: "Examples/ConsistencyTraining"),
@@ -104,6 +106,7 @@ let package = Package(
         .testTarget(name: "TransferCLITests", dependencies: ["transfer", "Datasets", "TransferKit", "Models", "Checkpoints", "HeadFitting"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking", "TransferKit", "Reports", "Tensors", "Datasets", "Optimizers", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "MultiTaskTests", dependencies: ["MultiTask", "TransferKit", "Layers", "Tensors", "Datasets", "Optimizers"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TransferKit", "Adapters", "Layers", "Tensors", "Models", "Datasets", "Assets"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "TransferKit", "Layers", "Tensors", "Checkpoints", "Models", "Datasets"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Checkpoints", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints", "Tensors"], resources: [.copy("Fixtures")]),

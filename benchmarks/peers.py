@@ -17,6 +17,9 @@ Results (items/s = batch / median seconds of --repeats timed runs after one warm
                       faster of NCHW and channels_last), ONNX Runtime and OpenVINO (the better of the LATENCY and
                       THROUGHPUT hints) on one ONNX export (opset 17, fixed batch) per model;
   <model>_infer_bf16  OpenVINO with INFERENCE_PRECISION_HINT bf16, only where the CPU has avx512_bf16 or AMX;
+  <model>_infer_int8  post-training static int8 of the same ONNX export: ONNX Runtime `quantize_static` (QDQ,
+                      per-channel s8 weights, u8 activations, min-max) and OpenVINO with NNCF `nncf.quantize`, both
+                      calibrated on the timed inputs (as transfer-bench's int8 rows);
   <model>_train       PyTorch: one AdamW (lr 1e-4) step of every parameter, cross-entropy through a new 10-class
                       linear head (vision: replacing the classifier; MiniLM: on the token mean of the last state);
   <model>_train_top   the same with only the top trainable — lite0: the blocks of its last two stages, the head conv
@@ -215,8 +218,50 @@ def run_export(spec):
     return {"weights": weights, "attention": attention}
 
 
+def int8_onnx(spec):
+    """The ONNX Runtime int8 model of spec["path"]: `quantize_static` (QDQ, per-channel s8 weights, u8 activations,
+    min-max calibration on the timed inputs, as transfer-bench's int8 rows calibrate), written once beside it."""
+    out = spec["path"][:-len(".onnx")] + ".ort-int8.onnx"
+    if not os.path.exists(out):
+        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                              quantize_static)
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+        inputs, _ = make_inputs(spec["model"], spec["batch"])
+
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self.items = iter([inputs])
+
+            def get_next(self):
+                return next(self.items, None)
+
+        prepared = spec["path"][:-len(".onnx")] + ".pre.onnx"
+        quant_pre_process(spec["path"], prepared)
+        quantize_static(prepared, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    return out
+
+
+def openvino_int8(spec):
+    """The OpenVINO int8 model of spec["path"]: NNCF post-training quantisation (`nncf.quantize`, its default
+    mixed preset; MiniLM as ModelType.TRANSFORMER) calibrated on the timed inputs, saved once beside it."""
+    out = spec["path"][:-len(".onnx")] + ".nncf-int8.xml"
+    if not os.path.exists(out):
+        import nncf
+        import openvino as ov
+        model = ov.Core().read_model(spec["path"])
+        inputs, _ = make_inputs(spec["model"], spec["batch"])
+        kind = None if spec["model"] in VISION else nncf.ModelType.TRANSFORMER
+        quantized = nncf.quantize(model, nncf.Dataset([inputs]), subset_size=1, model_type=kind)
+        ov.save_model(quantized, out)
+    return out
+
+
 def run_onnxruntime(spec):
     import onnxruntime as ort
+    if spec.get("precision") == "int8":
+        spec = dict(spec, path=int8_onnx(spec))
     options = ort.SessionOptions()
     options.intra_op_num_threads = spec["threads"]
     options.inter_op_num_threads = 1
@@ -230,7 +275,8 @@ def run_onnxruntime(spec):
 def run_openvino(spec):
     import openvino as ov
     hint, precision = spec["variant"], spec["precision"]
-    compiled = ov.Core().compile_model(spec["path"], "CPU", {
+    path = openvino_int8(spec) if precision == "int8" else spec["path"]
+    compiled = ov.Core().compile_model(path, "CPU", {
         "INFERENCE_NUM_THREADS": spec["threads"], "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
         "PERFORMANCE_HINT": hint})
     inputs, _ = make_inputs(spec["model"], spec["batch"])
@@ -298,10 +344,11 @@ def plan(model, peer, bf16):
         return [(f"{model}_{mode}", "fp32", variants, {"mode": mode}) for mode in ("infer", "train", "train_top")] + (
             [(f"{model}_train_bf16", "bf16", variants, {"mode": "train_bf16"})] if bf16 else [])
     if peer == "onnxruntime":
-        return [(f"{model}_infer", "fp32", [None], {})]
+        return [(f"{model}_infer", "fp32", [None], {}), (f"{model}_infer_int8", "int8", [None], {"precision": "int8"})]
     hints = ["LATENCY", "THROUGHPUT"]
     return [(f"{model}_infer", "fp32", hints, {"precision": "fp32"})] + (
-        [(f"{model}_infer_bf16", "bf16", hints, {"precision": "bf16"})] if bf16 else [])
+        [(f"{model}_infer_bf16", "bf16", hints, {"precision": "bf16"})] if bf16 else []) + [
+        (f"{model}_infer_int8", "int8", hints, {"precision": "int8"})]
 
 
 def main():

@@ -55,6 +55,12 @@ public final class MultiHeadSelfAttention: Module {
             }
             packed = FoldedWeights(key: cacheKey, weight: w, bias: b, prepared: nil)
         }
+        if let observer = InputObservation.current {
+            for l in [query, key, value] { observer.observe(ObjectIdentifier(l), input: x) }
+        }
+        if let int8 = query.int8, key.int8 != nil, value.int8 != nil {
+            return int8.linear(x, weight: packed!.weight, bias: packed!.bias, activation: nil, residual: nil)
+        }
         var prepared = packed!.prepared
         let qkv = Tensor.linear(x, weight: packed!.weight, bias: packed!.bias, activation: nil, residual: nil,
                                 output: Precision.current, preparedWeight: &prepared)

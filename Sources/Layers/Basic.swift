@@ -17,6 +17,9 @@ public final class Linear: Module, UnaryLayer {
     /// are unchanged.
     var prepared: FoldedWeights?
 
+    /// When set, inference runs as an int8 matmul with this input quantisation (the `Quantization` target sets it).
+    public var int8: Int8Layer?
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if GradMode.records([x, weight, bias]) { return Tensor.linear(x, weight: weight, bias: bias) }
         return self(x, activation: nil)
@@ -34,6 +37,8 @@ public final class Linear: Module, UnaryLayer {
             let activated = activation?.apply(y) ?? y
             return residual.map { activated + $0 } ?? activated
         }
+        InputObservation.current?.observe(ObjectIdentifier(self), input: x)
+        if let int8 { return int8.linear(x, weight: weight, bias: bias, activation: activation, residual: residual) }
         let key = FoldedWeights.Key(sources: [weight], precision: Precision.current)
         if prepared?.key != key { prepared = FoldedWeights(key: key, weight: weight, bias: bias, prepared: nil) }
         var cached = prepared!.prepared
@@ -80,8 +85,15 @@ public final class Conv2d: Module, UnaryLayer {
     /// The fused inference path's reusable weights (see ``callAsFunction(_:batchNorm:activation:residual:)``).
     var folded: FoldedWeights?
 
+    /// When set, inference runs as an int8 convolution with this input quantisation (the `Quantization` target
+    /// sets it).
+    public var int8: Int8Layer?
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        Tensor.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        if int8 != nil || InputObservation.current != nil, !GradMode.records([x, weight, bias]) {
+            return self(x, batchNorm: nil, activation: nil)
+        }
+        return Tensor.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 }
 
@@ -102,7 +114,12 @@ extension Conv2d {
             if let residual { y = y + residual }
             return activation?.apply(y) ?? y
         }
+        InputObservation.current?.observe(ObjectIdentifier(self), input: x)
         let f = foldedWeights(batchNorm: bn)
+        if let int8 {
+            return int8.conv2d(x, weight: f.weight, bias: f.bias, stride: stride, padding: padding, dilation: dilation,
+                               groups: groups, residual: residual, activation: activation)
+        }
         var prepared = f.prepared
         let y = Tensor.conv2d(x, weight: f.weight, bias: f.bias, stride: stride, padding: padding,
                               dilation: dilation, groups: groups, residual: residual, activation: activation,
@@ -150,6 +167,7 @@ extension Conv2d {
             && depthwise.stride.0 == depthwise.stride.1 && depthwise.dilation == (1, 1)
         let expandedBytes = x.rank == 4 ? x.shape[0] * cout * x.shape[2] * x.shape[3] * 4 : 0
         guard pointwise, depthwise3x3, expandedBytes >= Self.depthwiseFusionMinBytes,
+              int8 == nil, depthwise.int8 == nil, InputObservation.current == nil,
               !bn.usesBatchStatistics, !depthwiseBN.usesBatchStatistics,
               !GradMode.records([x, weight, bias, bn.weight, bn.bias, depthwise.weight, depthwise.bias,
                                  depthwiseBN.weight, depthwiseBN.bias])

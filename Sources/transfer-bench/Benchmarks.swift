@@ -78,6 +78,14 @@ enum Benchmarks {
             ModelBench.visionInference($0, "resnet18_infer_bf16", precision: .bf16) { ModelBench.resNet18(includeTop: true) }
         },
         Benchmark(name: "minilm_infer_bf16") { ModelBench.textInference($0, precision: .bf16) },
+        Benchmark(name: "efficientnet_lite0_infer_int8") {
+            ModelBench.visionInferenceInt8($0, "efficientnet_lite0_infer_int8") { ModelBench.efficientNetLite0(includeTop: true) }
+        },
+        Benchmark(name: "resnet18_infer_int8") { ModelBench.visionInferenceInt8($0, "resnet18_infer_int8") { ModelBench.resNet18(includeTop: true) } },
+        Benchmark(name: "mobilenet_v2_infer_int8") {
+            ModelBench.visionInferenceInt8($0, "mobilenet_v2_infer_int8") { ModelBench.mobileNetV2(includeTop: true) }
+        },
+        Benchmark(name: "minilm_infer_int8") { ModelBench.textInferenceInt8($0) },
         Benchmark(name: "efficientnet_lite0_features") { ModelBench.featureExtraction($0) },
         Benchmark(name: "efficientnet_lite0_features_bf16") { ModelBench.featureExtraction($0, precision: .bf16) },
         Benchmark(name: "efficientnet_lite0_train") {

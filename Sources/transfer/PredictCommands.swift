@@ -3,6 +3,7 @@ import Assets
 import ArgumentParser
 import Dense
 import Foundation
+import Quantization
 import Models
 import MultiTask
 import Tensors
@@ -106,7 +107,7 @@ extension PredictCommand {
         do { manifest = try ModelBundle.manifest(at: url) } catch { throw RuntimeError("\(error)") }
         let spec: ModelSpec
         do { spec = try ModelRegistry.spec(named: manifest.backbone) } catch { throw RuntimeError("\(model): \(error.description)") }
-        let bundle = try LoRABundle.load(url, backboneWeights: try await backboneWeights(spec))
+        let (bundle, _) = try QuantizedBundle.load(url, backboneWeights: try await backboneWeights(spec))
         let items: [LabeledInput] = text ? inputs.enumerated().map { .text($1, source: "text \($0)") } : inputs.map { .image(path: $0) }
         let (predictions, failed) = bundle.predictions(items, names: inputs, topK: topK)
         for f in failed { printErr("error: \(f.0): \(f.1)") }

@@ -5,6 +5,7 @@ import Assets
 import Datasets
 import Explain
 import Foundation
+import Quantization
 import HeadFitting
 import Models
 import Tensors
@@ -433,9 +434,10 @@ struct EvaluateCommand: AsyncParsableCommand {
                                                         data: data, dataHolds: holdsImages ? "image files" : "texts")
             }
         }
-        let bundle: TransferModel
-        do { bundle = try LoRABundle.load(url, backboneWeights: try await backboneWeights(spec)) } catch { throw RuntimeError("\(error)") }
-        bundle.featureCache = bundle.backbone.featureCache(root: AssetStore.cacheRoot.appendingPathComponent("features"))
+        let bundle: TransferModel, int8: QuantizationPlan?
+        do { (bundle, int8) = try QuantizedBundle.load(url, backboneWeights: try await backboneWeights(spec)) } catch { throw RuntimeError("\(error)") }
+        // The feature cache holds fp32 features: an int8 bundle computes its own.
+        if int8 == nil { bundle.featureCache = bundle.backbone.featureCache(root: AssetStore.cacheRoot.appendingPathComponent("features")) }
         let (m, skipped, mistakes) = try bundle.evaluateWithMistakes(labeled, mistakes: report == nil ? 0 : 12)
         do throws(RunStoreError) { try recorder?.finish(metrics: m.headlineValues(prefix: "test"), bundle: url) } catch {
             TrackingOption.warn(error)

@@ -10,7 +10,7 @@ struct Transfer: AsyncParsableCommand {
         abstract: "Transfer learning in Swift: adapt pretrained models to your own data.",
         version: TransferKitVersion.string,
         subcommands: [Info.self, ModelsCommand.self, FetchCommand.self, InspectCommand.self, PredictCommand.self, EmbedCommand.self, TrainCommand.self, TuneCommand.self, FeaturesCommand.self, LRFindCommand.self, EvaluateCommand.self, RunsCommand.self, DemoCommand.self, DatasetsCommand.self, AugmentPreviewCommand.self,
-                      ExplainCommand.self, ClusterCommand.self, PretrainCommand.self, LoRACommand.self, AdaptCommand.self, ExportCommand.self,
+                      ExplainCommand.self, ClusterCommand.self, PretrainCommand.self, LoRACommand.self, AdaptCommand.self, ExportCommand.self, QuantizeCommand.self,
                       ServeCommand.self, DistillCommand.self,
                       SegmentationSetCommand.self,
                       FewShotCommand.self, ZeroShotCommand.self, PrototypeBundleCommand.self])

@@ -198,6 +198,7 @@ let fuzzedOptions: [FuzzedOption] = {
                      boundaries: ["32", "64", "96", "100", "2048", "2080"]),
         .whole(detTrain, "--crops-per-epoch", 1...100_000),
         .whole(segSet, "--count", 1...100_000),
+        .whole(["quantize", missing + "/bundle", "--calibration", missing + "/cal", "--out", missing + "/q"], "--samples", 1...100_000),
         .whole(segSet, "--size", 32...1024),
         .seed(segSet),
         .whole(fewshot, "--ways", 2...100),

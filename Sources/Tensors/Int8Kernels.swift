@@ -1,0 +1,132 @@
+import CDNNL
+
+extension Int8Layer {
+    /// `activation(conv2d(x, weight, bias) + residual)` through oneDNN's int8 convolution (`u8`/`s8` input
+    /// quantised with this layer's scale, per-output-channel `s8` weights, `s32` accumulation, fp32 output with the
+    /// output scales, bias, residual sum and activation fused), for inference: nothing is recorded. `weight` and
+    /// `bias` are the fp32 ones with any frozen BatchNorm folded in, as for the fp32 fused convolution
+    /// (`Tensor.conv2d(_:weight:bias:stride:padding:dilation:groups:residual:activation:preparedWeight:)`).
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: Padding,
+                       dilation: (Int, Int), groups: Int, residual: Tensor?, activation: FusedActivation?) -> Tensor {
+        let g = Conv2dGeometry(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
+                               groups: groups)
+        if let residual {
+            require(residual.shape == Shape(g.dstDims),
+                    "conv2d (int8): residual \(residual.shape) does not match the output \(g.dstDims) (input \(x.shape), weight \(weight.shape))")
+        }
+        let prep = prepared(weight: weight, bias: bias)
+        let epilogue = ConvEpilogue(addsResidual: residual != nil, activation: activation)
+        let key = "\(g.key)|\(epilogue.key)"
+        let p: DNNLPrimitive
+        if let cached = cache?.primitives[key] { p = cached } else {
+            p = convPrimitive(g, epilogue: epilogue, outputScales: prep.outputScales)
+            cache?.primitives[key] = p
+        }
+        let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md), dstMD = p.md(dnnl_query_dst_md)
+        let xs = quantizedInput(x, srcMD)
+        let plainWeight = DNNL.desc(g.weightDims, DNNL.plainTag(g.weightDims.count))
+        // Per output channel: dim 0 of `oihw`, dims 0 and 1 (group, output in group) of `goihw`.
+        let ws = quantizedWeight(g.weightView(weight), from: plainWeight, to: weiMD, mask: groups == 1 ? 1 : 3)
+        let bs = prep.bias
+        let out = DNNL.output(Shape(g.dstDims), dstMD)
+        if let residual { copyResidual(residual, into: out, dstMD) }
+        let args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData), (DNNL_ARG_DST, dstMD, out.dnnlData),
+            (DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData),
+        ]
+        withExtendedLifetime((xs, ws, bs)) { p.execute(args) }
+        return out
+    }
+
+    /// The int8 convolution primitive for `g` (the source in this layer's integer type, `s8` weights, fp32 bias
+    /// and output, layouts chosen by oneDNN).
+    func convPrimitive(_ g: Conv2dGeometry, epilogue: ConvEpilogue, outputScales: [Float]) -> DNNLPrimitive {
+        var op = dnnl_convolution_desc_t()
+        var src = DNNL.desc(g.srcDims, dnnl_format_tag_any, type: input.dataType)
+        var wei = DNNL.desc(g.weightDims, dnnl_format_tag_any, type: dnnl_s8)
+        var dst = DNNL.desc(g.dstDims, dnnl_format_tag_any), b = g.biasDesc
+        DNNL.check(dnnl_dilated_convolution_forward_desc_init(
+            &op, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei, &b, &dst, g.strides, g.dilates, g.padL, g.padR),
+                   "convolution_forward_desc_init (int8)")
+        let attr = Int8Layer.attributes(outputScales: outputScales, mask: 1 << 1, postOps: epilogue.postOps(dnnl_f32))
+        defer { dnnl_primitive_attr_destroy(attr) }
+        return DNNLPrimitive(pd: DNNL.makePD(&op, attr: attr, "convolution_forward (int8, \(epilogue.key))"))
+    }
+
+    /// Copies `residual` into `out` (layout `dstMD`), where the `sum` post-op accumulates.
+    func copyResidual(_ residual: Tensor, into out: Tensor, _ dstMD: dnnl_memory_desc_t) {
+        let src = residual.layout == nil ? residual.plainData() : residual
+        let srcDesc = DNNL.descOf(src)
+        if DNNL.equal(srcDesc, dstMD) {
+            out.storage.pointer.update(from: src.storage.pointer + src.offset, count: out.storage.count)
+        } else {
+            DNNL.reorder(from: srcDesc, src.dnnlData, to: dstMD, out.dnnlData)
+        }
+    }
+
+    /// `activation(x · weightᵀ + bias) + residual` through oneDNN's int8 matmul (`x` quantised with this layer's
+    /// scale, per-output-feature `s8` weights, fp32 output with output scales, bias, activation and residual
+    /// fused), for inference: nothing is recorded. `weight` is PyTorch's `[out, in]`; the output is plain fp32 in
+    /// `x`'s shape with the last dim `out`.
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?, residual: Tensor?) -> Tensor {
+        require(weight.rank == 2 && x.rank >= 1 && x.shape.last == weight.shape[1],
+                "linear (int8): input \(x.shape) does not match weight \(weight.shape) ([out, in])")
+        let k = weight.shape[1], n = weight.shape[0], m = x.shape.count / Swift.max(k, 1)
+        let outShape = Shape(Array(x.shape.dims.dropLast()) + [n])
+        if let residual { require(residual.shape == outShape, "linear (int8): residual \(residual.shape) does not match the output \(outShape)") }
+        let prep = prepared(weight: weight, bias: bias)
+        let key = "linear|\(m)|\(n)|\(k)|\(activation?.rawValue ?? "none")|\(residual != nil)"
+        let p: DNNLPrimitive
+        if let cached = cache?.primitives[key] { p = cached } else {
+            p = matmulPrimitive(m: m, n: n, k: k, activation: activation, residual: residual != nil, outputScales: prep.outputScales)
+            cache?.primitives[key] = p
+        }
+        let rows = (x.layout == nil ? x : x.plainData()).contiguous().reshaped(m, k)
+        let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md)
+        let xs = quantizedInput(rows, srcMD)
+        let ws = quantizedWeight(weight, from: DNNL.desc([k, n], dnnl_ba), to: weiMD, mask: 1 << 1)
+        let bs = prep.bias
+        let out = Tensor(uninitialized: outShape)
+        let r = residual?.plainData().contiguous()
+        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData),
+            (DNNL_ARG_DST, p.md(dnnl_query_dst_md), out.dnnlData), (DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData),
+        ]
+        if let r {
+            let index: Int32 = activation == nil ? 1 : 2  // DNNL_ARG_ATTR_MULTIPLE_POST_OP(post-op index)
+            args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE * index | DNNL_ARG_SRC_1, DNNL.desc([m, n], dnnl_ab), r.dnnlData))
+        }
+        withExtendedLifetime((xs, ws, bs, r)) { p.execute(args) }
+        return out
+    }
+
+    /// The int8 matmul `[m, k] × [k, n]` (source in this layer's integer type, `s8` weights in oneDNN's layout,
+    /// fp32 bias `[1, n]` and output).
+    func matmulPrimitive(m: Int, n: Int, k: Int, activation: FusedActivation?, residual: Bool,
+                         outputScales: [Float]) -> DNNLPrimitive {
+        var src = DNNL.desc([m, k], dnnl_ab, type: input.dataType)
+        var wei = DNNL.desc([k, n], dnnl_format_tag_any, type: dnnl_s8)
+        var dst = DNNL.desc([m, n], dnnl_ab)
+        var bia = DNNL.desc([1, n], dnnl_ab)
+        var op = dnnl_matmul_desc_t()
+        DNNL.check(dnnl_matmul_desc_init(&op, &src, &wei, &bia, &dst), "matmul_desc_init (int8 linear)")
+        var postOps: [DNNL.PostOp] = activation.map { [.eltwise($0)] } ?? []
+        if residual { postOps.append(.binaryAdd(DNNL.desc([m, n], dnnl_ab))) }
+        let attr = Int8Layer.attributes(outputScales: outputScales, mask: 1 << 1, postOps: postOps)
+        defer { dnnl_primitive_attr_destroy(attr) }
+        return DNNLPrimitive(pd: DNNL.makePD(&op, attr: attr, "matmul (int8 linear \(m)×\(k) · \(k)×\(n))"))
+    }
+}
+
+/// A layer that watches the inputs of convolutions and linear layers during calibration (see
+/// ``InputObservation``).
+public protocol InputObserver: AnyObject, Sendable {
+    /// Called with a layer's identity and its input, before the layer runs in fp32.
+    func observe(_ layer: ObjectIdentifier, input: Tensor)
+}
+
+/// The observer of the current scope: ``Layers``' convolutions and linear layers report their inference inputs to
+/// it (calibration for int8 quantisation).
+public enum InputObservation {
+    @TaskLocal public static var current: (any InputObserver)?
+}
