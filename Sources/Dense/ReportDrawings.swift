@@ -36,13 +36,14 @@ public enum ReportDrawings {
         }
     }
 
-    /// Detected and true boxes of the `count` worst images by `perImage` (AP@0.5 per image), drawn with
-    /// ``DetectionTraining/draw(_:on:)`` and scaled to at most `maxSide` pixels.
+    /// Detected boxes scored at least `minScore` and the true boxes of the `count` worst images by `perImage`
+    /// (AP@0.5 per image), drawn with ``DetectionTraining/draw(_:on:)`` and scaled to at most `maxSide` pixels.
     public static func detection(_ samples: [DetectionSample], detections: [[DetectionBox]], perImage: [Double], count: Int,
-                                 maxSide: Int = 512) -> [DenseDrawing] {
+                                 minScore: Float = 0.3, maxSide: Int = 512) -> [DenseDrawing] {
         worst(perImage, count: count).map { i in
             DenseDrawing(name: samples[i].name, score: perImage[i],
-                         predicted: thumbnail(DetectionTraining.draw(detections[i], on: samples[i].image), maxSide: maxSide),
+                         predicted: thumbnail(DetectionTraining.draw(detections[i].filter { $0.score >= minScore }, on: samples[i].image),
+                                              maxSide: maxSide),
                          truth: thumbnail(DetectionTraining.draw(samples[i].boxes, on: samples[i].image), maxSide: maxSide))
         }
     }

@@ -35,9 +35,12 @@ public struct DenseReport: Sendable {
     /// Every image with its score; the ones with drawings are shown as the worst.
     public var images: [Image]
     public var config: [String: String]
+    /// A sentence under the worst images (e.g. which detections are drawn).
+    public var drawingNote: String?
 
     public init(title: String, task: String, headline: [(name: String, value: Double)], classColumns: [String],
-                classes: [(name: String, values: [Double?])], imageScoreName: String, images: [Image], config: [String: String]) {
+                classes: [(name: String, values: [Double?])], imageScoreName: String, images: [Image], config: [String: String],
+                drawingNote: String? = nil) {
         self.title = title
         self.task = task
         self.headline = headline
@@ -46,6 +49,7 @@ public struct DenseReport: Sendable {
         self.imageScoreName = imageScoreName
         self.images = images
         self.config = config
+        self.drawingNote = drawingNote
     }
 
     /// Writes `report.html` into `directory` (created if needed; replaced atomically).
@@ -89,7 +93,7 @@ public struct DenseReport: Sendable {
         let drawn = images.filter { $0.predicted != nil }.sorted { $0.score < $1.score }
         guard !drawn.isEmpty else { return "" }
         var out = "<section><h2>Worst images</h2><p class=\"sub\">The \(drawn.count) lowest-scored images by \(HTMLReport.escape(imageScoreName)), "
-        out += "worst first: prediction (left) and ground truth (right).</p><div class=\"worst\">"
+        out += "worst first: prediction (left) and ground truth (right).\(drawingNote.map { " " + HTMLReport.escape($0) } ?? "")</p><div class=\"worst\">"
         for image in drawn {
             out += "<figure class=\"pair\"><div class=\"imgs\">"
             for (png, what) in [(image.predicted, "prediction"), (image.truth, "ground truth")] {

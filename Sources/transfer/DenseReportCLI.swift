@@ -42,7 +42,8 @@ extension EvaluateCommand {
             },
             imageScoreName: "AP@0.5", images: images(samples.map(\.name), perImage, drawings),
             config: ["bundle": model, "data": data, "boxes": boxes ?? "", "encoder": manifest.encoder, "tile": "\(manifest.tile)",
-                     "overlap": "\(manifest.overlap)", "precision": Precision.current.rawValue])
+                     "overlap": "\(manifest.overlap)", "precision": Precision.current.rawValue],
+            drawingNote: "Detections scored below 0.3 are not drawn (all count in the scores).")
         try writeDense(page)
     }
 
