@@ -81,6 +81,7 @@ distill-bench: fetch
 # Dense prediction on real images: segmentation (composite set with exact masks; U-Net vs FPN, frozen vs
 # fine-tuned encoder) and tree detection on DeepForest's aerial photographs; see docs/dense.md.
 dense-bench: fetch
+	$(SWIFT) build -c release --product transfer-bench
 	TRANSFER=$$($(SWIFT) build -c release --show-bin-path)/transfer bash scripts/dense-bench
 
 # A venv with the peers for `make bench` (PyTorch from PyPI pulls CUDA wheels, ~3 GB; never needed by the tests).

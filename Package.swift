@@ -91,7 +91,7 @@ let package = Package(
             dependencies: ["Tensors", "Assets", "Checkpoints", "Models", "TransferKit", "Reports", "Tracking", "Datasets", "HeadFitting", "Tuning", "Explain", "Clustering", "SelfSupervised", "Adapters", "MultiTask", "Adaptation", "MPIDistributed", "Export", "Serving", "Distillation", "Dense", "FewShot", "Quantization", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "transfer-bench",
-            dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "Quantization", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Tensors", "Layers", "Optimizers", "Datasets", "Models", "TransferKit", "Adapters", "Quantization", "Dense", "CBLAS", "CDNNL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "consistency-example", dependencies: ["TransferKit", "Models", "Datasets", "Tensors"],
             path: "Examples/ConsistencyTraining"),

@@ -119,6 +119,7 @@ enum Benchmarks {
             ModelBench.visionTraining($0, "efficientnet_lite0_train_lora", .lora(topGroups: 3)) { ModelBench.efficientNetLite0(includeTop: false) }
         },
         Benchmark(name: "minilm_train_lora") { ModelBench.textTraining($0, "minilm_train_lora", .lora(topGroups: 2)) },
+    ] + DenseBench.all + [
         // Last, so that it covers every measurement before it.
         Benchmark(name: "peak_rss_mb") { _ in
             BenchResult(name: "peak_rss_mb", value: peakRSSMegabytes(), unit: "MB", reference: nil, ratio: nil, target: nil)

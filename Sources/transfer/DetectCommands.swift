@@ -108,11 +108,13 @@ extension EvaluateCommand {
         let detections = samples.map { DetectionTraining.predict(net, image: $0.image, options: manifest.options, normalization: normalization) }
         let maxDets = Swift.max(DetectionEvaluation.defaultMaxDetections, detections.map(\.count).max() ?? 0)
         let all = DetectionEvaluation(truths: samples.map(\.boxes), detections: detections, classes: manifest.classNames.count, maxDetections: maxDets)
-        var perImage: [String: Any] = [:]
+        var perImage: [String: Any] = [:], imageAP: [Double] = []
         for (s, d) in zip(samples, detections) {
             let e = DetectionEvaluation(truths: [s.boxes], detections: [d], classes: manifest.classNames.count, maxDetections: maxDets)
             perImage[s.name] = ["map50": e.map50, "map": e.map, "recall50": e.recall50, "boxes": s.boxes.count, "detections": d.count]
+            imageAP.append(e.map50)
         }
+        try writeDetectionReport(manifest, samples: samples, detections: detections, all: all, perImage: imageAP)
         if json {
             print(try jsonString(["map": all.map, "map50": all.map50, "recall50": all.recall50, "max_detections": maxDets, "per_image": perImage]))
         } else {

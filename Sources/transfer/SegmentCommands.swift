@@ -125,6 +125,7 @@ extension EvaluateCommand {
         }
         let normalization = try SegmentationBundle.normalization(encoder: manifest.encoder)
         let (confusion, perImage) = SegmentationTraining.evaluate(net, on: data, size: manifest.inputSize, normalization: normalization)
+        try writeSegmentationReport(net, manifest, data: data, confusion: confusion, perImage: perImage, normalization: normalization)
         if json {
             var object = segmentationScores(confusion)
             object["images"] = data.pairs.count

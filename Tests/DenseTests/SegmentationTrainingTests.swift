@@ -58,6 +58,24 @@ import Testing
         let image = data.pairs[0].image
         #expect(SegmentationTraining.predict(loaded, image: image, size: 64, normalization: .efficientNetLite)
                 == SegmentationTraining.predict(model, image: image, size: 64, normalization: .efficientNetLite))
+        try expectBF16AgreesWithFP32(model, data)
+    }
+
+    /// bf16 inference (`--precision bf16`) of the trained model: the masks agree with fp32 on ≥ 98% of the pixels
+    /// and the mean IoU moves by less than 0.02.
+    func expectBF16AgreesWithFP32(_ model: SegmentationModel, _ data: SegmentationDataset) throws {
+        guard Precision.bf16.unsupportedReason == nil else { return }
+        let (fp32, _) = SegmentationTraining.evaluate(model, on: data, size: 64, normalization: .efficientNetLite)
+        let (bf16, _) = withPrecision(.bf16) { SegmentationTraining.evaluate(model, on: data, size: 64, normalization: .efficientNetLite) }
+        #expect(abs(fp32.meanIoU - bf16.meanIoU) < 0.02, "fp32 \(fp32.meanIoU), bf16 \(bf16.meanIoU)")
+        var same = 0, total = 0
+        for pair in data.pairs {
+            let a = SegmentationTraining.predict(model, image: pair.image, size: 64, normalization: .efficientNetLite)
+            let b = withPrecision(.bf16) { SegmentationTraining.predict(model, image: pair.image, size: 64, normalization: .efficientNetLite) }
+            same += zip(a.labels, b.labels).filter { $0 == $1 }.count
+            total += a.labels.count
+        }
+        #expect(Double(same) / Double(total) >= 0.98, "\(same) of \(total) pixels agree")
     }
 
     @Test func frozenEncoderStaysUnchangedWhileTheDecoderTrains() throws {
