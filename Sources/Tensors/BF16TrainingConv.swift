@@ -96,7 +96,7 @@ extension Tensor {
             let needBias = g.hasBias && needs[2]
             if needs[1], let src = savedSrc {
                 if plan.backwardWeights {
-                    (gw, gb) = conv2dBackwardWeightsBF16(g, gy16 ?? gy, src: src, weightShape: weightShape, withBias: needBias)
+                    (gw, gb) = conv2dBackwardWeights(g, gy16 ?? gy, src: src, weightShape: weightShape, withBias: needBias, bf16: true)
                 } else {
                     (gw, gb) = conv2dBackwardWeights(g, gy, src: src, weightShape: weightShape, withBias: needBias)
                 }
@@ -135,25 +135,5 @@ extension Tensor {
                        (DNNL_ARG_DIFF_SRC, dsrcMD, dx.dnnlData)])
         }
         return (dx, dy)
-    }
-
-    /// ∂L/∂weight (fp32, plain `weightShape`) and optionally ∂L/∂bias from bf16 copies of the input and `gy`.
-    static func conv2dBackwardWeightsBF16(_ g: Conv2dGeometry, _ gy: Tensor, src: Tensor, weightShape: Shape,
-                                          withBias: Bool) -> (Tensor, Tensor?) {
-        let p = g.backwardWeightsBF16(withBias: withBias)
-        let srcMD = p.md(dnnl_query_src_md), dweiMD = p.md(dnnl_query_diff_weights_md)
-        let ddstMD = p.md(dnnl_query_diff_dst_md)
-        let xs = DNNL.asLayout(src, srcMD)
-        let dy = DNNL.asLayout(gy, ddstMD)
-        let dw = DNNL.output(Shape(g.weightDims), dweiMD)
-        let db: Tensor? = withBias ? Tensor(uninitialized: [g.cout]) : nil
-        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-            (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_DIFF_DST, ddstMD, dy.dnnlData),
-            (DNNL_ARG_DIFF_WEIGHTS, dweiMD, dw.dnnlData),
-        ]
-        if let db { args.append((DNNL_ARG_DIFF_BIAS, p.md(dnnl_query_diff_weights_md, 1), db.dnnlData)) }
-        withExtendedLifetime((xs, dy)) { p.execute(args) }
-        let plain = dw.contiguous()
-        return (plain.shape == weightShape ? plain : Tensor(storage: plain.storage, shape: weightShape), db)
     }
 }

@@ -394,10 +394,11 @@ extension Tensor {
         return dx
     }
 
-    /// ∂L/∂weight (plain, `weightShape`) and optionally ∂L/∂bias through oneDNN convolution backward-weights.
+    /// ∂L/∂weight (fp32, plain, `weightShape`) and optionally ∂L/∂bias through oneDNN convolution backward-weights;
+    /// with `bf16`, the primitive reads bf16 copies of the input and `gy` (``Precision/training``).
     static func conv2dBackwardWeights(_ g: Conv2dGeometry, _ gy: Tensor, src: Tensor, weightShape: Shape,
-                                      withBias: Bool) -> (Tensor, Tensor?) {
-        let p = g.backwardWeights(withBias: withBias)
+                                      withBias: Bool, bf16: Bool = false) -> (Tensor, Tensor?) {
+        let p = bf16 ? g.backwardWeightsBF16(withBias: withBias) : g.backwardWeights(withBias: withBias)
         let srcMD = p.md(dnnl_query_src_md), dweiMD = p.md(dnnl_query_diff_weights_md)
         let ddstMD = p.md(dnnl_query_diff_dst_md)
         let xs = DNNL.asLayout(src, srcMD)
