@@ -77,7 +77,7 @@ extension Tensor {
             withExtendedLifetime((xs, ws, bs)) { p.execute(args) }
             src16 = xs
         } else {
-            out = withNoGrad { conv2dFP32Forward(x, weight: weight, bias: bias, geometry: g) }
+            out = withNoGrad { conv2dForwardFP32(x, weight: weight, bias: bias, geometry: g).output }
             src16 = nil
         }
         // Keep only what the weight gradient needs: the bf16 input (half the memory) or the fp32 one.
@@ -105,22 +105,6 @@ extension Tensor {
             }
             return g.hasBias ? [gx, gw, gb] : [gx, gw]
         }
-    }
-
-    /// The unrecorded fp32 forward (the pass of a bf16-training convolution that stays fp32).
-    static func conv2dFP32Forward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Conv2dGeometry) -> Tensor {
-        let p = g.forward(dnnl_forward_training)
-        let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md), dstMD = p.md(dnnl_query_dst_md)
-        let xs = DNNL.asLayout(x, srcMD)
-        let ws = DNNL.asLayout(g.weightView(weight), weiMD)
-        let bs = bias?.contiguous()
-        let out = DNNL.output(Shape(g.dstDims), dstMD)
-        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-            (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData), (DNNL_ARG_DST, dstMD, out.dnnlData),
-        ]
-        if let bs { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData)) }
-        withExtendedLifetime((xs, ws, bs)) { p.execute(args) }
-        return out
     }
 
     /// ∂L/∂x (fp32) from a bf16 copy of `gy` and the cached bf16 weight; also returns that bf16 `gy` for reuse.

@@ -260,17 +260,7 @@ extension Tensor {
         // forward_training even when nothing is recorded: oneDNN 2.6 serves forward_inference with `brgconv` /
         // `brdgmm_dw` on NHWC, measured 2.5× (dense 3×3, where training gets Winograd) and 1.9× (depthwise) slower
         // than the training kernels here, and one kind keeps one blocked layout for training and evaluation alike.
-        let p = g.forward(dnnl_forward_training)
-        let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md), dstMD = p.md(dnnl_query_dst_md)
-        let xs = DNNL.asLayout(x, srcMD)
-        let ws = DNNL.asLayout(g.weightView(weight), weiMD)
-        let bs = bias?.contiguous()
-        let out = DNNL.output(Shape(g.dstDims), dstMD)
-        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-            (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData), (DNNL_ARG_DST, dstMD, out.dnnlData),
-        ]
-        if let bs { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData)) }
-        withExtendedLifetime((xs, ws, bs)) { p.execute(args) }
+        let (out, xs) = conv2dForwardFP32(x, weight: weight, bias: bias, geometry: g)
         guard recording else { return out }
 
         // Keep the (possibly reordered) input only when the weight gradient will need it.
@@ -287,6 +277,23 @@ extension Tensor {
             }
             return g.hasBias ? [gx, gw, gb] : [gx, gw]
         }
+    }
+
+    /// The unrecorded fp32 forward (`forward_training` kind) and the input in the primitive's layout, which the
+    /// weight gradient reads.
+    static func conv2dForwardFP32(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Conv2dGeometry) -> (output: Tensor, source: Tensor) {
+        let p = g.forward(dnnl_forward_training)
+        let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md), dstMD = p.md(dnnl_query_dst_md)
+        let xs = DNNL.asLayout(x, srcMD)
+        let ws = DNNL.asLayout(g.weightView(weight), weiMD)
+        let bs = bias?.contiguous()
+        let out = DNNL.output(Shape(g.dstDims), dstMD)
+        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData), (DNNL_ARG_DST, dstMD, out.dnnlData),
+        ]
+        if let bs { args.append((DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData)) }
+        withExtendedLifetime((xs, ws, bs)) { p.execute(args) }
+        return (out, xs)
     }
 
     /// `activation(conv2d(x, weight, bias) + residual)` as one oneDNN convolution with post-ops (a `sum` of the
