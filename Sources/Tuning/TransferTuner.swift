@@ -34,8 +34,12 @@ public struct TuneOptions: Sendable {
     public var sampler: SamplerKind = .tpe
     public var budget: Budget = .trials(30)
     public var metric: TuneMetric = .logLoss
-    /// Successive-halving pruning of gradient-trained trials (per epoch).
+    /// Successive-halving pruning of gradient-trained trials (per epoch), and of cross-validated trials (per fold).
     public var pruning = true
+    /// Folds of the cross-validated head trials of a search with no validation split (2…20; fewer when a class has
+    /// fewer examples).
+    public var folds = 5
+    public static let foldsRange = 2...20
     public init() {}
 }
 
@@ -65,9 +69,11 @@ public struct TrialConfiguration: Sendable {
     }
 }
 
-/// A hyper-parameter search over TransferKit's head and fine-tuning options on one train/validation split, with the
-/// samplers and pruner of this module: head trials train on the cached features (nothing touches the backbone),
-/// fine-tune trials start from the pretrained weights each time.
+/// A hyper-parameter search over TransferKit's head and fine-tuning options, with the samplers and pruner of this
+/// module: head trials train on the cached features (nothing touches the backbone) and are scored on a validation
+/// split or, with none, by stratified k-fold cross-validation on the training rows (scikit-learn's
+/// `LogisticRegressionCV` protocol, applied to every head kind); fine-tune trials start from the pretrained weights
+/// each time and are scored on the validation split.
 public final class TransferTuner {
     public let backbone: FeatureBackbone
     public let options: TuneOptions
@@ -86,16 +92,24 @@ public final class TransferTuner {
         public var seconds: Double
     }
 
-    /// Runs the search on `train`, scoring each trial on `validation` (classification).
+    /// Runs the search on `train`, scoring each trial on `validation` (classification), or by cross-validation on
+    /// `train` when `validation` is empty (head space only).
     public func tune(train: LabeledData, validation: LabeledData) throws -> Result {
         let start = Date()
         try options.base.validate()
         guard train.task == .classification else { throw TuningError.invalidOption(name: "--data", value: train.task.reportName, accepted: "classification data") }
-        guard !validation.inputs.isEmpty else { throw TuningError.invalidOption(name: "--val-split", value: "0", accepted: "a fraction > 0 (trials are scored on the validation split)") }
+        guard TuneOptions.foldsRange.contains(options.folds) else {
+            throw TuningError.invalidOption(name: "--folds", value: "\(options.folds)", accepted: "a whole number in \(TuneOptions.foldsRange)")
+        }
+        let crossValidate = validation.inputs.isEmpty
+        guard !crossValidate || options.space == .head else {
+            throw TuningError.invalidOption(name: "--val-split", value: "0", accepted: "a fraction > 0 with --space all (fine-tune trials are scored on the validation split)")
+        }
         var quiet = options.base
         quiet.progress = false; quiet.checkpointDirectory = nil; quiet.logDirectory = nil
         let prepared = try TransferTrainer(backbone: backbone, options: quiet).prepare(train, validation)
         let labels = prepared.headRows.map { train.labels[$0] }, validLabels = prepared.validKept.map { validation.labels[$0] }
+        let splits = crossValidate ? try crossValidationSplits(labels: labels, groups: prepared.headRows) : []
         let pretrained = options.space == .all ? Dictionary(uniqueKeysWithValues: backbone.module.stateDict().map { ($0.key, $0.tensor.copy()) }) : [:]
         let sampler: Sampler = options.sampler == .tpe ? TPESampler(seed: options.base.seed) : RandomSampler(seed: options.base.seed)
         let study = Study(direction: options.metric.direction, sampler: sampler, pruner: options.pruning ? try SuccessiveHalvingPruner() : nil)
@@ -104,6 +118,9 @@ public final class TransferTuner {
         try study.optimize(budget: options.budget) { trial in
             let config = try self.configuration(trial, base: quiet)
             configurations[trial.number] = config
+            if crossValidate {
+                return try self.crossValidatedHeadTrial(config, trial: trial, prepared: prepared, labels: labels, splits: splits, train: train)
+            }
             if config.options.strategy == .features {
                 return try self.headTrial(config, trial: trial, prepared: prepared, labels: labels, validLabels: validLabels,
                                           train: train, validation: validation)

@@ -25,7 +25,8 @@ struct TuneCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Pretrained model (see `transfer models`).") var model: String
     @Option(name: .long, help: "An image folder, a text folder, or a CSV (classification).") var data: String
     @Option(name: .long, help: "Separate test data, evaluated once with the best configuration's bundle.") var test: String?
-    @Option(name: .long, help: "Validation fraction of --data that scores the trials, in (0, 1).") var valSplit = 0.1
+    @Option(name: .long, help: "Validation fraction of --data that scores the trials, in [0, 1); 0 scores head trials by cross-validation on all of --data. (default: 0 for --space head, 0.1 for --space all)") var valSplit: Double?
+    @Option(name: .long, help: "Folds of the cross-validated head trials with --val-split 0, \(TuneOptions.foldsRange.lowerBound)…\(TuneOptions.foldsRange.upperBound).") var folds = 5
     @Option(name: .long, help: "Trials (1…10000, e.g. 30) or a duration (e.g. 90s, 20m, 2h; at most 7 days).") var budget: Budget = .trials(30)
     @Option(name: .long, help: "Sampler: tpe (Optuna's TPESampler defaults) or random.") var sampler: SamplerKind = .tpe
     @Option(name: .long, help: "Search space: head (head-only trials on cached features) or all (also fine-tuning trials).") var space: TuneSpace = .head
@@ -41,13 +42,22 @@ struct TuneCommand: AsyncParsableCommand {
     @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var longText: LongTextOption
 
+    /// The validation fraction: as given, else none (cross-validated trials) for the head space and 0.1 for `all`.
+    var effectiveValSplit: Double { valSplit ?? (space == .head ? 0 : 0.1) }
+
     var configPath: String { configOut ?? (out.hasSuffix("/") ? String(out.dropLast()) : out) + ".config.json" }
 
     func validate() throws {
         guard !model.isEmpty else { throw ValidationError("--model must name a pretrained model (received an empty string; see `transfer models`)") }
         guard !data.isEmpty else { throw ValidationError("--data must be a folder or a CSV (received an empty string)") }
         if let test, test.isEmpty { throw ValidationError("--test must be a folder or a CSV (received an empty string)") }
-        guard valSplit > 0 && valSplit < 1 else { throw ValidationError("--val-split must be a fraction in (0, 1): trials are scored on it (received \(valSplit))") }
+        if let valSplit {
+            guard valSplit >= 0 && valSplit < 1 else { throw ValidationError("--val-split must be a fraction in [0, 1) (received \(valSplit))") }
+            guard valSplit > 0 || space == .head else {
+                throw ValidationError("--val-split 0 works with --space head only: fine-tune trials are scored on a validation split (received --space \(space.rawValue))")
+            }
+        }
+        try requireWhole("--folds", folds, in: TuneOptions.foldsRange)
         try requireWhole("--batch-size", batchSize, in: TrainOptions.batchSizeRange)
         try requireDirectoryPath("--out", out, holds: "the bundle")
         guard configPath.hasSuffix(".json") else { throw ValidationError("--config-out must be a .json file path (received \(configPath))") }
@@ -71,13 +81,13 @@ struct TuneCommand: AsyncParsableCommand {
         let backbone = try FeatureBackbone(spec: spec, weightsPath: try await backboneWeights(spec), longTexts: longText.longTexts, maxWindows: longText.maxWindows)
         var o = TuneOptions()
         o.base.strategy = .features
-        o.base.seed = seed; o.base.batchSize = batchSize; o.base.validationFraction = valSplit
+        o.base.seed = seed; o.base.batchSize = batchSize; o.base.validationFraction = effectiveValSplit
         o.base.unfreeze = backbone.defaultUnfreeze; o.base.learningRate = backbone.defaultFineTuneLearningRate
         o.base.progress = false
-        o.space = space; o.sampler = sampler; o.budget = budget; o.metric = metric; o.pruning = pruning
-        let (train, valid) = try all.split(validation: valSplit, seed: seed)
+        o.space = space; o.sampler = sampler; o.budget = budget; o.metric = metric; o.pruning = pruning; o.folds = folds
+        let (train, valid) = try all.split(validation: effectiveValSplit, seed: seed)
         let tuner = TransferTuner(backbone: backbone, options: o)
-        var parameters = ["model": model, "budget": budget.description, "sampler": sampler.rawValue, "space": space.rawValue,
+        var parameters = ["model": model, "budget": budget.description, "val_split": String(effectiveValSplit), "folds": String(folds), "sampler": sampler.rawValue, "space": space.rawValue,
                           "metric": metric.rawValue, "pruning": String(pruning), "seed": String(seed), "bundle": out]
         if let test { parameters["test"] = test }
         let tracker = TuneTracking(store: store, metric: metric, parameters: parameters, data: all, startedAt: commandStart)
@@ -156,7 +166,7 @@ struct TuneCommand: AsyncParsableCommand {
         var line = "trial \(t.number + 1)\(total) \(params): "
         switch t.state {
         case .complete: line += String(format: "%@ %.4f", metric.rawValue, t.value ?? .nan)
-        case .pruned: line += "pruned at epoch \(t.lastStep ?? 0)"
+        case .pruned: line += "pruned at step \(t.lastStep ?? 0)"
         case .failed: line += "failed (\(t.error ?? "?"))"
         }
         if let best { line += String(format: " (best %.4f)", best) }

@@ -116,4 +116,26 @@ import Testing
             #expect(x.status != 0 && x.stderr.contains(key), "\(text): \(x.stderr)")
         }
     }
+
+    @Test(.enabled(if: TrainTasksTests.textAssets)) func tuneWithoutAValidationSplitCrossValidatesTrialsAndTrainsOnEveryExample() throws {
+        let (dir, env, train, test) = try bbc("tunecv", perClass: 6)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("cv.transferkit").path, config = dir.appendingPathComponent("cv.json").path
+        let r = try runTransfer(["tune", "--model", "minilm-l6", "--data", train, "--test", test, "--budget", "5", "--folds", "3",
+                                 "--out", out, "--config-out", config, "--no-track", "--json"], environment: env)
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let j = try json(r.stdout)
+        let trials = j["trials"] as? [[String: Any]] ?? []
+        let values = trials.compactMap { $0["value"] as? Double }
+        #expect(trials.count == 5 && !values.isEmpty && values.allSatisfy { $0 > 0 && $0.isFinite }, "\(trials)")
+        // No example was held out: no validation metrics, and the written configuration trains on all of them.
+        #expect(j["validation"] == nil && (j["test"] as? [String: Any])?["accuracy"] is Double)
+        let best = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: config))) as? [String: Any] ?? [:]
+        #expect(best["val-split"] as? Double == 0, "\(best)")
+
+        for (args, key) in [(["--val-split", "0", "--space", "all"], "--val-split"), (["--folds", "1"], "--folds"), (["--val-split", "1"], "--val-split")] {
+            let x = try runTransfer(["tune", "--model", "minilm-l6", "--data", train, "--out", dir.appendingPathComponent("x.transferkit").path] + args, environment: env)
+            #expect(x.status != 0 && x.stderr.contains(key), "\(args): \(x.stderr)")
+        }
+    }
 }
