@@ -55,9 +55,12 @@ public final class LoRABackboneAdapter: BackboneAdapter {
 
 /// LoRA bundles: loading with the adapter attached, and merging into a plain bundle.
 public enum LoRABundle {
-    /// A bundle of any strategy; a LoRA bundle's adapter is attached (``LoRABackboneAdapter/loader``).
-    public static func load(_ directory: URL, backboneWeights: String) throws -> TransferModel {
-        try ModelBundle.load(directory, backboneWeights: backboneWeights, adapterLoader: LoRABackboneAdapter.loader(_:_:))
+    /// A bundle of any strategy; a LoRA bundle's adapter is attached (``LoRABackboneAdapter/loader``). An int8
+    /// bundle needs `quantizationLoader` (see ``ModelBundle/load(_:backboneWeights:adapterLoader:quantizationLoader:)``).
+    public static func load(_ directory: URL, backboneWeights: String,
+                            quantizationLoader: BundleQuantizationLoader? = nil) throws -> TransferModel {
+        try ModelBundle.load(directory, backboneWeights: backboneWeights, adapterLoader: LoRABackboneAdapter.loader(_:_:),
+                             quantizationLoader: quantizationLoader)
     }
 
     /// Folds the adapter of the LoRA bundle at `directory` into the backbone's weights (`W += (α/r)·B·A`) and writes

@@ -160,6 +160,8 @@ extension Conv2d {
         func separately() -> Tensor {
             depthwise(self(x, batchNorm: bn, activation: activation), batchNorm: depthwiseBN, activation: depthwiseActivation)
         }
+        if let y = int8Chain(x, batchNorm: bn, activation: activation, thenDepthwise: depthwise, batchNorm: depthwiseBN,
+                             activation: depthwiseActivation) { return y }
         let cout = weight.shape[0]
         let pointwise = weight.shape[2] == 1 && weight.shape[3] == 1 && stride == (1, 1) && groups == 1
             && padding.amounts(input: (1, 1), kernel: (1, 1), stride: (1, 1)) == (0, 0, 0, 0)

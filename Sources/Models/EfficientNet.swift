@@ -310,6 +310,11 @@ public final class MBConvBlock: Module, UnaryLayer {
     public override func reseedOwnRandomness(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        let dropping = hasResidual && isTraining && dropConnectRate > 0 && !isFrozen
+        if let expandConv, let bn0, !dropping {
+            return expandConv(x, batchNorm: bn0, activation: .relu6, thenDepthwise: depthwiseConv, batchNorm: bn1,
+                              activation: .relu6, thenProject: projectConv, batchNorm: bn2, residual: hasResidual ? x : nil)
+        }
         let h: Tensor
         if let expandConv, let bn0 {
             h = expandConv(x, batchNorm: bn0, activation: .relu6, thenDepthwise: depthwiseConv, batchNorm: bn1,

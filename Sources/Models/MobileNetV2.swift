@@ -162,6 +162,10 @@ public final class InvertedResidual: Module, UnaryLayer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard let s = conv as? Sequential, s.count == (expands ? 4 : 3) else { return hasResidual ? conv(x) + x : conv(x) }
+        if expands, let e = s[0] as? Sequential, e.count == 2, let d = s[1] as? Sequential, d.count == 2 {
+            return e[0](x, batchNorm: e[1], activation: .relu6, thenDepthwise: d[0], batchNorm: d[1], activation: .relu6,
+                        thenProject: s[2], batchNorm: s[3], residual: hasResidual ? x : nil)
+        }
         let h: Tensor
         if expands, let e = s[0] as? Sequential, e.count == 2, let d = s[1] as? Sequential, d.count == 2 {
             h = e[0](x, batchNorm: e[1], activation: .relu6, thenDepthwise: d[0], batchNorm: d[1], activation: .relu6)

@@ -4,17 +4,25 @@ import Foundation
 /// `pytorch-quantization` `_compute_amax_entropy`: for each candidate number of histogram bins `i`, the reference
 /// distribution is the first `i` bins with everything beyond folded into bin `i − 1`; it is merged into `levels`
 /// quantisation bins and spread back over the nonzero bins it came from; the `i` with the smallest
-/// KL(reference ‖ quantised) sets the threshold `i · binWidth`.
+/// KL(reference ‖ quantised) sets the threshold `i · binWidth` (ties go to the larger `i`).
+///
+/// As there, the first bin (the magnitudes nearest zero) is replaced by its neighbour before the search: after a
+/// ReLU or ReLU6 most of the mass sits exactly at zero, and that spike, merged with its empty-ish neighbours into one
+/// quantisation level, costs `p₀ · log(binsPerLevel)`, which grows with `i` and would otherwise drive the search to
+/// the smallest candidate (a ReLU6 input clipped at a quarter of its range). Zero is exactly representable at any
+/// threshold, so the spike carries no information about where to clip.
 public enum EntropyCalibration {
     /// The bin count (≥ `levels`) whose clipped, quantised histogram is closest in KL divergence to the clipped one.
     public static func bestBinCount(_ histogram: [Double], levels: Int) -> Int {
         let n = histogram.count
         guard n > levels else { return n }
+        var h = histogram
+        h[0] = h[1]
         var best = n, bestDivergence = Double.infinity
         var i = levels
         while i <= n {
-            let d = divergence(histogram, bins: i, levels: levels)
-            if d < bestDivergence { bestDivergence = d; best = i }
+            let d = divergence(h, bins: i, levels: levels)
+            if d <= bestDivergence { bestDivergence = d; best = i }
             i += 1
         }
         return best

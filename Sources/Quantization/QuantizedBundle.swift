@@ -8,7 +8,7 @@ import TransferKit
 /// or swapped plan is refused like an edited manifest.
 public enum QuantizedBundle {
     /// The manifest `training` key that records the plan's SHA-256.
-    public static let hashKey = "quantization_sha256"
+    public static let hashKey = ModelBundle.quantizationHashKey
     /// The manifest `training` key that records the calibration method.
     public static let methodKey = "quantization"
 
@@ -64,9 +64,9 @@ public enum QuantizedBundle {
     public static func load(_ directory: URL, backboneWeights: String) throws -> (TransferModel, QuantizationPlan?) {
         let manifest = try ModelBundle.manifest(at: directory)
         let plan = try plan(at: directory, manifest: manifest)
-        let model = try LoRABundle.load(directory, backboneWeights: backboneWeights)
-        if let plan {
-            if let reason = Quantizer.unsupportedReason { throw QuantizationError.invalidFile(file: directory.path, reason: reason) }
+        if plan != nil, let reason = Quantizer.unsupportedReason { throw QuantizationError.invalidFile(file: directory.path, reason: reason) }
+        let model = try LoRABundle.load(directory, backboneWeights: backboneWeights) { directory, _, model in
+            guard let plan else { return }
             try Quantizer.apply(plan, to: model, file: directory.appendingPathComponent(QuantizationPlan.fileName).path)
         }
         return (model, plan)

@@ -101,7 +101,11 @@ extension Int8Layer {
     }
 
     /// `x` quantised into `dst` (`u8`/`s8`, the primitive's source layout) with this layer's scale, saturating.
+    ///
+    /// A tensor already in this layer's integer type (written by an int8 producer with this layer's input
+    /// quantisation as its `output`) is only reordered into the layout, or taken as it is.
     func quantizedInput(_ x: Tensor, _ dst: dnnl_memory_desc_t) -> Tensor {
+        if let l = x.layout, l.desc.data_type == input.dataType { return DNNL.asLayout(x, dst) }
         let src = x.layout == nil ? x.plainData() : x
         let srcDesc = DNNL.descOf(src)
         let key = "\(DNNL.key(srcDesc))|\(DNNL.key(dst))"
@@ -164,7 +168,10 @@ extension Int8Layer {
     }
 
     /// Attributes with per-channel output scales over `mask` and the post-ops; the caller destroys them.
-    static func attributes(outputScales: [Float], mask: Int32, postOps: [DNNL.PostOp]) -> dnnl_primitive_attr_t? {
+    /// `requantize`, when given, multiplies the result after every other post-op (a `linear` eltwise): the
+    /// reciprocal of an integer destination's scale.
+    static func attributes(outputScales: [Float], mask: Int32, postOps: [DNNL.PostOp],
+                           requantize: Float? = nil) -> dnnl_primitive_attr_t? {
         var attr: dnnl_primitive_attr_t?
         DNNL.check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
         DNNL.check(dnnl_primitive_attr_set_output_scales(attr, Int64(outputScales.count), mask, outputScales),
@@ -181,6 +188,9 @@ extension Int8Layer {
                 DNNL.check(dnnl_post_ops_append_binary(ops, dnnl_binary_add, &d), "post_ops_append_binary")
             case .depthwise3x3: require(false, "int8: depthwise post-ops are not used")
             }
+        }
+        if let requantize {
+            DNNL.check(dnnl_post_ops_append_eltwise(ops, 1, dnnl_eltwise_linear, requantize, 0), "post_ops_append_eltwise (requantise)")
         }
         DNNL.check(dnnl_primitive_attr_set_post_ops(attr, ops), "primitive_attr_set_post_ops")
         return attr

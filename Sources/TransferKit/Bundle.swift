@@ -120,8 +120,16 @@ public struct ModelBundle {
     /// weights are checked (keys, shapes, finiteness) before the backbone is built. A bundle holding an adapter
     /// (``Strategy/lora``, not merged) needs `adapterLoader`; its file must hash to the manifest's
     /// `training.adapter_sha256`.
-    public static func load(_ directory: URL, backboneWeights: String, adapterLoader: BackboneAdapterLoader? = nil) throws -> TransferModel {
+    ///
+    /// An int8-quantised bundle (the manifest records `training.quantization_sha256`) needs `quantizationLoader`,
+    /// which puts its quantisation in place on the loaded model (the Quantization target's `QuantizedBundle.load`
+    /// passes it); without one it is refused with ``BundleError/quantizedBundle(directory:)`` rather than run in fp32.
+    public static func load(_ directory: URL, backboneWeights: String, adapterLoader: BackboneAdapterLoader? = nil,
+                            quantizationLoader: BundleQuantizationLoader? = nil) throws -> TransferModel {
         let m = try manifest(at: directory)
+        if m.training[quantizationHashKey] != nil && quantizationLoader == nil {
+            throw BundleError.quantizedBundle(directory: directory.path)
+        }
         let v = try validate(m, file: directory.appendingPathComponent("manifest.json").path)
         let weightsPath = try regularFilePath("weights.safetensors", in: directory, limit: maxWeightsBytes)
         let shown = directory.appendingPathComponent("weights.safetensors").path
@@ -153,9 +161,22 @@ public struct ModelBundle {
             model.adapter = try loadAdapter(directory, manifest: m, backbone: backbone, loader: adapterLoader)
         }
         model.eval()
+        try quantizationLoader?(directory, m, model)
         return model
     }
 }
+
+/// Puts the int8 quantisation of the bundle at `directory` (manifest `manifest`) in place on its loaded `model`
+/// (see ``ModelBundle/load(_:backboneWeights:adapterLoader:quantizationLoader:)``).
+public typealias BundleQuantizationLoader = (_ directory: URL, _ manifest: ModelBundle.Manifest, _ model: TransferModel) throws -> Void
+
+extension ModelBundle {
+    /// The manifest `training` key that records the SHA-256 of an int8 bundle's `quantization.json`.
+    public static let quantizationHashKey = "quantization_sha256"
+}
+
+/// The file of an int8 bundle's quantisation plan.
+let quantizationPlanFile = "quantization.json"
 
 extension ModelBundle {
     /// The adapter of a LoRA bundle, its file checked against the manifest's `training.adapter_sha256` and attached

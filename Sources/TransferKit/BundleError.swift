@@ -38,6 +38,9 @@ extension ModelBundle {
         case nonFiniteWeight(file: String, key: String, index: Int, value: Float)
         /// The bundle holds an adapter (`file`) and the caller gave no loader for it.
         case adapterNeeded(file: String, strategy: String)
+        /// The bundle is int8-quantised (its manifest records `training.quantization_sha256`) and the caller gave no
+        /// quantisation loader: loading it would run the fp32 weights without saying so.
+        case quantizedBundle(directory: String)
 
         public var description: String {
             let text: String = switch self {
@@ -63,6 +66,8 @@ extension ModelBundle {
             case .weights(let f, nil, let r): "\(f): \(r)"
             case .adapterNeeded(let f, let s):
                 "the bundle's strategy \(s) keeps the backbone's adapter in \(f): load it with an adapter loader (the Adapters target's LoRABundle.load; `transfer predict` does), or merge it with `transfer lora merge`"
+            case .quantizedBundle(let d):
+                "\(d) is an int8-quantised bundle (\(quantizationPlanFile)): `transfer predict` and `transfer evaluate` run it in int8; this command would run it in fp32, so it refuses it: give it the fp32 bundle it was quantised from"
             case .nonFiniteWeight(let f, let k, let i, let v):
                 "\(f): tensor \(ManifestText.quote(k)) holds \(v) at element \(i): the weights are not finite, so every output would be meaningless"
             }

@@ -49,6 +49,28 @@ import Tensors
         #expect(e > 2 && e < 12, "entropy threshold \(e)")
     }
 
+    /// A ReLU6 output (`clamp(N(−1, 2), 0, 6)`: 69% exact zeros, a spike at 6): the spike at zero must not drive the
+    /// KL search to its smallest candidate (before the fix it clipped at 1.5, a quarter of the range, and EfficientNet-Lite0
+    /// fell to chance); entropy keeps the bulk up to the ceiling, as TensorRT's calibrator does. The same for a plain ReLU
+    /// of N(0, 1): the threshold stays above the 99th percentile of its nonzero values (2.58).
+    @Test func entropyDoesNotClipAReLU6DistributionBelowItsBulk() {
+        var g = SeededGenerator(seed: 11)
+        let relu6 = Tensor.randn([200_000], generator: &g).toArray().map { Swift.min(Swift.max(2 * $0 - 1, 0), 6) }
+        var s = InputStatistics()
+        relu6.withUnsafeBufferPointer { s.addRange($0) }
+        relu6.withUnsafeBufferPointer { s.addHistogram($0) }
+        #expect(!s.signed && s.absMax == 6)
+        let e = s.threshold(.entropy)
+        #expect(e > 5.5, "entropy threshold \(e) of a ReLU6 distribution (range 6)")
+
+        let relu = Tensor.randn([200_000], generator: &g).toArray().map { Swift.max($0, 0) }
+        var r = InputStatistics()
+        relu.withUnsafeBufferPointer { r.addRange($0) }
+        relu.withUnsafeBufferPointer { r.addHistogram($0) }
+        let t = r.threshold(.entropy)
+        #expect(t > 2.58 && t <= r.absMax, "entropy threshold \(t) of a ReLU(N(0, 1)) distribution (max \(r.absMax))")
+    }
+
     @Test func entropyKeepsTheWholeRangeOfAUniformDistribution() {
         let histogram = [Double](repeating: 10, count: 2048)
         #expect(EntropyCalibration.bestBinCount(histogram, levels: 128) >= 2000)

@@ -66,6 +66,12 @@ import Testing
         let agree = zip(p32, p8).filter { $0 == $1 }.count
         #expect(p8.count == files.count && agree >= files.count - 4, "top-1 agreement \(agree)/\(files.count)")
 
+        // Commands that would run it in fp32 (export, explain) refuse the int8 bundle, naming it and the commands that accept it.
+        for args in [["export", int8, "--format", "onnx", "--out", dir.path + "/m.onnx"], ["explain", "--model", int8, files[0], "--out", dir.path + "/cam"]] {
+            let r = try runTransfer(args, environment: env)
+            #expect(r.status != 0 && r.stderr.contains("\(int8) is an int8-quantised bundle") && r.stderr.contains("transfer evaluate"),
+                    "\(args[0]): \(r.stderr)")
+        }
         // An already quantised bundle is refused; so are an edited plan and a missing one.
         let again = try runTransfer(["quantize", int8, "--calibration", train, "--out", dir.path + "/x.transferkit"], environment: env)
         #expect(again.status != 0 && again.stderr.contains("already quantised"), "\(again.stderr)")

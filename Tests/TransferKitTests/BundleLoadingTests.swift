@@ -204,3 +204,34 @@ import Testing
         }
     }
 }
+
+/// An int8 bundle loaded without its quantisation would run the fp32 weights silently: plain loading refuses it.
+@Suite struct QuantizedBundleRefusalTests {
+    @Test func plainLoadingRefusesAnInt8BundleNamingItAndTheCommandsThatAcceptIt() throws {
+        let dir = try BundleFixtures.directory("int8")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var m = BundleFixtures.manifest()
+        m.training[ModelBundle.quantizationHashKey] = String(repeating: "b", count: 64)
+        try BundleFixtures.write(m.sealed(), to: dir)
+        var caught: ModelBundle.BundleError?
+        do { _ = try ModelBundle.load(dir, backboneWeights: BundleLoadingTests.noBackbone) } catch let e as ModelBundle.BundleError { caught = e }
+        #expect(caught == .quantizedBundle(directory: dir.path))
+        let text = caught?.description ?? ""
+        #expect(text.contains(dir.path) && text.contains("transfer predict") && text.contains("transfer evaluate") && text.contains("fp32"), "\(text)")
+
+        // With a quantisation loader the same bundle passes this check (and fails later, on the missing backbone weights).
+        var later: Error?
+        do {
+            _ = try ModelBundle.load(dir, backboneWeights: BundleLoadingTests.noBackbone, quantizationLoader: { _, _, _ in })
+        } catch { later = error }
+        #expect(later != nil && (later as? ModelBundle.BundleError) != .quantizedBundle(directory: dir.path), "\(String(describing: later))")
+
+        // A plain bundle is not affected.
+        let plain = try BundleFixtures.directory("plain")
+        defer { try? FileManager.default.removeItem(at: plain) }
+        try BundleFixtures.write(BundleFixtures.manifest(), to: plain)
+        var plainError: ModelBundle.BundleError?
+        do { _ = try ModelBundle.load(plain, backboneWeights: BundleLoadingTests.noBackbone) } catch let e as ModelBundle.BundleError { plainError = e } catch {}
+        #expect(plainError != .quantizedBundle(directory: plain.path))
+    }
+}

@@ -1,0 +1,68 @@
+import Tensors
+
+/// Int8 inverted bottlenecks (MobileNetV2, EfficientNet): when the expansion, depthwise and projection convolutions
+/// all run int8 (``Conv2d/int8``), each passes its activation to the next in that layer's input quantisation
+/// (`u8` after ReLU6), written once by the producing convolution (``Int8Layer/conv2d(_:weight:bias:stride:padding:dilation:groups:residual:activation:output:)``)
+/// instead of in fp32 and quantised again by a separate pass; only the block's output is fp32. The integer
+/// intermediates never leave these functions.
+extension Conv2d {
+    /// `project(depthwise(self(x)))` with their BatchNorms and activations and the residual sum, the whole inverted
+    /// bottleneck: chained in int8 when all three convolutions are int8 (and nothing needs a gradient, and the
+    /// BatchNorms use their running statistics), otherwise
+    /// ``callAsFunction(_:batchNorm:activation:thenDepthwise:batchNorm:activation:)`` then the projection unit.
+    public func callAsFunction(_ x: Tensor, batchNorm bn: BatchNorm2d, activation: FusedActivation?,
+                               thenDepthwise depthwise: Conv2d, batchNorm depthwiseBN: BatchNorm2d,
+                               activation depthwiseActivation: FusedActivation?,
+                               thenProject project: Conv2d, batchNorm projectBN: BatchNorm2d, residual: Tensor?) -> Tensor {
+        if let p = project.int8, projectBN.usesBatchStatistics == false,
+           !GradMode.records([project.weight, project.bias, projectBN.weight, projectBN.bias, residual]),
+           let h = int8Chain(x, batchNorm: bn, activation: activation, thenDepthwise: depthwise, batchNorm: depthwiseBN,
+                             activation: depthwiseActivation, output: p.input) {
+            let f = project.foldedWeights(batchNorm: projectBN)
+            return p.conv2d(h, weight: f.weight, bias: f.bias, stride: project.stride, padding: project.padding,
+                            dilation: project.dilation, groups: project.groups, residual: residual, activation: nil)
+        }
+        let h = self(x, batchNorm: bn, activation: activation, thenDepthwise: depthwise, batchNorm: depthwiseBN,
+                     activation: depthwiseActivation)
+        return project(h, batchNorm: projectBN, activation: nil, residual: residual)
+    }
+
+    /// The int8 expansion and depthwise pair, the expanded activation passed in the depthwise's input quantisation;
+    /// the depthwise's result in `output` (an integer tensor for the next int8 layer) or fp32. Nil when the pair
+    /// does not run int8 (a layer without ``int8``, calibration, training, gradients).
+    func int8Chain(_ x: Tensor, batchNorm bn: BatchNorm2d, activation: FusedActivation?, thenDepthwise depthwise: Conv2d,
+                   batchNorm depthwiseBN: BatchNorm2d, activation depthwiseActivation: FusedActivation?,
+                   output: Int8InputQuantization? = nil) -> Tensor? {
+        guard let expand = int8, let dw = depthwise.int8, InputObservation.current == nil,
+              !bn.usesBatchStatistics, !depthwiseBN.usesBatchStatistics,
+              !GradMode.records([x, weight, bias, bn.weight, bn.bias, depthwise.weight, depthwise.bias,
+                                 depthwiseBN.weight, depthwiseBN.bias])
+        else { return nil }
+        let f = foldedWeights(batchNorm: bn), d = depthwise.foldedWeights(batchNorm: depthwiseBN)
+        let h = expand.conv2d(x, weight: f.weight, bias: f.bias, stride: stride, padding: padding, dilation: dilation,
+                              groups: groups, residual: nil, activation: activation, output: dw.input)
+        return dw.conv2d(h, weight: d.weight, bias: d.bias, stride: depthwise.stride, padding: depthwise.padding,
+                         dilation: depthwise.dilation, groups: depthwise.groups, residual: nil, activation: depthwiseActivation,
+                         output: output)
+    }
+}
+
+extension UnaryLayer {
+    /// The whole inverted bottleneck, `project(depthwise(self(x)))` with BatchNorms, activations and the residual
+    /// sum: when all six layers are the original ``Conv2d``s and ``BatchNorm2d``s,
+    /// ``Conv2d/callAsFunction(_:batchNorm:activation:thenDepthwise:batchNorm:activation:thenProject:batchNorm:residual:)``
+    /// (chained in int8 when quantised); otherwise the expansion–depthwise pair and the projection unit.
+    public func callAsFunction(_ x: Tensor, batchNorm: any UnaryLayer, activation: FusedActivation?,
+                               thenDepthwise depthwise: any UnaryLayer, batchNorm depthwiseBN: any UnaryLayer,
+                               activation depthwiseActivation: FusedActivation?,
+                               thenProject project: any UnaryLayer, batchNorm projectBN: any UnaryLayer, residual: Tensor?) -> Tensor {
+        if let conv = self as? Conv2d, let bn = batchNorm as? BatchNorm2d, let dw = depthwise as? Conv2d,
+           let dwBN = depthwiseBN as? BatchNorm2d, let p = project as? Conv2d, let pBN = projectBN as? BatchNorm2d {
+            return conv(x, batchNorm: bn, activation: activation, thenDepthwise: dw, batchNorm: dwBN,
+                        activation: depthwiseActivation, thenProject: p, batchNorm: pBN, residual: residual)
+        }
+        let h = self(x, batchNorm: batchNorm, activation: activation, thenDepthwise: depthwise, batchNorm: depthwiseBN,
+                     activation: depthwiseActivation)
+        return project(h, batchNorm: projectBN, activation: nil, residual: residual)
+    }
+}
