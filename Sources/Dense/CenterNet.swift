@@ -59,6 +59,15 @@ public final class CenterNetHead: Module {
     public func callAsFunction(_ x: Tensor) -> (heatmap: Tensor, size: Tensor, offset: Tensor) {
         (heatmap(x), size(x), offset(x))
     }
+
+    /// Starts the regression branches at the typical answer, as the heatmap's −2.19 starts at the typical score:
+    /// the size bias at the mean log width and height (stride units) of the training boxes, the offset bias at 0.5
+    /// (the mean of a centre's sub-cell position). From a zero bias, Adam's L1 steps of about one learning rate each
+    /// need thousands of steps to reach log sizes of 2–3, and the boxes stay far too small or too large meanwhile.
+    public func setRegressionPrior(logWidth: Float, logHeight: Float) {
+        if let last = size[2] as? Conv2d, let b = last.bias { b.assign(Tensor(shape: b.shape, data: [logWidth, logHeight])) }
+        if let last = offset[2] as? Conv2d, let b = last.bias { b.assign(Tensor.full(b.shape, 0.5)) }
+    }
 }
 
 /// CenterNet training targets for one image at output stride ``CenterNetTargets/stride``.

@@ -99,7 +99,9 @@ public enum DetectionTraining {
         return (out, flipped)
     }
 
-    /// Trains with Adam on random crops; returns the mean loss of each epoch.
+    /// Trains a fresh model with Adam on random crops; returns the mean loss of each epoch. The size and offset
+    /// branches first start at the training boxes' mean log size and at 0.5
+    /// (``CenterNetHead/setRegressionPrior(logWidth:logHeight:)``).
     @discardableResult
     public static func train(_ model: DetectionModel, on samples: [DetectionSample], options: DetectionOptions, normalization: Normalization,
                              progress: (Int, Double) -> Void = { _, _ in }) throws(DenseError) -> [Double] {
@@ -108,6 +110,12 @@ public enum DetectionTraining {
             if let b = s.boxes.first(where: { $0.label < 0 || $0.label >= model.classes }) {
                 throw .invalidOption(name: "--boxes", value: "label \(b.label) in \(s.name)", accepted: "labels 0..<\(model.classes) (the model's classes)")
             }
+        }
+        let boxes = samples.flatMap(\.boxes).filter { $0.width > 0 && $0.height > 0 }
+        if !boxes.isEmpty {
+            let s = Float(CenterNetTargets.stride), n = Float(boxes.count)
+            model.head.setRegressionPrior(logWidth: boxes.reduce(0) { $0 + Foundation.log($1.width / s) } / n,
+                                          logHeight: boxes.reduce(0) { $0 + Foundation.log($1.height / s) } / n)
         }
         model.setEncoderFrozen(options.freezeEncoder)
         let named = model.trainableParameters()

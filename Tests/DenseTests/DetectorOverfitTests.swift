@@ -65,6 +65,20 @@ import Testing
             print(String(format: "tree (%.0f,%.0f,%.0f,%.0f) cell %d: score %.3f, log w/h %.2f/%.2f (target %.2f/%.2f), offset %.2f/%.2f (target %.2f/%.2f), best IoU %.2f",
                          b.x0, b.y0, b.x1, b.y1, c, hm[c], sz[c], sz[cells * cells + c], r[0], r[1], of[c], of[cells * cells + c], r[2], r[3], best))
         }
+        for (h, v) in [(false, false), (true, false), (false, true), (true, true)] {
+            var (img, bx) = (tile.image, tile.boxes)
+            if h { (img, bx) = DetectionTraining.flip(img, bx, horizontal: true) }
+            if v { (img, bx) = DetectionTraining.flip(img, bx, horizontal: false) }
+            let tt = CenterNetTargets(boxes: bx, classes: 1, height: cells, width: cells)
+            for mode in [false, true] {
+                model.train(mode)
+                let o = withNoGrad { model(DetectionTraining.tensor([img, img], normalization: .efficientNetLite)) }
+                let l = CenterNetLoss.total(o, targets: [tt, tt]).item()
+                let hl = CenterNetLoss.heatmap(o.heatmap, target: Tensor(shape: o.heatmap.shape, data: tt.heatmap + tt.heatmap), objects: 2 * tt.centres.count).item()
+                print("flip h \(h) v \(v) training-mode \(mode): loss \(l), heatmap part \(hl)")
+            }
+            model.eval()
+        }
         print("detections: " + found.map { String(format: "(%.0f,%.0f,%.0f,%.0f) %.2f", $0.x0, $0.y0, $0.x1, $0.y1, $0.score) }.joined(separator: ", "))
     }
 }
