@@ -89,4 +89,24 @@ import Testing
         #expect(DetectionTraining.cropCounts(areas: areas, tile: 128, total: 2) == [1, 1, 1])
         #expect(DetectionTraining.cropCounts(areas: [400.0 * 400], tile: 128, total: nil) == [10])
     }
+
+    /// The focal loss keeps a gradient where the reference's clamp (sigmoid to [1e-4, 1 − 1e-4]) has none: a heatmap
+    /// collapsed to logit −12 (p ≈ 6e-6) at an object's centre is pushed back up, and at moderate logits the loss
+    /// equals CenterNet's `_neg_loss` formula computed directly.
+    @Test func focalLossPullsACollapsedHeatmapBackUp() {
+        let t = CenterNetTargets(boxes: [DetectionBox(x0: 8, y0: 8, x1: 24, y1: 24)], classes: 1, height: 8, width: 8)
+        let collapsed = Tensor.full([1, 1, 8, 8], -12)
+        collapsed.requiresGrad = true
+        CenterNetLoss.heatmap(collapsed, target: Tensor(shape: [1, 1, 8, 8], data: t.heatmap), objects: 1).backward()
+        let g = collapsed.grad!.contiguous().toArray()
+        #expect(g[t.centres[0]] < -0.9, "gradient at the centre \(g[t.centres[0]])")
+        let logits = (0..<64).map { Float(($0 * 37) % 11) / 2 - 3 }
+        let loss = CenterNetLoss.heatmap(Tensor(shape: [1, 1, 8, 8], data: logits), target: Tensor(shape: [1, 1, 8, 8], data: t.heatmap), objects: 1).item()
+        var direct: Double = 0
+        for (x, y) in zip(logits, t.heatmap) {
+            let p = 1 / (1 + Foundation.exp(-Double(x)))
+            direct -= y == 1 ? (1 - p) * (1 - p) * Foundation.log(p) : Foundation.pow(1 - Double(y), 4) * p * p * Foundation.log(1 - p)
+        }
+        #expect(Swift.abs(Double(loss) - direct) < 1e-4 * Swift.max(1, direct), "\(loss) vs \(direct)")
+    }
 }
