@@ -59,6 +59,15 @@ public final class CenterNetHead: Module {
     public func callAsFunction(_ x: Tensor) -> (heatmap: Tensor, size: Tensor, offset: Tensor) {
         (heatmap(x), size(x), offset(x))
     }
+
+    /// Starts the regression branches at the typical answer, as the heatmap's −2.19 starts at the typical score:
+    /// the size bias at the mean log width and height (stride units) of the training boxes, the offset bias at 0.5
+    /// (the mean of a centre's sub-cell position). From a zero bias, Adam's L1 steps of about one learning rate each
+    /// need thousands of steps to reach log sizes of 2–3, and the boxes stay far too small or too large meanwhile.
+    public func setRegressionPrior(logWidth: Float, logHeight: Float) {
+        if let last = size[2] as? Conv2d, let b = last.bias { b.assign(Tensor(shape: b.shape, data: [logWidth, logHeight])) }
+        if let last = offset[2] as? Conv2d, let b = last.bias { b.assign(Tensor.full(b.shape, 0.5)) }
+    }
 }
 
 /// CenterNet training targets for one image at output stride ``CenterNetTargets/stride``.
@@ -113,15 +122,21 @@ public struct CenterNetTargets: Sendable {
 
 public enum CenterNetLoss {
     /// CenterNet's penalty-reduced focal loss (α = 2, β = 4) over sigmoid heatmap logits `[N, C, h, w]` against
-    /// Gaussian targets of the same shape, divided by the number of objects (at least 1); the sigmoid is clamped to
-    /// [1e-4, 1 − 1e-4] as in the reference code.
+    /// Gaussian targets of the same shape, divided by the number of objects (at least 1). One deliberate deviation
+    /// from the reference code: it clamps the sigmoid to [1e-4, 1 − 1e-4], which zeroes the gradient of a cell
+    /// whose score has fallen below 1e-4, so a heatmap pushed to zero by the negatives of sparse crops (DeepForest's
+    /// Yellowstone photographs) never recovers and the loss stalls at −log 1e-4 ≈ 9.2 per object. Here log p and
+    /// log(1 − p) are computed from the logits as −softplus(∓x), stable and with a gradient everywhere.
     public static func heatmap(_ logits: Tensor, target: Tensor, objects: Int) -> Tensor {
-        let p = logits.sigmoid().clamp(min: 1e-4, max: 1 - 1e-4)
+        let p = logits.sigmoid()
+        // softplus(±x) = relu(±x) + log(1 + e^(−|x|)).
+        let tail = ((logits.abs() * -1).exp() + 1).log()
+        let logP = (logits * -1).relu() * -1 - tail, log1mP = logits.relu() * -1 - tail
         let y = target.toArray()
         let positive = Tensor(shape: target.shape, data: y.map { $0 == 1 ? 1 : 0 })
         let negativeWeight = Tensor(shape: target.shape, data: y.map { $0 == 1 ? 0 : Foundation.pow(1 - $0, 4) })
-        let pos = ((1 - p).square() * p.log() * positive).sum()
-        let neg = (p.square() * (1 - p).log() * negativeWeight).sum()
+        let pos = ((1 - p).square() * logP * positive).sum()
+        let neg = (p.square() * log1mP * negativeWeight).sum()
         return -(pos + neg) / Float(Swift.max(1, objects))
     }
 

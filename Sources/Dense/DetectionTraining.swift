@@ -19,8 +19,8 @@ public struct DetectionOptions: Sendable, Equatable {
     /// Detections kept per tile (CenterNet's top-k).
     public var maxPerTile = 200
     public var minScore: Float = 0.05
-    /// Training crops per epoch, drawn from the images in proportion to their areas; nil: about `area / tile²` per
-    /// image (one pass over the pixels).
+    /// Training crops per epoch, half shared equally between the images and half in proportion to their areas
+    /// (every image gets at least one); nil: about `area / tile²` per image (one pass over the pixels).
     public var cropsPerEpoch: Int?
     public var seed: UInt64 = 0
 
@@ -47,22 +47,14 @@ public enum DetectionTraining {
         Tensor.stack(images.map { normalization.tensor($0) })
     }
 
-    /// Random training crops of one epoch: per image, about `area / tile²` crops (at least one), or its share by
-    /// area of `total`, at random places,
-    /// each flipped horizontally and/or vertically at random (aerial views have no up).
+    /// Random training crops of one epoch: per image, about `area / tile²` crops (at least one); or, with `total`,
+    /// half of `total` shared equally between the images and the other half by area (largest remainder), so that a
+    /// small photograph beside a large one still gets `total / (2·images)` crops (at least one) every epoch. Each
+    /// crop lies at a random place and is flipped horizontally and/or vertically at random (aerial views have no up).
     static func crops(_ samples: [DetectionSample], tile: Int, total: Int?,
                       generator g: inout SeededGenerator) -> [(RGBImage, [DetectionBox])] {
         var out: [(RGBImage, [DetectionBox])] = []
-        let areas = samples.map { Double($0.image.width * $0.image.height) }
-        var counts = areas.map { Swift.max(1, Int(($0 / Double(tile * tile)).rounded())) }
-        if let total {
-            // Largest remainder: each image's share of `total` by area.
-            let all = areas.reduce(0, +)
-            counts = areas.map { Int(Double(total) * $0 / all) }
-            let rest = total - counts.reduce(0, +)
-            let order = areas.indices.sorted { Double(total) * areas[$0] / all - Double(counts[$0]) > Double(total) * areas[$1] / all - Double(counts[$1]) }
-            for i in order.prefix(rest) { counts[i] += 1 }
-        }
+        let counts = cropCounts(areas: samples.map { Double($0.image.width * $0.image.height) }, tile: tile, total: total)
         for (s, count) in zip(samples, counts) {
             for _ in 0..<count {
                 let x = g.nextInt(below: Swift.max(1, s.image.width - tile + 1)), y = g.nextInt(below: Swift.max(1, s.image.height - tile + 1))
@@ -74,6 +66,20 @@ public enum DetectionTraining {
             }
         }
         return out
+    }
+
+    /// Crops per image for one epoch (see ``crops(_:tile:total:generator:)``); sums to `max(total, images)`.
+    static func cropCounts(areas: [Double], tile: Int, total: Int?) -> [Int] {
+        guard let total else { return areas.map { Swift.max(1, Int(($0 / Double(tile * tile)).rounded())) } }
+        let minimum = Swift.max(1, total / (2 * Swift.max(1, areas.count)))
+        let shared = Swift.max(0, total - minimum * areas.count)
+        let all = areas.reduce(0, +)
+        let exact = areas.map { Double(shared) * $0 / Swift.max(all, 1) }
+        var counts = exact.map { Int($0) }
+        let rest = shared - counts.reduce(0, +)
+        let order = areas.indices.sorted { exact[$0] - Double(counts[$0]) > exact[$1] - Double(counts[$1]) }
+        for i in order.prefix(rest) { counts[i] += 1 }
+        return counts.map { $0 + minimum }
     }
 
     static func flip(_ image: RGBImage, _ boxes: [DetectionBox], horizontal: Bool) -> (RGBImage, [DetectionBox]) {
@@ -93,7 +99,9 @@ public enum DetectionTraining {
         return (out, flipped)
     }
 
-    /// Trains with Adam on random crops; returns the mean loss of each epoch.
+    /// Trains a fresh model with Adam on random crops; returns the mean loss of each epoch. The size and offset
+    /// branches first start at the training boxes' mean log size and at 0.5
+    /// (``CenterNetHead/setRegressionPrior(logWidth:logHeight:)``).
     @discardableResult
     public static func train(_ model: DetectionModel, on samples: [DetectionSample], options: DetectionOptions, normalization: Normalization,
                              progress: (Int, Double) -> Void = { _, _ in }) throws(DenseError) -> [Double] {
@@ -102,6 +110,12 @@ public enum DetectionTraining {
             if let b = s.boxes.first(where: { $0.label < 0 || $0.label >= model.classes }) {
                 throw .invalidOption(name: "--boxes", value: "label \(b.label) in \(s.name)", accepted: "labels 0..<\(model.classes) (the model's classes)")
             }
+        }
+        let boxes = samples.flatMap(\.boxes).filter { $0.width > 0 && $0.height > 0 }
+        if !boxes.isEmpty {
+            let s = Float(CenterNetTargets.stride), n = Float(boxes.count)
+            model.head.setRegressionPrior(logWidth: boxes.reduce(0) { $0 + Foundation.log($1.width / s) } / n,
+                                          logHeight: boxes.reduce(0) { $0 + Foundation.log($1.height / s) } / n)
         }
         model.setEncoderFrozen(options.freezeEncoder)
         let named = model.trainableParameters()

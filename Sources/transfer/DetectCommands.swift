@@ -20,7 +20,7 @@ struct DetectionCLIOptions: ParsableArguments {
     @Option(name: .long, help: "Side of the training crops and prediction tiles in pixels (--task detect), a multiple of 32 in 32…2048.") var tile: Int?
     @Option(name: .long, help: "Pixels shared by neighbouring prediction tiles (--task detect), 0…tile − 1.") var overlap: Int?
     @Option(name: .long, help: "Relabel every box as this one class (e.g. Tree for DeepForest's Alive/Dead boxes) (--task detect).") var mergeClasses: String?
-    @Option(name: .long, help: "Random training crops per epoch, shared by the images in proportion to their areas (--task detect; default: one pass over the pixels), 1…100000.") var cropsPerEpoch: Int?
+    @Option(name: .long, help: "Random training crops per epoch, half shared equally by the images and half by area (--task detect; default: one pass over the pixels), 1…100000.") var cropsPerEpoch: Int?
 }
 
 /// `{"x0","y0","x1","y1","label","score"}` rows.

@@ -1,5 +1,5 @@
 import Datasets
-import Dense
+@testable import Dense
 import Foundation
 import Layers
 import Tensors
@@ -12,12 +12,10 @@ import Testing
     static let root = realCache + "/datasets/deepforest"
     static let fetched = FileManager.default.fileExists(atPath: root + "/.transferkit-verified")
 
-    static func steps() -> Int { Int(ProcessInfo.processInfo.environment["OVERFIT_STEPS"] ?? "") ?? 150 }
+    /// 120 Adam steps of batch 2 on a frozen encoder: 8–40 s on the shared 2-core machine (`OVERFIT_STEPS` overrides).
+    static func steps() -> Int { Int(ProcessInfo.processInfo.environment["OVERFIT_STEPS"] ?? "") ?? 120 }
 
-    /// Heavy (150 Adam steps; minutes on a loaded 2-core machine): runs only with `DENSE_OVERFIT=1`, outside `make test`.
-    static let requested = ProcessInfo.processInfo.environment["DENSE_OVERFIT"] == "1"
-
-    @Test(.enabled(if: requested && fetched && lite0Present, "set DENSE_OVERFIT=1; needs the deepforest set and EfficientNet-Lite0 weights"))
+    @Test(.enabled(if: fetched && lite0Present, "needs the deepforest set and EfficientNet-Lite0 weights (make test fetches both)"))
     func detectorOverfitsOneTileToNearPerfectMAP() throws {
         let a = try BoxAnnotations.read(Self.root + "/OSBS_029/OSBS_029.xml")
         let full = try DetectionBundle.samples(images: Self.root + "/OSBS_029", annotations: a)[0]
@@ -40,7 +38,8 @@ import Testing
         let e = DetectionEvaluation(truths: [tile.boxes], detections: [found], classes: 1, maxDetections: 1000)
         print("overfit: \(tile.boxes.count) trees, \(found.count) found, mAP@0.5 \(e.map50), mAP \(e.map), recall \(e.recall50), "
               + "loss \(losses.first!) → \(losses.last!), \(Date().timeIntervalSince(start)) s")
-        #expect(tile.boxes.count >= 8)
+        Self.diagnose(model, tile: tile, found: found)
+        #expect(tile.boxes.count >= 7)
         #expect(e.map50 > 0.9, "mAP@0.5 \(e.map50), recall \(e.recall50), losses \(losses.suffix(5))")
         // bf16 inference (`--precision bf16`) finds the same trees: mAP@0.5 within 0.05 of fp32.
         if Precision.bf16.unsupportedReason == nil {
@@ -49,6 +48,36 @@ import Testing
             print("overfit bf16: \(bf16.count) found, mAP@0.5 \(b.map50), recall \(b.recall50)")
             #expect(abs(b.map50 - e.map50) < 0.05, "bf16 \(b.map50), fp32 \(e.map50)")
         }
+    }
+
+    /// Per tree: the predicted score at its target centre cell, the predicted box there against the truth, and the
+    /// best IoU of any kept detection.
+    static func diagnose(_ model: DetectionModel, tile: DetectionSample, found: [DetectionBox]) {
+        let x = DetectionTraining.tensor([tile.image], normalization: .efficientNetLite)
+        let out = withNoGrad { model(x) }
+        let cells = tile.image.width / CenterNetTargets.stride
+        let t = CenterNetTargets(boxes: tile.boxes, classes: 1, height: cells, width: cells)
+        let hm = out.heatmap.sigmoid().contiguous().toArray(), sz = out.size.contiguous().toArray(), of = out.offset.contiguous().toArray()
+        for (b, (c, r)) in zip(tile.boxes, zip(t.centres, t.regression)) {
+            let best = found.map { $0.iou(b) }.max() ?? 0
+            print(String(format: "tree (%.0f,%.0f,%.0f,%.0f) cell %d: score %.3f, log w/h %.2f/%.2f (target %.2f/%.2f), offset %.2f/%.2f (target %.2f/%.2f), best IoU %.2f",
+                         b.x0, b.y0, b.x1, b.y1, c, hm[c], sz[c], sz[cells * cells + c], r[0], r[1], of[c], of[cells * cells + c], r[2], r[3], best))
+        }
+        for (h, v) in [(false, false), (true, false), (false, true), (true, true)] {
+            var (img, bx) = (tile.image, tile.boxes)
+            if h { (img, bx) = DetectionTraining.flip(img, bx, horizontal: true) }
+            if v { (img, bx) = DetectionTraining.flip(img, bx, horizontal: false) }
+            let tt = CenterNetTargets(boxes: bx, classes: 1, height: cells, width: cells)
+            for mode in [false, true] {
+                model.train(mode)
+                let o = withNoGrad { model(DetectionTraining.tensor([img, img], normalization: .efficientNetLite)) }
+                let l = CenterNetLoss.total(o, targets: [tt, tt]).item()
+                let hl = CenterNetLoss.heatmap(o.heatmap, target: Tensor(shape: o.heatmap.shape, data: tt.heatmap + tt.heatmap), objects: 2 * tt.centres.count).item()
+                print("flip h \(h) v \(v) training-mode \(mode): loss \(l), heatmap part \(hl)")
+            }
+            model.eval()
+        }
+        print("detections: " + found.map { String(format: "(%.0f,%.0f,%.0f,%.0f) %.2f", $0.x0, $0.y0, $0.x1, $0.y1, $0.score) }.joined(separator: ", "))
     }
 }
 
