@@ -19,7 +19,6 @@ Run by hand (CI never runs it; scikit-learn is in the tools venv):
         --sets bbc5 bbc20 fm10 fm100 --seeds 10 --json
 """
 import argparse
-import csv
 import json
 import math
 import os
@@ -29,6 +28,9 @@ import warnings
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sklearn_head_reference import load as load_features  # noqa: E402  (split, label, rows of a `transfer features` CSV)
 
 warnings.filterwarnings("ignore")
 
@@ -46,16 +48,6 @@ def run(cmd):
     if r.returncode != 0:
         sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
     return r.stdout
-
-
-def load_features(path):
-    splits, labels, rows = [], [], []
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        next(reader)
-        for line in reader:
-            splits.append(line[0]); labels.append(line[1]); rows.append([float(v) for v in line[3:]])
-    return np.array(splits), np.array(labels), np.array(rows, dtype=np.float64)
 
 
 def sklearn_accuracies(csv_path):
