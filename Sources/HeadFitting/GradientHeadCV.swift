@@ -31,9 +31,7 @@ public struct GradientHeadCV: HeadSolver {
                 o.headWeightDecay = decay
                 var curve = [Float](repeating: 0, count: base.headEpochs)
                 for s in splits {
-                    let fp = PreparedFeatures(trainX: p.trainX.rows(s.train), headRows: s.train.map { p.headRows[$0] }, trainKept: p.trainKept,
-                                              validX: p.trainX.rows(s.test), validKept: s.test.map { p.headRows[$0] }, task: p.task,
-                                              scaling: p.scaling, outputs: p.outputs, featureSeconds: 0)
+                    let fp = p.fold(train: s.train, test: s.test)
                     let h = Head(head.kind, inputs: head.inputs, outputs: head.outputs, hidden: head.hidden, seed: base.seed)
                     h.standardize(using: fp.trainX)
                     let learner = TransferTrainer(backbone: trainer.backbone, options: o).headLearner(fp, head: h, train: train, validation: train, learningRate: lr)
@@ -51,15 +49,5 @@ public struct GradientHeadCV: HeadSolver {
         try final.fit(learner, epochs: chosen.epochs)
         return (["head_cv_weight_decay": String(chosen.decay), "head_cv_epochs": String(chosen.epochs), "head_cv_folds": String(cvFolds),
                  "head_lr": String(lr)], learner.history)
-    }
-}
-
-extension Tensor {
-    /// Rows `idx` of a rank-2 tensor.
-    func rows(_ idx: [Int]) -> Tensor {
-        let d = shape[1], v = toArray()
-        var out = [Float](); out.reserveCapacity(idx.count * d)
-        for i in idx { out += v[(i * d)..<((i + 1) * d)] }
-        return Tensor(shape: [idx.count, d], data: out)
     }
 }

@@ -25,7 +25,7 @@ import Tensors
 /// Training uses drop-connect (stochastic depth) on the residual blocks as lukemelas and TensorFlow do: block `i`
 /// of `B` drops its residual branch per sample with probability `dropConnectRate · i / B`, from a generator seeded
 /// at construction, so runs repeat exactly; eval mode never drops, and neither does a frozen block.
-public final class EfficientNetLite: Module, VisionBackbone {
+public final class EfficientNetLite: Module, VisionBackbone, PooledTrunk {
     /// The five published variants: `(width, depth, resolution, dropout)` from `efficientnet_lite_params`.
     public enum Variant: Int, CaseIterable, Sendable, CustomStringConvertible {
         case lite0, lite1, lite2, lite3, lite4
@@ -205,33 +205,19 @@ public final class EfficientNetLite: Module, VisionBackbone {
     /// Logits `[N, numClasses]` with a top, else the pooled features `[N, 1280]`.
     public func callAsFunction(_ x: Tensor) -> Tensor { run(x, collect: false).output }
 
-    public func features(_ x: Tensor) -> Tensor {
-        checkInput(x)
-        return Tensor.globalAvgPool2d(trunk(x, collect: false).map)
-    }
+    public func features(_ x: Tensor) -> Tensor { pooledFeatures(x) }
 
     /// The maps after the stem (stride 2, 32 channels), after each of the 7 stages (strides 2, 4, 8, 16, 16, 32, 32)
     /// and after the head (stride 32, 1280 channels); the stage maps are TensorFlow's `block_N` endpoints and
     /// its `reduction_1…5` endpoints are those of stages 0, 1, 2, 4 and 6.
-    public func featureMaps(_ x: Tensor) -> [FeatureMap] {
-        checkInput(x)
-        return trunk(x, collect: true).maps
-    }
+    public func featureMaps(_ x: Tensor) -> [FeatureMap] { trunkMaps(x) }
 
     public func outputAndFeatureMaps(_ x: Tensor) -> (output: Tensor, featureMaps: [FeatureMap]) { run(x, collect: true) }
 
-    private func run(_ x: Tensor, collect: Bool) -> (output: Tensor, featureMaps: [FeatureMap]) {
-        checkInput(x)
-        let (map, maps) = trunk(x, collect: collect)
-        let pooled = Tensor.globalAvgPool2d(map)
-        guard let fc else { return (pooled, maps) }
-        // The classifier runs in fp32 even under bf16: it costs nothing next to the trunk and decides the ranking
-        // (near-tied ImageNet logits flip under bf16 rounding of a 1280-term dot product).
-        return (withPrecision(.fp32) { fc(dropout(pooled)) }, maps)
-    }
+    func classify(_ pooled: Tensor) -> Tensor? { fc.map { $0(dropout(pooled)) } }
 
     /// Stem, blocks and head: the `[N, 1280, H/32, W/32]` map and, when `collect`, the intermediate maps.
-    private func trunk(_ x: Tensor, collect: Bool) -> (map: Tensor, maps: [FeatureMap]) {
+    func trunk(_ x: Tensor, collect: Bool) -> (map: Tensor, maps: [FeatureMap]) {
         var maps: [FeatureMap] = []
         var stride = 2
         var h = convStem(x, batchNorm: bn0, activation: .relu6)

@@ -14,7 +14,7 @@ import Tensors
 /// Convolutions have no bias and symmetric padding (k − 1) / 2; batch norm has eps 1e-5 and momentum 0.1. Inputs are
 /// RGB normalised with ImageNet's mean and std over x / 255, nominally 224 × 224 (resize 256, centre crop); any size
 /// ≥ 1 runs.
-public final class MobileNetV2: Module, VisionBackbone {
+public final class MobileNetV2: Module, VisionBackbone, PooledTrunk {
     /// torchvision's `inverted_residual_setting`: (t, c, n, s) per stage.
     public static let settings: [(expand: Int, channels: Int, repeats: Int, stride: Int)] = [
         (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
@@ -94,30 +94,17 @@ public final class MobileNetV2: Module, VisionBackbone {
     /// Logits `[N, numClasses]` with a top, else the pooled features `[N, 1280]`.
     public func callAsFunction(_ x: Tensor) -> Tensor { run(x, collect: false).output }
 
-    public func features(_ x: Tensor) -> Tensor {
-        checkInput(x)
-        return Tensor.globalAvgPool2d(trunk(x, collect: false).map)
-    }
+    public func features(_ x: Tensor) -> Tensor { pooledFeatures(x) }
 
     /// The maps after the stem (stride 2, 32 channels), after each of the 7 stages (strides 2, 4, 8, 16, 16, 32, 32)
     /// and after the head (stride 32, 1280 channels).
-    public func featureMaps(_ x: Tensor) -> [FeatureMap] {
-        checkInput(x)
-        return trunk(x, collect: true).maps
-    }
+    public func featureMaps(_ x: Tensor) -> [FeatureMap] { trunkMaps(x) }
 
     public func outputAndFeatureMaps(_ x: Tensor) -> (output: Tensor, featureMaps: [FeatureMap]) { run(x, collect: true) }
 
-    private func run(_ x: Tensor, collect: Bool) -> (output: Tensor, featureMaps: [FeatureMap]) {
-        checkInput(x)
-        let (map, maps) = trunk(x, collect: collect)
-        let pooled = Tensor.globalAvgPool2d(map)
-        guard let classifier else { return (pooled, maps) }
-        // The classifier runs in fp32 even under bf16 (see EfficientNetLite).
-        return (withPrecision(.fp32) { classifier(pooled) }, maps)
-    }
+    func classify(_ pooled: Tensor) -> Tensor? { classifier.map { $0(pooled) } }
 
-    private func trunk(_ x: Tensor, collect: Bool) -> (map: Tensor, maps: [FeatureMap]) {
+    func trunk(_ x: Tensor, collect: Bool) -> (map: Tensor, maps: [FeatureMap]) {
         guard let units = featureLayers as? Sequential else {
             let h = featureLayers(x)
             return (h, collect ? [FeatureMap(name: "head", stride: 32, tensor: h)] : [])

@@ -15,7 +15,7 @@ import Tensors
 ///
 /// Convolutions have no bias; batch norm has eps 1e-5 and momentum 0.1. Inputs are RGB normalised with ImageNet's
 /// mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225) over x / 255, nominally 224 × 224; any size ≥ 1 runs.
-public final class ResNet: Module, VisionBackbone {
+public final class ResNet: Module, VisionBackbone, PooledTrunk {
     /// The supported depths: blocks per layer (2, 2, 2, 2), (3, 4, 6, 3) and (3, 4, 6, 3).
     public enum Depth: Int, CaseIterable, Sendable, CustomStringConvertible {
         case resnet18 = 18, resnet34 = 34, resnet50 = 50
@@ -109,30 +109,17 @@ public final class ResNet: Module, VisionBackbone {
     /// Logits `[N, numClasses]` with a top, else the pooled features `[N, featureDimension]`.
     public func callAsFunction(_ x: Tensor) -> Tensor { run(x, collect: false).output }
 
-    public func features(_ x: Tensor) -> Tensor {
-        checkInput(x)
-        return Tensor.globalAvgPool2d(trunk(x, collect: false).map)
-    }
+    public func features(_ x: Tensor) -> Tensor { pooledFeatures(x) }
 
     /// The maps after the stem's ReLU (stride 2, 64 channels; before max pooling) and after layer1 … layer4
     /// (strides 4, 8, 16, 32; 64 · e, 128 · e, 256 · e, 512 · e channels with e = ``Depth/expansion``).
-    public func featureMaps(_ x: Tensor) -> [FeatureMap] {
-        checkInput(x)
-        return trunk(x, collect: true).maps
-    }
+    public func featureMaps(_ x: Tensor) -> [FeatureMap] { trunkMaps(x) }
 
     public func outputAndFeatureMaps(_ x: Tensor) -> (output: Tensor, featureMaps: [FeatureMap]) { run(x, collect: true) }
 
-    private func run(_ x: Tensor, collect: Bool) -> (output: Tensor, featureMaps: [FeatureMap]) {
-        checkInput(x)
-        let (map, maps) = trunk(x, collect: collect)
-        let pooled = Tensor.globalAvgPool2d(map)
-        guard let fc else { return (pooled, maps) }
-        // The classifier runs in fp32 even under bf16 (see EfficientNetLite).
-        return (withPrecision(.fp32) { fc(pooled) }, maps)
-    }
+    func classify(_ pooled: Tensor) -> Tensor? { fc.map { $0(pooled) } }
 
-    private func trunk(_ x: Tensor, collect: Bool) -> (map: Tensor, maps: [FeatureMap]) {
+    func trunk(_ x: Tensor, collect: Bool) -> (map: Tensor, maps: [FeatureMap]) {
         var maps: [FeatureMap] = []
         var h = conv1(x, batchNorm: bn1, activation: .relu)
         if collect { maps.append(FeatureMap(name: "stem", stride: 2, tensor: h)) }

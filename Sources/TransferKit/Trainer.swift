@@ -55,6 +55,15 @@ public struct PreparedFeatures {
         self.trainX = trainX; self.headRows = headRows; self.trainKept = trainKept; self.validX = validX; self.validKept = validKept
         self.task = task; self.scaling = scaling; self.outputs = outputs; self.featureSeconds = featureSeconds
     }
+
+    /// One cross-validation fold of the training rows: rows `train` (indices into ``trainX``) train, rows `test` stand
+    /// in for the validation split (their ``headRows`` become ``validKept``). Shared by every cross-validated head
+    /// choice, so each fold is built the same way.
+    public func fold(train: [Int], test: [Int]) -> PreparedFeatures {
+        PreparedFeatures(trainX: trainX.indexSelect(axis: 0, indices: train), headRows: train.map { headRows[$0] }, trainKept: trainKept,
+                         validX: trainX.indexSelect(axis: 0, indices: test), validKept: test.map { headRows[$0] }, task: task, scaling: scaling,
+                         outputs: outputs, featureSeconds: 0)
+    }
 }
 
 /// Runs the strategies of ``Strategy`` on ``LabeledData`` as composable phases: ``prepare(_:_:)`` (cached

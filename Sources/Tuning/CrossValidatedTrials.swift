@@ -27,10 +27,7 @@ extension TransferTuner {
         let o = config.options
         var scores: [Double] = []
         for (f, s) in splits.enumerated() {
-            let fold = PreparedFeatures(trainX: p.trainX.indexSelect(axis: 0, indices: s.train), headRows: s.train.map { p.headRows[$0] },
-                                        trainKept: p.trainKept, validX: p.trainX.indexSelect(axis: 0, indices: s.test),
-                                        validKept: s.test.map { p.headRows[$0] }, task: p.task, scaling: p.scaling,
-                                        outputs: p.outputs, featureSeconds: 0)
+            let fold = p.fold(train: s.train, test: s.test)
             let head = Head(o.head, inputs: backbone.dimension, outputs: p.outputs, seed: o.seed)
             head.standardize(using: fold.trainX)
             if o.head == .logistic {
