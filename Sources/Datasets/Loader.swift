@@ -14,10 +14,7 @@ extension ImageFolderDataset: ImageSource {
     /// Decodes image `index` with this dataset's ``decodeOptions`` (pixel limit, EXIF orientation) and `target`.
     public func loadImage(_ index: Int, target: DecodeTarget?) throws(DatasetError) -> RGBImage {
         try checkIndex(index)
-        guard case .path(let path) = samples[index].source else { throw .indexOutOfRange(index: index, count: count) }
-        var options = decodeOptions
-        options.target = target
-        return try ImageDecoder.decode(contentsOf: path, options: options)
+        return try decodeImageFile(samples[index], index: index, count: count, options: decodeOptions, target: target)
     }
 }
 
@@ -25,11 +22,17 @@ extension CSVManifestDataset: ImageSource {
     /// Decodes image `index` with this dataset's ``decodeOptions`` (pixel limit, EXIF orientation) and `target`.
     public func loadImage(_ index: Int, target: DecodeTarget?) throws(DatasetError) -> RGBImage {
         try checkIndex(index)
-        guard case .path(let path) = samples[index].source else { throw .indexOutOfRange(index: index, count: count) }
-        var options = decodeOptions
-        options.target = target
-        return try ImageDecoder.decode(contentsOf: path, options: options)
+        return try decodeImageFile(samples[index], index: index, count: count, options: decodeOptions, target: target)
     }
+}
+
+/// The image file of `sample` (sample `index` of `count`) decoded with `options` at `target`.
+private func decodeImageFile(_ sample: Sample, index: Int, count: Int, options: DecodeOptions,
+                             target: DecodeTarget?) throws(DatasetError) -> RGBImage {
+    guard case .path(let path) = sample.source else { throw .indexOutOfRange(index: index, count: count) }
+    var options = options
+    options.target = target
+    return try ImageDecoder.decode(contentsOf: path, options: options)
 }
 
 extension FashionMNIST: ImageSource {
