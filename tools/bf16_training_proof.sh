@@ -5,13 +5,14 @@
 # --precision fp32 and once with --precision bf16, same seed and data; then MiniLM-L6 fine-tuned (top 2 layers,
 # --strategy fine-tune, BBC_EPOCHS epochs) on BBC News leads (BBC_PER_CLASS sentences per class, seed 0; test = the
 # other sentences: 2,125 at 20 per class) the same two ways. Prints the test accuracies and run times.
-# usage: tools/bf16_training_proof.sh WORKDIR   (writes WORKDIR/bf16-proof-{fp32,bf16}.json, bbc-bf16-proof-*.json)
-# SETS="fm bbc" (default) picks the recipes.
+# usage: tools/bf16_training_proof.sh WORKDIR   (writes WORKDIR/bf16-proof-{fp32,bf16}-seedS.json, bbc-bf16-proof-*-seedS.json)
+# SETS="fm bbc" (default) picks the recipes; SEED (default 0) seeds both trainings (the data draws stay seed 0).
 set -euo pipefail
 W=${1:?usage: bf16_training_proof.sh WORKDIR}
 T=${TRANSFER:-$(cd "$(dirname "$0")/.." && pwd)/.build/release/transfer}
 PC=${PER_CLASS:-30}
 EP=${EPOCHS:-3}
+SEED=${SEED:-0}
 mkdir -p "$W" && cd "$W"
 [ -d fm-train ] || "$T" datasets export fashion-mnist --split train --per-class "$PC" --out fm-train --seed 0 >/dev/null
 [ -d fm-test ] || "$T" datasets export fashion-mnist --split test --per-class 100 --out fm-test --seed 0 >/dev/null
@@ -21,8 +22,8 @@ for p in fp32 bf16; do
   [[ " $SETS " == *" fm "* ]] || break
   rm -rf "fm-$p.transferkit"
   "$T" train --model efficientnet-lite0 --data fm-train --test fm-test --strategy full --epochs "$EP" --batch-size 32 \
-    --seed 0 --precision "$p" --out "fm-$p.transferkit" --json > "bf16-proof-$p.json"
-  report "bf16-proof-$p.json" "fashion-mnist $p"
+    --seed "$SEED" --precision "$p" --out "fm-$p.transferkit" --json > "bf16-proof-$p-seed$SEED.json"
+  report "bf16-proof-$p-seed$SEED.json" "fashion-mnist $p seed $SEED"
 done
 [[ " $SETS " == *" bbc "* ]] || exit 0
 LEADS=${TRANSFERKIT_CACHE:-$HOME/.cache/transferkit}/datasets/bbc-news-leads
@@ -31,6 +32,6 @@ LEADS=${TRANSFERKIT_CACHE:-$HOME/.cache/transferkit}/datasets/bbc-news-leads
 for p in fp32 bf16; do
   rm -rf "bbc-$p.transferkit"
   "$T" train --model minilm-l6 --data bbc-train --test bbc-test --strategy fine-tune --epochs "${BBC_EPOCHS:-5}" --batch-size 16 \
-    --seed 0 --precision "$p" --out "bbc-$p.transferkit" --json > "bbc-bf16-proof-$p.json"
-  report "bbc-bf16-proof-$p.json" "bbc-news-leads $p"
+    --seed "$SEED" --precision "$p" --out "bbc-$p.transferkit" --json > "bbc-bf16-proof-$p-seed$SEED.json"
+  report "bbc-bf16-proof-$p-seed$SEED.json" "bbc-news-leads $p seed $SEED"
 done
