@@ -42,6 +42,19 @@ struct TransferBench: ParsableCommand {
         if warmup < 0 { throw ValidationError("--warmup must not be negative") }
     }
 
+    /// Restarts itself with passive OpenMP waiting unless `OMP_WAIT_POLICY` is set, as `transfer` does
+    /// (``Threads/adoptPassiveWaiting()``), so the rows measure what the tool runs; then parses and runs.
+    static func main() {
+        Threads.adoptPassiveWaiting()
+        do {
+            _ = try Threads.environmentWaitPolicy()
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     func run() throws {
         // Set the thread count before any library spins up its threads.
         if let threads { Threads.setCount(threads) } else { _ = Threads.count }

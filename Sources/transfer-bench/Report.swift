@@ -28,6 +28,8 @@ struct MachineInfo {
     let onednn: String
     let openblas: String
     let threads: Int
+    /// `OMP_WAIT_POLICY` as the process runs with it (`default`: unset).
+    let ompWait: String
     let date: String
 
     /// Reads the CPU model from `/proc/cpuinfo` and the libraries' own descriptions.
@@ -40,7 +42,8 @@ struct MachineInfo {
         }
         let formatter = ISO8601DateFormatter()
         return MachineInfo(cpu: cpu, onednn: DNNL.versionDescription, openblas: BLASInfo.configuration,
-                           threads: Threads.count, date: formatter.string(from: Date()))
+                           threads: Threads.count, ompWait: (try? Threads.environmentWaitPolicy())?.rawValue ?? "default",
+                           date: formatter.string(from: Date()))
     }
 }
 
@@ -49,7 +52,7 @@ enum Report {
     /// A fixed-width table: name, value, unit, reference, ratio, target; lines below target end with `!`.
     static func table(_ results: [BenchResult], machine: MachineInfo, notes: [String]) -> String {
         var lines: [String] = []
-        lines.append("TransferKit transfer-bench — \(machine.cpu), oneDNN \(machine.onednn), \(machine.threads) threads, \(machine.date)")
+        lines.append("TransferKit transfer-bench — \(machine.cpu), oneDNN \(machine.onednn), \(machine.threads) threads, OMP_WAIT_POLICY \(machine.ompWait), \(machine.date)")
         lines.append("OpenBLAS: \(machine.openblas)")
         lines.append("")
         let header = [pad("name", 26), lpad("value", 10), " " + pad("unit", 8), lpad("reference", 10), lpad("ratio", 7),
@@ -84,7 +87,7 @@ enum Report {
                 + "\"peak_rss_mb\": \(r.peakRSSMB.map(jsonNumber) ?? "null")}"
         }
         let m = "{\"cpu\": \(string(machine.cpu)), \"onednn\": \(string(machine.onednn)), "
-            + "\"openblas\": \(string(machine.openblas)), \"threads\": \(machine.threads), \"date\": \(string(machine.date))}"
+            + "\"openblas\": \(string(machine.openblas)), \"threads\": \(machine.threads), \"omp_wait_policy\": \(string(machine.ompWait)), \"date\": \(string(machine.date))}"
         return "{\"results\": [\(items.joined(separator: ", "))], \"machine\": \(m), \"notes\": [\(notes.map(string).joined(separator: ", "))]}"
     }
 

@@ -15,16 +15,19 @@ struct Transfer: AsyncParsableCommand {
                       SegmentationSetCommand.self,
                       FewShotCommand.self, ZeroShotCommand.self, PrototypeBundleCommand.self])
 
-    /// Parses the command line (every option is checked by its command's `validate()`), refuses a bad
-    /// `TRANSFERKIT_THREADS`, runs the command, and reports any failure as one `Error: …` line on stderr with a
-    /// non-zero exit status (``fail(_:arguments:)``).
+    /// Restarts itself with passive OpenMP waiting unless `OMP_WAIT_POLICY` is set (``Threads/adoptPassiveWaiting()``),
+    /// parses the command line (every option is checked by its command's `validate()`), refuses a bad
+    /// `TRANSFERKIT_THREADS` or `OMP_WAIT_POLICY`, runs the command, and reports any failure as one `Error: …` line on
+    /// stderr with a non-zero exit status (``fail(_:arguments:)``).
     static func main() async {
+        Threads.adoptPassiveWaiting()
         var arguments = Array(CommandLine.arguments.dropFirst())
         do { arguments = try TrainConfigFile.expand(arguments) } catch { fail(error, arguments: arguments) }
         var command: ParsableCommand
         do { command = try parseAsRoot(arguments) } catch { fail(error, arguments: arguments) }
         do {
             _ = try Threads.environmentCount()
+            _ = try Threads.environmentWaitPolicy()
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -38,7 +41,7 @@ struct Transfer: AsyncParsableCommand {
 
 /// `transfer info`: what this build runs on.
 struct Info: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the engine's libraries, CPU ISA and thread count.")
+    static let configuration = CommandConfiguration(abstract: "Show the engine's libraries, CPU ISA, thread count and OpenMP wait policy.")
 
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
@@ -47,6 +50,7 @@ struct Info: ParsableCommand {
         let facts: [(String, String)] = [
             ("version", TransferKitVersion.string),
             ("threads", String(Threads.count)),
+            ("omp_wait", (try? Threads.environmentWaitPolicy())?.rawValue ?? "default"),
             ("onednn", DNNL.versionDescription),
             ("openblas", BLASInfo.configuration),
         ]

@@ -26,4 +26,13 @@ import Testing
         Threads.parallelFor(n, grain: 1000) { s, e in for i in s..<e { box.value[i] += 1 } }
         #expect((0..<n).allSatisfy { hits[$0] == 1 })
     }
+
+    @Test func waitPolicyAcceptsActiveOrPassiveInAnyCaseAndNamesAnythingElse() throws {
+        #expect(try Threads.environmentWaitPolicy([:]) == nil)
+        #expect(try Threads.environmentWaitPolicy(["OMP_WAIT_POLICY": ""]) == nil)
+        #expect(try Threads.environmentWaitPolicy(["OMP_WAIT_POLICY": "passive"]) == .passive)
+        #expect(try Threads.environmentWaitPolicy(["OMP_WAIT_POLICY": "Active"]) == .active)
+        #expect(throws: WaitPolicyError(value: "spin")) { try Threads.environmentWaitPolicy(["OMP_WAIT_POLICY": "spin"]) }
+        #expect(WaitPolicyError(value: "spin").description.contains("OMP_WAIT_POLICY=\"spin\""))
+    }
 }

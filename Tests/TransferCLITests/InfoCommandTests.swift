@@ -37,6 +37,37 @@ func runTransfer(_ arguments: [String], environment: [String: String] = [:]) thr
         #expect(obj?["openblas"]?.contains("OpenBLAS") == true)
     }
 
+    /// `transfer` restarts itself with `OMP_WAIT_POLICY=PASSIVE` when the variable is unset (libgomp reads it only when
+    /// it loads), keeps a value the user set, and refuses one libgomp would ignore, naming the variable and the value.
+    @Test func openMPWaitsPassivelyUnlessTheUserChoseAPolicy() throws {
+        func info(_ policy: String?) throws -> (status: Int32, stdout: String, stderr: String) {
+            guard let exe = transferExecutable() else { Issue.record("transfer executable not found"); return (-1, "", "") }
+            var env = ProcessInfo.processInfo.environment
+            env["OMP_WAIT_POLICY"] = policy
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = ["info", "--json"]
+            p.environment = env
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            try p.run()
+            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        }
+        func policy(_ r: (status: Int32, stdout: String, stderr: String)) throws -> String? {
+            #expect(r.status == 0, "stderr: \(r.stderr)")
+            return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: String])?["omp_wait"]
+        }
+        #expect(try policy(info(nil)) == "PASSIVE")
+        #expect(try policy(info("active")) == "ACTIVE")
+        #expect(try policy(info("PASSIVE")) == "PASSIVE")
+        let bad = try info("sometimes")
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("OMP_WAIT_POLICY") && bad.stderr.contains("sometimes") && bad.stderr.contains("ACTIVE or PASSIVE"), "stderr: \(bad.stderr)")
+    }
+
     @Test func unknownSubcommandFailsWithUsage() throws {
         let r = try runTransfer(["no-such-command"])
         #expect(r.status != 0)
