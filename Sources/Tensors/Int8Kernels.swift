@@ -37,7 +37,7 @@ extension Int8Layer {
         let ws = quantizedWeight(g.weightView(weight), from: plainWeight, to: weiMD, mask: groups == 1 ? 1 : 3)
         let bs = prep.bias
         let out = DNNL.output(Shape(g.dstDims), dstMD)
-        if let residual { copyResidual(residual, into: out, dstMD) }
+        if let residual { DNNL.copy(residual, into: out, dstMD) }
         let args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
             (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData), (DNNL_ARG_DST, dstMD, out.dnnlData),
             (DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData),
@@ -61,17 +61,6 @@ extension Int8Layer {
                                         requantize: output.map { 1 / $0.scale })
         defer { dnnl_primitive_attr_destroy(attr) }
         return DNNLPrimitive(pd: DNNL.makePD(&op, attr: attr, "convolution_forward (int8, \(epilogue.key))"))
-    }
-
-    /// Copies `residual` into `out` (layout `dstMD`), where the `sum` post-op accumulates.
-    func copyResidual(_ residual: Tensor, into out: Tensor, _ dstMD: dnnl_memory_desc_t) {
-        let src = residual.layout == nil ? residual.plainData() : residual
-        let srcDesc = DNNL.descOf(src)
-        if DNNL.equal(srcDesc, dstMD) {
-            out.storage.pointer.update(from: src.storage.pointer + src.offset, count: out.storage.count)
-        } else {
-            DNNL.reorder(from: srcDesc, src.dnnlData, to: dstMD, out.dnnlData)
-        }
     }
 
     /// `activation(x · weightᵀ + bias) + residual` through oneDNN's int8 matmul (`x` quantised with this layer's
