@@ -8,7 +8,7 @@
 // already in each primitive's layout; medians of R runs after one warm-up, int8 and fp32 timed in alternation.
 // Per-layer medians × occurrences summed = a lower bound for one forward with oneDNN 2.6.3's kernels, ignoring
 // everything that is not a convolution or linear layer (pooling, reorders, LayerNorm, attention, softmax).
-// build and run: gcc -O2 tools/int8_conv_probe.c -o /tmp/int8_conv_probe -ldnnl && OMP_NUM_THREADS=2 /tmp/int8_conv_probe 5 [lite0|resnet18|minilm]
+// build and run: gcc -O2 tools/int8_conv_probe.c -o /tmp/int8_conv_probe -ldnnl && OMP_NUM_THREADS=2 /tmp/int8_conv_probe 5 [lite0|lite0fused|resnet18|minilm]
 #include <dnnl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +112,7 @@ static layer_t minilm[]={
 };
 
 static void probe(const char*model,layer_t*L,int n,int R,int same,double unitsPerForward){
-  double ti=0,tf=0; int convs=0;
+  double ti=0,tf=0,mni=0,mnf=0; int convs=0;
   printf("\n## %s (batch 32, medians of %d)\n| layer | shape | × | int8 impl | int8 ms | fp32 impl | fp32 ms | fp32/int8 |\n|---|---|---|---|---|---|---|---|\n",model,R);
   for(int i=0;i<n;i++){
     run_t ri,rf; build(&L[i],32,1,same,&ri); build(&L[i],32,0,same,&rf);
@@ -120,6 +120,7 @@ static void probe(const char*model,layer_t*L,int n,int R,int same,double unitsPe
     for(int it=0;it<R;it++){a[it]=t1(&ri); b[it]=t1(&rf);}
     qsort(a,R,sizeof(double),cmp); qsort(b,R,sizeof(double),cmp);
     double mi=a[R/2]*1e3, mf=b[R/2]*1e3; ti+=mi*L[i].count; tf+=mf*L[i].count; convs+=L[i].count;
+    mni+=a[0]*1e3*L[i].count; mnf+=b[0]*1e3*L[i].count;
     char shape[96];
     if(L[i].k) snprintf(shape,96,"%d→%d %d² k%d s%d%s %s→%s",L[i].C,L[i].K,L[i].H,L[i].k,L[i].s,L[i].g>1?" dw":"",
                         L[i].src==dnnl_u8?"u8":"s8",L[i].dst==dnnl_u8?"u8":L[i].dst==dnnl_s8?"s8":"f32");
@@ -133,12 +134,53 @@ static void probe(const char*model,layer_t*L,int n,int R,int same,double unitsPe
   }
   printf("TOTAL %s: %d layers, int8 %.1f ms (%.1f /s), fp32 %.1f ms (%.1f /s), fp32/int8 %.2f\n",model,convs,ti,
          unitsPerForward/(ti*1e-3),tf,unitsPerForward/(tf*1e-3),tf/ti);
+  printf("TOTAL-OF-MINIMA %s: int8 %.1f ms (%.1f /s), fp32 %.1f ms (%.1f /s)\n",model,mni,unitsPerForward/(mni*1e-3),mnf,
+         unitsPerForward/(mnf*1e-3));
+}
+// EfficientNet-Lite0's expansion (1×1) + 3×3 depthwise pairs as ONE oneDNN convolution with a depthwise post-op
+// (dnnl_post_ops_append_dw: the expanded activation never leaves the cache), int8 (u8 intermediate and output) and fp32:
+// (in, expanded, input size, depthwise stride, occurrences).
+static int pairs[][5]={{16,96,112,2,1},{24,144,56,1,1},{40,240,28,2,1},{80,480,14,1,2},{192,1152,7,1,1}};
+static int fused(int C,int M,int H,int S,int int8,run_t*r){
+  dnnl_data_type_t sdt=int8?dnnl_s8:dnnl_f32, mdt=int8?dnnl_u8:dnnl_f32, wdt=int8?dnnl_s8:dnnl_f32;
+  dnnl_memory_desc_t s,w,b,d; dnnl_dims_t sd={32,C,H,H}, wd={M,C,1,1}, dd={32,M,H,H}, bd={M}, one={1,1}, zero={0,0};
+  md(&s,4,sd,sdt,dnnl_format_tag_any); md(&w,4,wd,wdt,dnnl_format_tag_any); md(&d,4,dd,mdt,dnnl_format_tag_any); md(&b,1,bd,dnnl_f32,dnnl_x);
+  dnnl_primitive_attr_t a; CK(dnnl_primitive_attr_create(&a));
+  float*sc=malloc(sizeof(float)*M); for(int i=0;i<M;i++) sc[i]=0.001f*(1+i%5);
+  if(int8) CK(dnnl_primitive_attr_set_output_scales(a,M,1<<1,sc));
+  dnnl_post_ops_t ops; CK(dnnl_post_ops_create(&ops));
+  CK(dnnl_post_ops_append_eltwise(ops,1,dnnl_eltwise_clip_v2,0,6)); if(int8) CK(dnnl_post_ops_append_eltwise(ops,1,dnnl_eltwise_linear,40.f,0));
+  CK(dnnl_post_ops_append_dw(ops,wdt,dnnl_f32,mdt,3,S,1,int8?M:0,int8?1<<1:0,int8?sc:NULL));
+  CK(dnnl_post_ops_append_eltwise(ops,1,dnnl_eltwise_clip_v2,0,6)); if(int8) CK(dnnl_post_ops_append_eltwise(ops,1,dnnl_eltwise_linear,40.f,0));
+  CK(dnnl_primitive_attr_set_post_ops(a,ops)); dnnl_post_ops_destroy(ops); free(sc);
+  dnnl_convolution_desc_t cd; dnnl_primitive_desc_t pd;
+  CK(dnnl_convolution_forward_desc_init(&cd,dnnl_forward_inference,dnnl_convolution_direct,&s,&w,&b,&d,one,zero,zero));
+  dnnl_status_t st_=dnnl_primitive_desc_create(&pd,&cd,a,eng,NULL); dnnl_primitive_attr_destroy(a);
+  if(st_!=dnnl_success) return 0;
+  CK(dnnl_primitive_create(&r->p,pd)); snprintf(r->name,64,"%s",impl(pd));
+  int dw=DNNL_ARG_ATTR_POST_OP_DW;
+  r->n=6; r->a[0]=(dnnl_exec_arg_t){DNNL_ARG_SRC,q(pd,dnnl_query_src_md,0)}; r->a[1]=(dnnl_exec_arg_t){DNNL_ARG_WEIGHTS,q(pd,dnnl_query_weights_md,0)};
+  r->a[2]=(dnnl_exec_arg_t){DNNL_ARG_BIAS,q(pd,dnnl_query_weights_md,1)}; r->a[3]=(dnnl_exec_arg_t){DNNL_ARG_DST,q(pd,dnnl_query_dst_md,0)};
+  r->a[4]=(dnnl_exec_arg_t){dw|DNNL_ARG_WEIGHTS,mk(dnnl_primitive_desc_query_md(pd,dnnl_query_exec_arg_md,dw|DNNL_ARG_WEIGHTS))};
+  r->a[5]=(dnnl_exec_arg_t){dw|DNNL_ARG_BIAS,mk(dnnl_primitive_desc_query_md(pd,dnnl_query_exec_arg_md,dw|DNNL_ARG_BIAS))};
+  dnnl_primitive_desc_destroy(pd); return 1;
+}
+static void probeFused(int R){
+  printf("\n## efficientnet_lite0: expansion + 3x3 depthwise fused (dw post-op), batch 32, medians of %d\n| pair | × | int8 impl | int8 ms | fp32 impl | fp32 ms |\n|---|---|---|---|---|---|\n",R);
+  for(int i=0;i<5;i++){ run_t ri,rf; int oi=fused(pairs[i][0],pairs[i][1],pairs[i][2],pairs[i][3],1,&ri), of=fused(pairs[i][0],pairs[i][1],pairs[i][2],pairs[i][3],0,&rf);
+    double a[64],b[64]; if(oi)t1(&ri); if(of)t1(&rf);
+    for(int it=0;it<R;it++){a[it]=oi?t1(&ri):0; b[it]=of?t1(&rf):0;}
+    qsort(a,R,sizeof(double),cmp); qsort(b,R,sizeof(double),cmp);
+    printf("| %d→%d %d² dw s%d | %d | %s | %.2f | %s | %.2f |\n",pairs[i][0],pairs[i][1],pairs[i][2],pairs[i][3],pairs[i][4],
+           oi?ri.name:"unimplemented",a[R/2]*1e3,of?rf.name:"unimplemented",b[R/2]*1e3); fflush(stdout);
+  }
 }
 int main(int argc,char**argv){
   CK(dnnl_engine_create(&eng,dnnl_cpu,0)); CK(dnnl_stream_create(&st,eng,dnnl_stream_default_flags));
   int R=atoi(argc>1?argv[1]:"5"); if(R<1)R=1; if(R>64)R=64;
   const char*only=argc>2?argv[2]:"";
   if(!*only||!strcmp(only,"lite0")) probe("efficientnet_lite0",lite0,sizeof lite0/sizeof*lite0,R,1,32);
+  if(!*only||!strcmp(only,"lite0fused")) probeFused(R);
   if(!*only||!strcmp(only,"resnet18")) probe("resnet18",resnet18,sizeof resnet18/sizeof*resnet18,R,0,32);
   if(!*only||!strcmp(only,"minilm")) probe("minilm",minilm,sizeof minilm/sizeof*minilm,R,0,32);
   return 0;
