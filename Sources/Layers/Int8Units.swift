@@ -88,20 +88,37 @@ extension Conv2d {
 
 extension Conv2d {
     /// `next(self(x))` with their BatchNorms and activations and `next`'s residual sum: two convolution units one
-    /// after the other (ResNet's basic block). When both run int8 now (``int8UnitInput(batchNorm:)``), this one
-    /// writes its result once, as integers in `next`'s input quantisation, and `next` reads it as it is.
+    /// after the other (ResNet's basic block, an inverted bottleneck without expansion). When both run int8 now
+    /// (``int8UnitInput(batchNorm:)``), this one writes its result once, as integers in `next`'s input
+    /// quantisation, and `next` reads it as it is; without a residual `next` then writes integers in `output` when
+    /// asked (the next int8 consumer's input quantisation), fp32 otherwise. An integer `x` needs the int8 pair.
     public func callAsFunction(_ x: Tensor, batchNorm bn: BatchNorm2d, activation: FusedActivation?,
                                then next: Conv2d, batchNorm nextBN: BatchNorm2d, activation nextActivation: FusedActivation?,
-                               residual: Tensor?) -> Tensor {
-        if let q = next.int8UnitInput(batchNorm: nextBN), let mine = int8, int8UnitInput(batchNorm: bn) != nil,
+                               residual: Tensor?, output: Int8InputQuantization? = nil) -> Tensor {
+        if next.int8UnitInput(batchNorm: nextBN) != nil, let nextInt8 = next.int8, int8UnitInput(batchNorm: bn) != nil,
            !GradMode.records([x, residual]) {
-            let f = foldedWeights(batchNorm: bn)
-            let h = mine.conv2d(x, weight: f.weight, bias: f.bias, stride: stride, padding: padding, dilation: dilation,
-                                groups: groups, residual: nil, activation: activation, output: q)
-            return next(h, batchNorm: nextBN, activation: nextActivation, residual: residual)
+            let h = self(x, batchNorm: bn, activation: activation, int8Output: nextInt8.input)
+            let f = next.foldedWeights(batchNorm: nextBN)
+            return nextInt8.conv2d(h, weight: f.weight, bias: f.bias, stride: next.stride, padding: next.padding,
+                                   dilation: next.dilation, groups: next.groups, residual: residual,
+                                   activation: nextActivation, output: residual == nil ? output : nil)
         }
+        require(!x.holdsIntegers, "convolution pair: an integer input reached the fp32 path")
         return next(self(x, batchNorm: bn, activation: activation), batchNorm: nextBN, activation: nextActivation,
                     residual: residual)
+    }
+
+    /// The convolution unit ``callAsFunction(_:batchNorm:activation:residual:)`` with its result as integers in
+    /// `int8Output` (the next int8 layer's input quantisation) when it runs int8 now (``int8UnitInput(batchNorm:)``)
+    /// and one is asked for; fp32 otherwise.
+    public func callAsFunction(_ x: Tensor, batchNorm bn: BatchNorm2d, activation: FusedActivation?,
+                               int8Output: Int8InputQuantization?) -> Tensor {
+        guard let int8Output, let mine = int8, int8UnitInput(batchNorm: bn) != nil, !GradMode.records([x]) else {
+            return self(x, batchNorm: bn, activation: activation)
+        }
+        let f = foldedWeights(batchNorm: bn)
+        return mine.conv2d(x, weight: f.weight, bias: f.bias, stride: stride, padding: padding, dilation: dilation,
+                           groups: groups, residual: nil, activation: activation, output: int8Output)
     }
 }
 

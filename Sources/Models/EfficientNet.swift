@@ -234,12 +234,18 @@ public final class EfficientNetLite: Module, VisionBackbone {
     private func trunk(_ x: Tensor, collect: Bool) -> (map: Tensor, maps: [FeatureMap]) {
         var maps: [FeatureMap] = []
         var stride = 2
-        var h = convStem(x, batchNorm: bn0, activation: .relu6)
+        // The int8 residual stream: the stem's and each block's output in its consumer's input quantisation when
+        // both run int8 (never when the maps are collected: they are fp32 feature maps).
+        let stream = collect ? nil : int8StreamPlan()
+        let int8Outputs = stream?.blocks
+        var h: Tensor
+        if let q = stream?.stem, let stem = convStem as? Conv2d, let bn = bn0 as? BatchNorm2d {
+            h = stem(x, batchNorm: bn, activation: .relu6, int8Output: q)
+        } else {
+            h = convStem(x, batchNorm: bn0, activation: .relu6)
+        }
         if collect { maps.append(FeatureMap(name: "stem", stride: stride, tensor: h)) }
         let blocks = blockList
-        // The int8 residual stream: each block's output in its consumer's input quantisation when both run int8
-        // (never when the stage maps are collected: they are fp32 feature maps).
-        let int8Outputs = collect ? nil : int8StreamPlan()
         for (i, r) in stageBlocks.enumerated() {
             for b in r {
                 if let int8Outputs, let block = blocks[b] as? MBConvBlock {
@@ -254,24 +260,6 @@ public final class EfficientNetLite: Module, VisionBackbone {
         h = convHead(h, batchNorm: bn1, activation: .relu6)
         if collect { maps.append(FeatureMap(name: "head", stride: stride, tensor: h)) }
         return (h, maps)
-    }
-}
-
-extension EfficientNetLite {
-    /// For each block, the quantisation its output is written in (its consumer's integer input: the next block's
-    /// expansion or the head convolution), nil where the consumer does not run int8 now; walked from the head back,
-    /// since a block that adds its input reads it as integers only when it writes integers itself. Nil when no block
-    /// would stream integers.
-    func int8StreamPlan() -> [Int8InputQuantization?]? {
-        let list = blocks
-        var consumer: Int8InputQuantization?
-        if let head = convHead as? Conv2d, let bn = bn1 as? BatchNorm2d { consumer = head.int8UnitInput(batchNorm: bn) }
-        var plan = [Int8InputQuantization?](repeating: nil, count: list.count)
-        for b in list.indices.reversed() {
-            plan[b] = consumer
-            consumer = (list[b] as? MBConvBlock)?.int8Input(writing: consumer)
-        }
-        return plan.contains { $0 != nil } ? plan : nil
     }
 }
 
@@ -347,6 +335,11 @@ public final class MBConvBlock: Module, UnaryLayer {
                                 batchNorm: units.bn1, activation: .relu6, thenProject: units.project, batchNorm: units.bn2,
                                 residual: hasResidual ? x : nil, output: int8Output)
         }
+        if expandConv == nil, !hasResidual, let d = depthwiseConv as? Conv2d, let b1 = bn1 as? BatchNorm2d,
+           let p = projectConv as? Conv2d, let b2 = bn2 as? BatchNorm2d {
+            return d(x, batchNorm: b1, activation: .relu6, then: p, batchNorm: b2, activation: nil, residual: nil,
+                     output: int8Output)
+        }
         if let expandConv, let bn0, !dropping {
             return expandConv(x, batchNorm: bn0, activation: .relu6, thenDepthwise: depthwiseConv, batchNorm: bn1,
                               activation: .relu6, thenProject: projectConv, batchNorm: bn2, residual: hasResidual ? x : nil)
@@ -364,26 +357,6 @@ public final class MBConvBlock: Module, UnaryLayer {
             return dropConnect(projectConv(h, batchNorm: bn2, activation: nil)) + x
         }
         return projectConv(h, batchNorm: bn2, activation: nil, residual: x)
-    }
-
-    /// The original layers when the block has an expansion and none was replaced.
-    private var int8Units: (expand: Conv2d, bn0: BatchNorm2d, depthwise: Conv2d, bn1: BatchNorm2d, project: Conv2d,
-                            bn2: BatchNorm2d)? {
-        guard let e = expandConv as? Conv2d, let b0 = bn0 as? BatchNorm2d, let d = depthwiseConv as? Conv2d,
-              let b1 = bn1 as? BatchNorm2d, let p = projectConv as? Conv2d, let b2 = bn2 as? BatchNorm2d else { return nil }
-        return (e, b0, d, b1, p, b2)
-    }
-
-    /// The quantisation in which this block reads its input as integers (its expansion's input quantisation): when
-    /// its three convolutions run their int8 chain now and, if it adds its input, it writes its own result as
-    /// integers in `output` of the same signedness (the sum then adds the integer input in real units); nil otherwise.
-    public func int8Input(writing output: Int8InputQuantization?) -> Int8InputQuantization? {
-        guard let u = int8Units, !(hasResidual && isTraining && dropConnectRate > 0 && !isFrozen),
-              let q = u.expand.int8BottleneckInput(batchNorm: u.bn0, thenDepthwise: u.depthwise, batchNorm: u.bn1,
-                                                   thenProject: u.project, batchNorm: u.bn2)
-        else { return nil }
-        if hasResidual { guard let output, output.signed == q.signed else { return nil } }
-        return q
     }
 
     /// lukemelas `drop_connect`: each sample's branch is kept with probability 1 − p and then scaled by 1 / (1 − p).

@@ -152,4 +152,38 @@ import Tensors
         #expect(h.holdsIntegers && unitInput == c2.int8!.input)
         #expect(c2.int8UnitInput(batchNorm: b2) == nil, "recording gradients: the unit runs fp32")
     }
+
+    /// EfficientNet's stem and first block (no expansion, no residual) and a head: the stem writes `u8` in the
+    /// block's depthwise input scale, the depthwise `u8` in the projection's, the projection `s8` in the head's.
+    /// Every hop quantises the same values with the same rounding as the int8 layers run through fp32, so the head's
+    /// outputs differ at most by one step of its input, through its weights.
+    @Test func theStemAndABlockWithoutExpansionStreamIntegersAndMatchTheFP32Hops() {
+        var g = SeededGenerator(seed: 37)
+        let stem = Conv2d(3, 16, kernel: (3, 3), stride: (2, 2), padding: .same, bias: false), sbn = BatchNorm2d(16)
+        let b0 = MBConvBlock(inChannels: 16, outChannels: 8, kernel: 3, stride: 1, expandRatio: 1, seed: 3)
+        let head = Conv2d(8, 24, kernel: (1, 1), padding: .same, bias: false), hbn = BatchNorm2d(24)
+        for m in [sbn, b0, hbn] as [Module] { m.eval() }
+        let x = Tensor.randn([2, 3, 16, 16], generator: &g)
+        func absMax(_ t: Tensor) -> Float { t.contiguous().toArray().map(abs).max()! }
+        let out = withNoGrad { b0(stem(x, batchNorm: sbn, activation: .relu6)) }
+        stem.int8 = Int8Layer(input: .symmetric(absMax: absMax(x), signed: true))
+        (b0.depthwiseConv as! Conv2d).int8 = Int8Layer(input: .symmetric(absMax: 6, signed: false))
+        (b0.projectConv as! Conv2d).int8 = Int8Layer(input: .symmetric(absMax: 6, signed: false))
+        head.int8 = Int8Layer(input: .symmetric(absMax: absMax(out), signed: true))
+        let (chained, integers): (Tensor, [Bool]) = withNoGrad {
+            let qh = head.int8UnitInput(batchNorm: hbn)
+            let q0 = b0.int8Input(writing: qh)
+            #expect(q0 == (b0.depthwiseConv as! Conv2d).int8!.input)
+            let h0 = stem(x, batchNorm: sbn, activation: .relu6, int8Output: q0)
+            let h1 = b0(h0, int8Output: qh)
+            return (head(h1, batchNorm: hbn, activation: nil), [h0.holdsIntegers, h1.holdsIntegers])
+        }
+        let separate = withNoGrad { head(b0(stem(x, batchNorm: sbn, activation: .relu6)), batchNorm: hbn, activation: nil) }
+        #expect(integers == [true, true], "stem and block outputs hold integers: \(integers)")
+        #expect(chained.shape == [2, 24, 8, 8] && separate.shape == chained.shape)
+        let w = withNoGrad { head.foldedWeights(batchNorm: hbn).weight }.contiguous().toArray()
+        let rowSum = (0..<24).map { o in (0..<8).map { abs(w[o * 8 + $0]) }.reduce(0, +) }.max()!
+        let bound = rowSum * absMax(out) / 127 + 1e-4
+        #expect(maxDiff(chained, separate) <= bound, "max |chained − separate| \(maxDiff(chained, separate)), bound \(bound)")
+    }
 }
