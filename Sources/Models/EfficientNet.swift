@@ -220,11 +220,26 @@ public final class EfficientNetLite: Module, VisionBackbone, PooledTrunk {
     func trunk(_ x: Tensor, collect: Bool) -> (map: Tensor, maps: [FeatureMap]) {
         var maps: [FeatureMap] = []
         var stride = 2
-        var h = convStem(x, batchNorm: bn0, activation: .relu6)
+        // The int8 residual stream: the stem's and each block's output in its consumer's input quantisation when
+        // both run int8 (never when the maps are collected: they are fp32 feature maps).
+        let stream = collect ? nil : int8StreamPlan()
+        let int8Outputs = stream?.blocks
+        var h: Tensor
+        if let q = stream?.stem, let stem = convStem as? Conv2d, let bn = bn0 as? BatchNorm2d {
+            h = stem(x, batchNorm: bn, activation: .relu6, int8Output: q)
+        } else {
+            h = convStem(x, batchNorm: bn0, activation: .relu6)
+        }
         if collect { maps.append(FeatureMap(name: "stem", stride: stride, tensor: h)) }
         let blocks = blockList
         for (i, r) in stageBlocks.enumerated() {
-            for b in r { h = blocks[b](h) }
+            for b in r {
+                if let int8Outputs, let block = blocks[b] as? MBConvBlock {
+                    h = block(h, int8Output: int8Outputs[b])
+                } else {
+                    h = blocks[b](h)
+                }
+            }
             stride *= stages[i].stride
             if collect { maps.append(FeatureMap(name: "stage\(i)", stride: stride, tensor: h)) }
         }
@@ -295,8 +310,22 @@ public final class MBConvBlock: Module, UnaryLayer {
 
     public override func reseedOwnRandomness(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor { self(x, int8Output: nil) }
+
+    /// The block, its result as integers in `int8Output` when its int8 chain can write them (the residual stream of
+    /// a quantised trunk, see ``int8Input(writing:)``), fp32 otherwise.
+    public func callAsFunction(_ x: Tensor, int8Output: Int8InputQuantization?) -> Tensor {
         let dropping = hasResidual && isTraining && dropConnectRate > 0 && !isFrozen
+        if let units = int8Units, !dropping {
+            return units.expand(x, batchNorm: units.bn0, activation: .relu6, thenDepthwise: units.depthwise,
+                                batchNorm: units.bn1, activation: .relu6, thenProject: units.project, batchNorm: units.bn2,
+                                residual: hasResidual ? x : nil, output: int8Output)
+        }
+        if expandConv == nil, !hasResidual, let d = depthwiseConv as? Conv2d, let b1 = bn1 as? BatchNorm2d,
+           let p = projectConv as? Conv2d, let b2 = bn2 as? BatchNorm2d {
+            return d(x, batchNorm: b1, activation: .relu6, then: p, batchNorm: b2, activation: nil, residual: nil,
+                     output: int8Output)
+        }
         if let expandConv, let bn0, !dropping {
             return expandConv(x, batchNorm: bn0, activation: .relu6, thenDepthwise: depthwiseConv, batchNorm: bn1,
                               activation: .relu6, thenProject: projectConv, batchNorm: bn2, residual: hasResidual ? x : nil)

@@ -184,8 +184,13 @@ public final class BasicBlock: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        let identity = ResNet.identity(downsample, x)
+        if let c1 = conv1 as? Conv2d, let b1 = bn1 as? BatchNorm2d, let c2 = conv2 as? Conv2d, let b2 = bn2 as? BatchNorm2d {
+            // Chained in int8 when both convolutions are quantised.
+            return c1(x, batchNorm: b1, activation: .relu, then: c2, batchNorm: b2, activation: .relu, residual: identity)
+        }
         let h = conv1(x, batchNorm: bn1, activation: .relu)
-        return conv2(h, batchNorm: bn2, activation: .relu, residual: ResNet.identity(downsample, x))
+        return conv2(h, batchNorm: bn2, activation: .relu, residual: identity)
     }
 }
 

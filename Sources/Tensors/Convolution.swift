@@ -322,15 +322,7 @@ extension Tensor {
         let ws = DNNL.prepared(&preparedWeight, as: weiMD) { DNNL.asLayout(g.weightView(weight), weiMD) }
         let bs = bias?.contiguous()
         let out = DNNL.output(Shape(g.dstDims), dstMD)
-        if let residual {
-            let src = residual.layout == nil ? residual.plainData() : residual
-            let srcDesc = DNNL.descOf(src)
-            if DNNL.equal(srcDesc, dstMD) {
-                out.storage.pointer.update(from: src.storage.pointer + src.offset, count: out.storage.count)
-            } else {
-                DNNL.reorder(from: srcDesc, src.dnnlData, to: dstMD, out.dnnlData)
-            }
-        }
+        if let residual { DNNL.copy(residual, into: out, dstMD) }
         var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
             (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData), (DNNL_ARG_DST, dstMD, out.dnnlData),
         ]

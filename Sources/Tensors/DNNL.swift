@@ -314,6 +314,19 @@ public enum DNNL {
         return out
     }
 
+    /// Copies `t` (plain or blocked) into `out`, whose storage has layout `d`: a memory copy when the layouts
+    /// match, a reorder otherwise. Used to seed a destination that a `sum` post-op accumulates into (the residual
+    /// of a fused convolution, fp32 or int8).
+    public static func copy(_ t: Tensor, into out: Tensor, _ d: dnnl_memory_desc_t) {
+        let src = t.layout == nil ? t.plainData() : t
+        let srcDesc = descOf(src)
+        if equal(srcDesc, d) {
+            out.storage.pointer.update(from: src.storage.pointer + src.offset, count: out.storage.count)
+        } else {
+            reorder(from: srcDesc, src.dnnlData, to: d, out.dnnlData)
+        }
+    }
+
     /// The descriptor of `t`'s storage as it is (plain or blocked); `t` must be contiguous or blocked.
     public static func descOf(_ t: Tensor) -> dnnl_memory_desc_t { t.layout?.desc ?? plainDesc(t.shape) }
 

@@ -10,24 +10,37 @@ extension Int8Layer {
     /// With `output`, the result is written in that quantisation instead of fp32 (`u8`/`s8`, `q = round(y / scale)`,
     /// saturating; the scale folded into the primitive as a last `linear` post-op), for a consumer that is itself an
     /// int8 layer whose input quantisation `output` is: that consumer reads it without another pass over the
-    /// activation (``quantizedInput(_:_:)``). The result's layout is then an integer one, so it must not reach
-    /// any other op; only ``Conv2d``'s fused pairs use it, internally.
+    /// activation (``quantizedInput(_:_:)``). The result's layout is then an integer one (``Tensor/holdsIntegers``),
+    /// so it must not reach any other op; only ``Conv2d``'s fused int8 units use it, internally.
+    ///
+    /// A residual with an integer `output` is itself an integer tensor in `residualQuantization`, of the same
+    /// signedness (the residual stream of chained inverted bottlenecks): it is copied into the output byte for byte
+    /// and the `sum` post-op adds it in real units (`q · residualScale`) before the requantising scale, so the sum
+    /// is `round((y + q_r · s_r) / s_out)`. With an fp32 output the residual is fp32.
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: Padding,
                        dilation: (Int, Int), groups: Int, residual: Tensor?, activation: FusedActivation?,
-                       output: Int8InputQuantization? = nil) -> Tensor {
+                       output: Int8InputQuantization? = nil,
+                       residualQuantization: Int8InputQuantization? = nil) -> Tensor {
         let g = Conv2dGeometry(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
                                groups: groups)
         if let residual {
             require(residual.shape == Shape(g.dstDims),
                     "conv2d (int8): residual \(residual.shape) does not match the output \(g.dstDims) (input \(x.shape), weight \(weight.shape))")
+            require(residual.holdsIntegers == (output != nil) && (residualQuantization != nil) == (output != nil),
+                    "conv2d (int8): an integer output takes an integer residual with its quantisation, an fp32 output an fp32 one")
+            if let output, let residualQuantization {
+                require(residual.layout!.desc.data_type == output.dataType && residualQuantization.signed == output.signed,
+                        "conv2d (int8): the integer residual and output differ in signedness")
+            }
         }
-        require(output == nil || residual == nil, "conv2d (int8): an integer output takes no residual")
         let prep = prepared(weight: weight, bias: bias)
         let epilogue = ConvEpilogue(addsResidual: residual != nil, activation: activation)
         let key = "\(g.key)|\(epilogue.key)|\(output.map { "\($0.signed ? "s8" : "u8")/\($0.scale)" } ?? "f32")"
+            + (residualQuantization.map { "|sum\($0.scale)" } ?? "")
         let p: DNNLPrimitive
         if let cached = cache?.primitives[key] { p = cached } else {
-            p = convPrimitive(g, epilogue: epilogue, outputScales: prep.outputScales, output: output)
+            p = convPrimitive(g, epilogue: epilogue, outputScales: prep.outputScales, output: output,
+                              sumScale: residualQuantization?.scale ?? 1)
             cache?.primitives[key] = p
         }
         let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md), dstMD = p.md(dnnl_query_dst_md)
@@ -37,7 +50,7 @@ extension Int8Layer {
         let ws = quantizedWeight(g.weightView(weight), from: plainWeight, to: weiMD, mask: groups == 1 ? 1 : 3)
         let bs = prep.bias
         let out = DNNL.output(Shape(g.dstDims), dstMD)
-        if let residual { copyResidual(residual, into: out, dstMD) }
+        if let residual { DNNL.copy(residual, into: out, dstMD) }
         let args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
             (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData), (DNNL_ARG_DST, dstMD, out.dnnlData),
             (DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData),
@@ -49,7 +62,7 @@ extension Int8Layer {
     /// The int8 convolution primitive for `g` (the source in this layer's integer type, `s8` weights, fp32 bias
     /// and output, layouts chosen by oneDNN).
     func convPrimitive(_ g: Conv2dGeometry, epilogue: ConvEpilogue, outputScales: [Float],
-                       output: Int8InputQuantization? = nil) -> DNNLPrimitive {
+                       output: Int8InputQuantization? = nil, sumScale: Float = 1) -> DNNLPrimitive {
         var op = dnnl_convolution_desc_t()
         var src = DNNL.desc(g.srcDims, dnnl_format_tag_any, type: input.dataType)
         var wei = DNNL.desc(g.weightDims, dnnl_format_tag_any, type: dnnl_s8)
@@ -58,20 +71,9 @@ extension Int8Layer {
             &op, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei, &b, &dst, g.strides, g.dilates, g.padL, g.padR),
                    "convolution_forward_desc_init (int8)")
         let attr = Int8Layer.attributes(outputScales: outputScales, mask: 1 << 1, postOps: epilogue.postOps(dnnl_f32),
-                                        requantize: output.map { 1 / $0.scale })
+                                        requantize: output.map { 1 / $0.scale }, sumScale: sumScale)
         defer { dnnl_primitive_attr_destroy(attr) }
         return DNNLPrimitive(pd: DNNL.makePD(&op, attr: attr, "convolution_forward (int8, \(epilogue.key))"))
-    }
-
-    /// Copies `residual` into `out` (layout `dstMD`), where the `sum` post-op accumulates.
-    func copyResidual(_ residual: Tensor, into out: Tensor, _ dstMD: dnnl_memory_desc_t) {
-        let src = residual.layout == nil ? residual.plainData() : residual
-        let srcDesc = DNNL.descOf(src)
-        if DNNL.equal(srcDesc, dstMD) {
-            out.storage.pointer.update(from: src.storage.pointer + src.offset, count: out.storage.count)
-        } else {
-            DNNL.reorder(from: srcDesc, src.dnnlData, to: dstMD, out.dnnlData)
-        }
     }
 
     /// `activation(x · weightᵀ + bias) + residual` through oneDNN's int8 matmul (`x` quantised with this layer's

@@ -27,6 +27,16 @@ public struct Int8InputQuantization: Sendable, Equatable, Codable {
     var dataType: dnnl_data_type_t { signed ? dnnl_s8 : dnnl_u8 }
 }
 
+extension Tensor {
+    /// Whether the storage holds `u8`/`s8` values: an int8 layer's output written in the next int8 layer's input
+    /// quantisation (``Int8Layer/conv2d(_:weight:bias:stride:padding:dilation:groups:residual:activation:output:residualQuantization:)``),
+    /// which only that layer (and a residual sum in the same quantisation) may read.
+    public var holdsIntegers: Bool {
+        guard let l = layout else { return false }
+        return l.desc.data_type == dnnl_s8 || l.desc.data_type == dnnl_u8
+    }
+}
+
 /// The quantise/dequantise arithmetic of TransferKit's int8 path, as oneDNN performs it (round half to even,
 /// saturate), for tests and for the calibration's error estimates.
 public enum Int8Math {
@@ -170,8 +180,9 @@ extension Int8Layer {
     /// Attributes with per-channel output scales over `mask` and the post-ops; the caller destroys them.
     /// `requantize`, when given, multiplies the result after every other post-op (a `linear` eltwise): the
     /// reciprocal of an integer destination's scale.
+    /// `sumScale` multiplies the destination's previous (integer or fp32) values in a `sum` post-op.
     static func attributes(outputScales: [Float], mask: Int32, postOps: [DNNL.PostOp],
-                           requantize: Float? = nil) -> dnnl_primitive_attr_t? {
+                           requantize: Float? = nil, sumScale: Float = 1) -> dnnl_primitive_attr_t? {
         var attr: dnnl_primitive_attr_t?
         DNNL.check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
         DNNL.check(dnnl_primitive_attr_set_output_scales(attr, Int64(outputScales.count), mask, outputScales),
@@ -181,7 +192,7 @@ extension Int8Layer {
         defer { dnnl_post_ops_destroy(ops) }
         for p in postOps {
             switch p {
-            case .sum: DNNL.check(dnnl_post_ops_append_sum(ops, 1), "post_ops_append_sum")
+            case .sum: DNNL.check(dnnl_post_ops_append_sum(ops, sumScale), "post_ops_append_sum")
             case .eltwise(let a):
                 DNNL.check(dnnl_post_ops_append_eltwise(ops, 1, a.algorithm, a.alpha, a.beta), "post_ops_append_eltwise")
             case .binaryAdd(var d):
