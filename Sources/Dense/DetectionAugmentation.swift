@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Tensors
 
 /// Photometric and scale augmentation of detection training crops, on top of the random place and flips every crop
 /// gets (``DetectionTraining``).

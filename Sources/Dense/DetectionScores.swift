@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Tensors
 
 /// A detector's detections on annotated images, scored over all of them and per image (pycocotools semantics,
 /// ``DetectionEvaluation``; `maxDets` raised to the largest number of detections of an image so that none is
@@ -17,11 +18,12 @@ public struct DetectionScores: Sendable {
     }
 
     public init(samples: [DetectionSample], detections: [[DetectionBox]], classes: Int) {
+        let most = Swift.max(DetectionEvaluation.defaultMaxDetections, detections.map(\.count).max() ?? 0)
         self.detections = detections
-        maxDetections = Swift.max(DetectionEvaluation.defaultMaxDetections, detections.map(\.count).max() ?? 0)
-        all = DetectionEvaluation(truths: samples.map(\.boxes), detections: detections, classes: classes, maxDetections: maxDetections)
+        maxDetections = most
+        all = DetectionEvaluation(truths: samples.map(\.boxes), detections: detections, classes: classes, maxDetections: most)
         perImage = zip(samples, detections).map { s, d in
-            DetectionEvaluation(truths: [s.boxes], detections: [d], classes: classes, maxDetections: maxDetections)
+            DetectionEvaluation(truths: [s.boxes], detections: [d], classes: classes, maxDetections: most)
         }
     }
 }

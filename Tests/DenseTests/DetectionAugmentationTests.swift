@@ -1,6 +1,7 @@
 import Datasets
 @testable import Dense
 import Foundation
+import Tensors
 import Testing
 
 /// Colour and scale augmentation of detection crops: under scale the boxes follow the resized pixels exactly; under
