@@ -23,6 +23,8 @@ public struct DetectionOptions: Sendable, Equatable {
     /// (every image gets at least one); nil: about `area / tile²` per image (one pass over the pixels).
     public var cropsPerEpoch: Int?
     public var seed: UInt64 = 0
+    /// Colour and scale jitter of the training crops (off by default).
+    public var augmentation = DetectionAugmentation.none
 
     public init() {}
 
@@ -38,6 +40,7 @@ public struct DetectionOptions: Sendable, Equatable {
         if let c = cropsPerEpoch, !(1...100_000).contains(c) {
             throw .invalidOption(name: "--crops-per-epoch", value: "\(c)", accepted: "1…100000")
         }
+        try augmentation.validate()
     }
 }
 
@@ -51,18 +54,21 @@ public enum DetectionTraining {
     /// half of `total` shared equally between the images and the other half by area (largest remainder), so that a
     /// small photograph beside a large one still gets `total / (2·images)` crops (at least one) every epoch. Each
     /// crop lies at a random place and is flipped horizontally and/or vertically at random (aerial views have no up).
-    static func crops(_ samples: [DetectionSample], tile: Int, total: Int?,
-                      generator g: inout SeededGenerator) -> [(RGBImage, [DetectionBox])] {
+    /// With `augmentation`, each crop is first cut from a window rescaled to `tile`
+    /// (``scaledCrop(_:_:x:y:window:tile:)``) and, after the flips, recoloured with draws from `colors` (a stream
+    /// of its own, so colour jitter leaves every crop's place, flips and boxes as they are without it).
+    static func crops(_ samples: [DetectionSample], tile: Int, total: Int?, augmentation: DetectionAugmentation = .none,
+                      generator g: inout SeededGenerator, colors: inout SeededGenerator) -> [(RGBImage, [DetectionBox])] {
         var out: [(RGBImage, [DetectionBox])] = []
         let counts = cropCounts(areas: samples.map { Double($0.image.width * $0.image.height) }, tile: tile, total: total)
         for (s, count) in zip(samples, counts) {
             for _ in 0..<count {
-                let x = g.nextInt(below: Swift.max(1, s.image.width - tile + 1)), y = g.nextInt(below: Swift.max(1, s.image.height - tile + 1))
-                var image = Tiling.crop(s.image, x: x, y: y, tile: tile)
-                var boxes = Tiling.boxes(s.boxes, x: x, y: y, tile: tile)
+                let w = augmentation.window(tile: tile, generator: &g)
+                let x = g.nextInt(below: Swift.max(1, s.image.width - w + 1)), y = g.nextInt(below: Swift.max(1, s.image.height - w + 1))
+                var (image, boxes) = scaledCrop(s.image, s.boxes, x: x, y: y, window: w, tile: tile)
                 if g.nextDouble() < 0.5 { (image, boxes) = flip(image, boxes, horizontal: true) }
                 if g.nextDouble() < 0.5 { (image, boxes) = flip(image, boxes, horizontal: false) }
-                out.append((image, boxes))
+                out.append((augmentation.recolor(image, generator: &colors), boxes))
             }
         }
         return out
@@ -129,7 +135,9 @@ public enum DetectionTraining {
         let cells = options.tile / CenterNetTargets.stride
         for epoch in 0..<options.epochs {
             var g = SeededGenerator.forEpoch(seed: options.seed, epoch: epoch)
-            var crops = crops(samples, tile: options.tile, total: options.cropsPerEpoch, generator: &g)
+            var colors = SeededGenerator.forEpoch(seed: options.seed, epoch: epoch, stream: 1)
+            var crops = crops(samples, tile: options.tile, total: options.cropsPerEpoch, augmentation: options.augmentation,
+                              generator: &g, colors: &colors)
             crops.shuffle(using: &g)
             var total = 0.0, batches = 0
             for start in Swift.stride(from: 0, to: crops.count, by: options.batchSize) {

@@ -37,10 +37,13 @@ public struct DenseReport: Sendable {
     public var config: [String: String]
     /// A sentence under the worst images (e.g. which detections are drawn).
     public var drawingNote: String?
+    /// The mean training loss of each epoch, drawn as a line chart (`transfer train --report`; nil from
+    /// `evaluate --report`).
+    public var trainingLoss: [Double]?
 
     public init(title: String, task: String, headline: [(name: String, value: Double)], classColumns: [String],
                 classes: [(name: String, values: [Double?])], imageScoreName: String, images: [Image], config: [String: String],
-                drawingNote: String? = nil) {
+                drawingNote: String? = nil, trainingLoss: [Double]? = nil) {
         self.title = title
         self.task = task
         self.headline = headline
@@ -50,6 +53,7 @@ public struct DenseReport: Sendable {
         self.images = images
         self.config = config
         self.drawingNote = drawingNote
+        self.trainingLoss = trainingLoss
     }
 
     /// Writes `report.html` into `directory` (created if needed; replaced atomically).
@@ -71,12 +75,20 @@ public struct DenseReport: Sendable {
             page += "<div class=\"card\"><div class=\"k\">\(e(name))</div><div class=\"v\">\(Self.fixed(value))</div></div>"
         }
         page += "</div></section>\n"
-        page += classSection() + worstSection() + imageTable() + configSection()
+        page += lossSection() + classSection() + worstSection() + imageTable() + configSection()
         page += "<footer>this page is self-contained and works offline</footer>\n</main>\n</body>\n</html>\n"
         return page
     }
 
     static func fixed(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "n/a" }
+
+    private func lossSection() -> String {
+        guard let trainingLoss, !trainingLoss.isEmpty else { return "" }
+        let chart = SVGLineChart(title: "Training loss per epoch", yLabel: "loss",
+                                 series: [.init(name: "train", color: ChartPalette.train, values: trainingLoss.map { $0.isFinite ? $0 : nil })],
+                                 phases: [])
+        return "<section><h2>Training</h2><div class=\"charts\">\(chart.svg())</div></section>\n"
+    }
 
     private func classSection() -> String {
         guard !classes.isEmpty else { return "" }

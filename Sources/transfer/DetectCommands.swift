@@ -11,16 +11,32 @@ struct DetectionCLIOptions: ParsableArguments {
     func requireUnused() throws {
         for (flag, given) in [("--boxes", boxes != nil), ("--tile", tile != nil), ("--overlap", overlap != nil),
                               ("--crops-per-epoch", cropsPerEpoch != nil),
-                              ("--merge-classes", mergeClasses != nil)] where given {
+                              ("--merge-classes", mergeClasses != nil), ("--color-jitter", colorJitter != nil),
+                              ("--hue-jitter", hueJitter != nil), ("--scale-jitter", scaleJitter != nil),
+                              ("--test-boxes", testBoxes != nil)] where given {
             throw ValidationError("\(flag) applies to --task detect")
         }
     }
 
     @Option(name: .long, help: "Ground-truth boxes (--task detect; evaluate): a CSV (image_path,xmin,ymin,xmax,ymax,label), a Pascal VOC .xml, or a folder of .xml files.") var boxes: String?
+    @Option(name: .long, help: "The boxes of the --test images (--task detect), as --boxes: scored after training, and the page of --report.") var testBoxes: String?
     @Option(name: .long, help: "Side of the training crops and prediction tiles in pixels (--task detect), a multiple of 32 in 32…2048.") var tile: Int?
     @Option(name: .long, help: "Pixels shared by neighbouring prediction tiles (--task detect), 0…tile − 1.") var overlap: Int?
     @Option(name: .long, help: "Relabel every box as this one class (e.g. Tree for DeepForest's Alive/Dead boxes) (--task detect).") var mergeClasses: String?
     @Option(name: .long, help: "Random training crops per epoch, half shared equally by the images and half by area (--task detect; default: one pass over the pixels), 1…100000.") var cropsPerEpoch: Int?
+    @Option(name: .long, help: "Brightness, contrast and saturation jitter of the training crops (--task detect): factors uniform in [1 − c, 1 + c], 0…1 (default 0: off).") var colorJitter: Double?
+    @Option(name: .long, help: "Hue jitter of the training crops (--task detect): a shift uniform in [−h, h] of a turn, 0…0.5 (default 0: off).") var hueJitter: Double?
+    @Option(name: .long, help: "Scale jitter of the training crops (--task detect): each crop rescaled by a factor uniform in [1 − s, 1 + s], its boxes with it, 0…0.9 (default 0: off).") var scaleJitter: Double?
+}
+
+/// Per image name: `map50`, `map`, `recall50`, `boxes` (ground truth) and `detections`.
+func detectionPerImage(_ samples: [DetectionSample], _ scores: DetectionScores) -> [String: Any] {
+    var out: [String: Any] = [:]
+    for (i, s) in samples.enumerated() {
+        let e = scores.perImage[i]
+        out[s.name] = ["map50": e.map50, "map": e.map, "recall50": e.recall50, "boxes": s.boxes.count, "detections": scores.detections[i].count]
+    }
+    return out
 }
 
 /// `{"x0","y0","x1","y1","label","score"}` rows.
@@ -40,6 +56,8 @@ extension TrainCommand {
         if let lr { o.learningRate = lr; o.encoderLearningRate = lr / 10 }
         o.freezeEncoder = strategy == .features
         o.seed = seed
+        o.augmentation = DetectionAugmentation(colorJitter: detection.colorJitter ?? 0, hueJitter: detection.hueJitter ?? 0,
+                                               scaleJitter: detection.scaleJitter ?? 0)
         return o
     }
 
@@ -54,12 +72,13 @@ extension TrainCommand {
     func executeDetection() async throws {
         let spec = try pretrainedSpec(model)
         guard spec.preprocessing != nil else { throw ValidationError("--task detect needs an image model; \(model) is a text model") }
-        let samples: [DetectionSample], annotations: BoxAnnotations
+        let all: [DetectionSample], annotations: BoxAnnotations
         do {
             let read = try BoxAnnotations.read(detection.boxes!)
             annotations = detection.mergeClasses.map { read.merged(into: $0) } ?? read
-            samples = try DetectionBundle.samples(images: data, annotations: annotations)
+            all = try DetectionBundle.samples(images: data, annotations: annotations)
         } catch { throw ValidationError(error.description) }
+        let (samples, heldOut) = try detectionHeldOut(all, classNames: annotations.classNames)
         guard samples.contains(where: { !$0.boxes.isEmpty }) else { throw ValidationError("no image of \(data) has a box in \(detection.boxes!) (boxes are matched by file name)") }
         let o = detectionOptions()
         let net = try DetectionBundle.build(encoder: spec.name, classes: annotations.classNames.count, weights: try await backboneWeights(spec))
@@ -69,11 +88,20 @@ extension TrainCommand {
             if !quiet { printErr(String(format: "epoch %d/%d  loss %.4f", e, o.epochs, loss)) }
         }
         try DetectionBundle.save(net, manifest: DetectionManifest(encoder: spec.name, classNames: annotations.classNames, options: o), to: out)
+        let held = try heldOut.map {
+            try detectionHeldOutScores(net, $0, classNames: annotations.classNames, options: o, normalization: normalization, losses: losses)
+        }
         if json {
-            print(try jsonString(["bundle": out, "task": "detect", "classes": annotations.classNames, "images": samples.count,
-                                  "boxes": samples.reduce(0) { $0 + $1.boxes.count }, "tile": o.tile, "epochs_run": losses.count, "losses": losses]))
+            var object: [String: Any] = ["bundle": out, "task": "detect", "classes": annotations.classNames, "images": samples.count,
+                                         "boxes": samples.reduce(0) { $0 + $1.boxes.count }, "tile": o.tile, "epochs_run": losses.count, "losses": losses,
+                                         "augmentation": ["color_jitter": o.augmentation.colorJitter, "hue_jitter": o.augmentation.hueJitter,
+                                                          "scale_jitter": o.augmentation.scaleJitter]]
+            if let held { object["held_out"] = held }
+            if let report { object["report"] = URL(fileURLWithPath: report).appendingPathComponent("report.html").path }
+            print(try jsonString(object))
         } else {
             print("wrote \(out): CenterNet on \(spec.name), classes \(annotations.classNames.joined(separator: ", ")), final loss \(String(format: "%.4f", losses.last ?? .nan))")
+            if let held, let m = held["map50"] as? Double { print("held-out (\(heldOutSource)) mAP@0.5 \(String(format: "%.4f", m))") }
         }
     }
 }
@@ -85,36 +113,15 @@ extension EvaluateCommand {
         guard let file = boxes, !file.isEmpty else { throw ValidationError("\(model) is a detection bundle: give --boxes with the ground truth of --data") }
         let (net, manifest): (DetectionModel, DetectionManifest)
         do { (net, manifest) = try DetectionBundle.load(model) } catch { throw RuntimeError(error.description) }
-        var annotations: BoxAnnotations
-        do { annotations = try BoxAnnotations.read(file) } catch { throw ValidationError(error.description) }
-        if manifest.classNames.count == 1 && annotations.classNames != manifest.classNames {
-            // A one-class detector (e.g. trained with --merge-classes) scores every ground-truth box as its class.
-            annotations = annotations.merged(into: manifest.classNames[0])
-        }
-        // Labels follow the bundle's class order; a class the bundle does not know is an error.
-        for (name, boxes) in annotations.boxes {
-            annotations.boxes[name] = try boxes.map { b in
-                guard let i = manifest.classNames.firstIndex(of: annotations.classNames[b.label]) else {
-                    throw ValidationError("--boxes \(file): class \(annotations.classNames[b.label]) is not one of the bundle's \(manifest.classNames)")
-                }
-                var c = b
-                c.label = i
-                return c
-            }
-        }
+        let annotations: BoxAnnotations
+        do { annotations = try BoxAnnotations.read(file).labelled(as: manifest.classNames, file: file) } catch { throw ValidationError(error.description) }
         let samples: [DetectionSample]
         do { samples = try DetectionBundle.samples(images: data, annotations: annotations) } catch { throw ValidationError(error.description) }
         let normalization = try SegmentationBundle.normalization(encoder: manifest.encoder)
-        let detections = samples.map { DetectionTraining.predict(net, image: $0.image, options: manifest.options, normalization: normalization) }
-        let maxDets = Swift.max(DetectionEvaluation.defaultMaxDetections, detections.map(\.count).max() ?? 0)
-        let all = DetectionEvaluation(truths: samples.map(\.boxes), detections: detections, classes: manifest.classNames.count, maxDetections: maxDets)
-        var perImage: [String: Any] = [:], imageAP: [Double] = []
-        for (s, d) in zip(samples, detections) {
-            let e = DetectionEvaluation(truths: [s.boxes], detections: [d], classes: manifest.classNames.count, maxDetections: maxDets)
-            perImage[s.name] = ["map50": e.map50, "map": e.map, "recall50": e.recall50, "boxes": s.boxes.count, "detections": d.count]
-            imageAP.append(e.map50)
-        }
-        try writeDetectionReport(manifest, samples: samples, detections: detections, all: all, perImage: imageAP)
+        let scores = DetectionScores(net, on: samples, options: manifest.options, normalization: normalization)
+        let all = scores.all, maxDets = scores.maxDetections
+        try writeDetectionReport(manifest, samples: samples, scores: scores)
+        let perImage = detectionPerImage(samples, scores)
         if json {
             print(try jsonString(["map": all.map, "map50": all.map50, "recall50": all.recall50, "max_detections": maxDets, "per_image": perImage]))
         } else {

@@ -16,11 +16,13 @@ struct SegmentationOptions: ParsableArguments {
     /// Refuses the segmentation options outside `--task segment`.
     func requireUnused() throws {
         for (flag, given) in [("--masks", masks != nil), ("--decoder", decoder != nil), ("--segmentation-loss", segmentationLoss != nil),
-                              ("--classes", classes != nil), ("--input-channels", inputChannels != nil)] where given {
+                              ("--classes", classes != nil), ("--input-channels", inputChannels != nil),
+                              ("--test-masks", testMasks != nil)] where given {
             throw ValidationError("\(flag) applies to --task segment")
         }
     }
 
+    @Option(name: .long, help: "The masks of the --test images (--task segment): scored after training, and the page of --report.") var testMasks: String?
     @Option(name: .long, help: "Number of classes of the masks, background included, 2…255 (--task segment; default: the largest label + 1).") var classes: Int?
 }
 
@@ -32,10 +34,10 @@ extension TrainCommand {
     /// the paths every task needs.
     func validateDenseCommon() throws {
         let unused: [(String, Bool)] = [
-            ("--test", test != nil), ("--report", report != nil), ("--head", head != nil), ("--logistic-c", logisticC != nil),
+            ("--head", head != nil), ("--logistic-c", logisticC != nil),
             ("--head-lr", headLr != nil), ("--head-cv", headCv), ("--views", views != 0), ("--mixup", mixup != 0),
             ("--cutmix", cutmix != 0), ("--label-smoothing", labelSmoothing != 0), ("--resume", resume),
-            ("--early-stopping", earlyStopping != 0), ("--val-split", valSplit != nil)]
+            ("--early-stopping", earlyStopping != 0)]
         if let flag = unused.first(where: \.1)?.0 { throw ValidationError("\(flag) does not apply to --task \(task?.rawValue ?? "")") }
         try loraOptions.validate(strategy: strategy)
         guard strategy == .features || strategy == .fineTune else {
@@ -45,6 +47,7 @@ extension TrainCommand {
         guard !model.isEmpty else { throw ValidationError("--model must name a pretrained model (received an empty string; see `transfer models`)") }
         guard !data.isEmpty else { throw ValidationError("--data must be a folder of images (received an empty string)") }
         try requireDirectoryPath("--out", out, holds: "the bundle")
+        try validateDenseHeldOut()
     }
 
     func validateSegmentation() throws {
@@ -66,10 +69,11 @@ extension TrainCommand {
     func executeSegmentation() async throws {
         let spec = try pretrainedSpec(model)
         guard spec.preprocessing != nil else { throw ValidationError("--task segment needs an image model; \(model) is a text model") }
-        let data: SegmentationDataset
-        do { data = try SegmentationDataset.load(images: self.data, masks: segmentation.masks!, classes: segmentation.classes) } catch {
+        let all: SegmentationDataset
+        do { all = try SegmentationDataset.load(images: self.data, masks: segmentation.masks!, classes: segmentation.classes) } catch {
             throw ValidationError(error.description)
         }
+        let (data, heldOut) = try segmentationHeldOut(all)
         var o = SegmentationTrainingOptions()
         o.size = inputSize ?? 128
         o.epochs = epochs ?? 10
@@ -92,13 +96,18 @@ extension TrainCommand {
         manifest.inputChannels = segmentation.inputChannels ?? 3
         try SegmentationBundle.save(net, manifest: manifest, to: out)
         let (confusion, _) = SegmentationTraining.evaluate(net, on: data, size: o.size, normalization: normalization)
+        let held = try heldOut.map { try segmentationHeldOutScores(net, $0, size: o.size, normalization: normalization, losses: history.map(\.loss)) }
         if json {
-            print(try jsonString(["bundle": out, "task": "segment", "decoder": (segmentation.decoder ?? .unet).rawValue,
-                                  "encoder_frozen": o.freezeEncoder, "classes": data.classes, "images": data.pairs.count,
-                                  "input_size": o.size, "epochs_run": history.count,
-                                  "losses": history.map(\.loss), "train": segmentationScores(confusion)]))
+            var object: [String: Any] = ["bundle": out, "task": "segment", "decoder": (segmentation.decoder ?? .unet).rawValue,
+                                         "encoder_frozen": o.freezeEncoder, "classes": data.classes, "images": data.pairs.count,
+                                         "input_size": o.size, "epochs_run": history.count,
+                                         "losses": history.map(\.loss), "train": segmentationScores(confusion)]
+            if let held { object["held_out"] = held }
+            if let report { object["report"] = URL(fileURLWithPath: report).appendingPathComponent("report.html").path }
+            print(try jsonString(object))
         } else {
             print("wrote \(out): \((segmentation.decoder ?? .unet).rawValue) on \(spec.name), \(data.classes) classes; train mean IoU \(String(format: "%.4f", confusion.meanIoU))")
+            if let held, let miou = held["mean_iou"] as? Double { print("held-out (\(heldOutSource)) mean IoU \(String(format: "%.4f", miou))") }
         }
     }
 }

@@ -30,3 +30,18 @@ import Testing
         #expect(try String(contentsOf: dir.appendingPathComponent("report.html"), encoding: .utf8).contains("Worst images"))
     }
 }
+
+/// `train --report`'s page adds the training-loss curve: one point per epoch, a non-finite epoch leaves a gap.
+@Suite struct DenseReportLossCurveTests {
+    @Test func trainingLossIsDrawnPerEpochAndAbsentWithoutIt() {
+        let base = DenseReport(title: "t", task: "segmentation", headline: [("mean IoU", 0.5)], classColumns: [], classes: [],
+                               imageScoreName: "mean IoU", images: [], config: [:])
+        #expect(!base.html().contains("Training loss per epoch"))
+        var withLoss = base
+        withLoss.trainingLoss = [3.2, 2.1, .nan, 1.4]
+        let html = withLoss.html()
+        #expect(html.contains("Training loss per epoch") && html.contains("<polyline"))
+        #expect(html.components(separatedBy: "<circle").count - 1 == 3)
+        #expect(html.contains("train, epoch 4: 1.4"))
+    }
+}
