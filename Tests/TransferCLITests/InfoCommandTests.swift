@@ -8,8 +8,9 @@ func transferExecutable() -> URL? {
     return candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) })
 }
 
-/// Runs the real `transfer` executable built next to the test bundle.
-func runTransfer(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+/// Runs the real `transfer` executable built next to the test bundle, with this process's environment plus
+/// `environment`, less the variables in `removing`.
+func runTransfer(_ arguments: [String], environment: [String: String] = [:], removing: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
     guard let exe = transferExecutable() else {
         Issue.record("transfer executable not found near \(Bundle.main.bundleURL.path)")
         return (-1, "", "")
@@ -17,7 +18,7 @@ func runTransfer(_ arguments: [String], environment: [String: String] = [:]) thr
     let p = Process()
     p.executableURL = exe
     p.arguments = arguments
-    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { !removing.contains($0.key) }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
@@ -41,20 +42,7 @@ func runTransfer(_ arguments: [String], environment: [String: String] = [:]) thr
     /// it loads), keeps a value the user set, and refuses one libgomp would ignore, naming the variable and the value.
     @Test func openMPWaitsPassivelyUnlessTheUserChoseAPolicy() throws {
         func info(_ policy: String?) throws -> (status: Int32, stdout: String, stderr: String) {
-            guard let exe = transferExecutable() else { Issue.record("transfer executable not found"); return (-1, "", "") }
-            var env = ProcessInfo.processInfo.environment
-            env["OMP_WAIT_POLICY"] = policy
-            let p = Process()
-            p.executableURL = exe
-            p.arguments = ["info", "--json"]
-            p.environment = env
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            try p.run()
-            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+            try runTransfer(["info", "--json"], environment: policy.map { ["OMP_WAIT_POLICY": $0] } ?? [:], removing: policy == nil ? ["OMP_WAIT_POLICY"] : [])
         }
         func policy(_ r: (status: Int32, stdout: String, stderr: String)) throws -> String? {
             #expect(r.status == 0, "stderr: \(r.stderr)")
