@@ -48,12 +48,10 @@ extension Conv2d {
     public func int8BottleneckInput(batchNorm bn: BatchNorm2d, thenDepthwise depthwise: Conv2d,
                                     batchNorm depthwiseBN: BatchNorm2d, thenProject project: Conv2d,
                                     batchNorm projectBN: BatchNorm2d) -> Int8InputQuantization? {
-        guard let e = int8, depthwise.int8 != nil, project.int8 != nil, InputObservation.current == nil,
-              !bn.usesBatchStatistics, !depthwiseBN.usesBatchStatistics, !projectBN.usesBatchStatistics,
-              !GradMode.records([weight, bias, bn.weight, bn.bias, depthwise.weight, depthwise.bias, depthwiseBN.weight,
-                                 depthwiseBN.bias, project.weight, project.bias, projectBN.weight, projectBN.bias])
+        guard let q = int8UnitInput(batchNorm: bn), depthwise.int8UnitInput(batchNorm: depthwiseBN) != nil,
+              project.int8UnitInput(batchNorm: projectBN) != nil
         else { return nil }
-        return e.input
+        return q
     }
 
     /// The quantisation in which this convolution unit (``callAsFunction(_:batchNorm:activation:residual:)``) reads
@@ -72,10 +70,8 @@ extension Conv2d {
     func int8Chain(_ x: Tensor, batchNorm bn: BatchNorm2d, activation: FusedActivation?, thenDepthwise depthwise: Conv2d,
                    batchNorm depthwiseBN: BatchNorm2d, activation depthwiseActivation: FusedActivation?,
                    output: Int8InputQuantization? = nil) -> Tensor? {
-        guard let expand = int8, let dw = depthwise.int8, InputObservation.current == nil,
-              !bn.usesBatchStatistics, !depthwiseBN.usesBatchStatistics,
-              !GradMode.records([x, weight, bias, bn.weight, bn.bias, depthwise.weight, depthwise.bias,
-                                 depthwiseBN.weight, depthwiseBN.bias])
+        guard let expand = int8, let dw = depthwise.int8, int8UnitInput(batchNorm: bn) != nil,
+              depthwise.int8UnitInput(batchNorm: depthwiseBN) != nil, !GradMode.records([x])
         else { return nil }
         let f = foldedWeights(batchNorm: bn), d = depthwise.foldedWeights(batchNorm: depthwiseBN)
         let h = expand.conv2d(x, weight: f.weight, bias: f.bias, stride: stride, padding: padding, dilation: dilation,
