@@ -39,11 +39,14 @@ public final class MultiHeadSelfAttention: Module {
         return ((1 - keep) * -1e9).reshaped(keep.shape[0], 1, 1, keep.shape[1])
     }
 
+    /// Whether int8 projections hand the attention bf16 (this CPU has avx512_bf16) rather than fp32.
+    static let int8AttentionInBF16 = Precision.bf16.unsupportedReason == nil
+
     /// The query, key and value weights and biases concatenated (`in_proj_weight`), for inference.
     var packed: FoldedWeights?
 
     /// `x · [W_q; W_k; W_v]ᵀ + [b_q; b_k; b_v]`, `[B, T, 3·hidden]`, as one matmul; bf16 under
-    /// ``withPrecision(_:_:)`` `.bf16`.
+    /// ``withPrecision(_:_:)`` `.bf16`, and bf16 from int8 projections on a CPU with avx512_bf16.
     func packedProjection(_ x: Tensor, _ query: Linear, _ key: Linear, _ value: Linear) -> Tensor {
         let sources = [query.weight, key.weight, value.weight] + [query.bias, key.bias, value.bias].compactMap { $0 }
         let cacheKey = FoldedWeights.Key(sources: sources, precision: Precision.current)
@@ -59,7 +62,10 @@ public final class MultiHeadSelfAttention: Module {
             for l in [query, key, value] { observer.observe(ObjectIdentifier(l), input: x) }
         }
         if let int8 = query.int8, key.int8 != nil, value.int8 != nil {
-            return int8.linear(x, weight: packed!.weight, bias: packed!.bias, activation: nil, residual: nil)
+            // bf16 where the CPU has it: the attention products then run in bf16 (fp32 accumulation), and the
+            // context reaches the int8 output projection in bf16 (docs/int8.md, session 11).
+            return int8.linear(x, weight: packed!.weight, bias: packed!.bias, activation: nil, residual: nil,
+                               output: Self.int8AttentionInBF16 ? .bf16 : .fp32)
         }
         var prepared = packed!.prepared
         let qkv = Tensor.linear(x, weight: packed!.weight, bias: packed!.bias, activation: nil, residual: nil,

@@ -30,15 +30,22 @@ public final class Linear: Module, UnaryLayer {
     /// consumer that is itself a linear layer (see
     /// ``Tensor/linear(_:weight:bias:activation:residual:output:preparedWeight:)``); otherwise the ops run one by
     /// one and are recorded.
+    ///
+    /// `int8Output` applies when this layer runs int8 (``int8``): the result is written in that quantisation, for a
+    /// consumer that is an int8 layer with that input quantisation and the only reader (see
+    /// ``Int8LinearOutput/integers(_:)``).
     public func callAsFunction(_ x: Tensor, activation: FusedActivation?, residual: Tensor? = nil,
-                               keepsPrecision: Bool = false) -> Tensor {
+                               keepsPrecision: Bool = false, int8Output: Int8InputQuantization? = nil) -> Tensor {
         if GradMode.records([x, weight, bias, residual]) {
             let y = Tensor.linear(x, weight: weight, bias: bias)
             let activated = activation?.apply(y) ?? y
             return residual.map { activated + $0 } ?? activated
         }
         InputObservation.current?.observe(ObjectIdentifier(self), input: x)
-        if let int8 { return int8.linear(x, weight: weight, bias: bias, activation: activation, residual: residual) }
+        if let int8 {
+            return int8.linear(x, weight: weight, bias: bias, activation: activation, residual: residual,
+                               output: int8Output.map { .integers($0) } ?? .fp32)
+        }
         let key = FoldedWeights.Key(sources: [weight], precision: Precision.current)
         if prepared?.key != key { prepared = FoldedWeights(key: key, weight: weight, bias: bias, prepared: nil) }
         var cached = prepared!.prepared

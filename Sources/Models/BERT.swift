@@ -190,6 +190,14 @@ public final class BertResidualOutput: Module {
         }
         return layerNorm(dropout(dense(x)) + residual)
     }
+
+    /// The input quantisation of `dense` when it runs int8 on `x` in the fused path above (an int8 ``Linear``,
+    /// dropout inactive, nothing recorded), so that its producer may write `x` as integers; nil otherwise.
+    func int8Input(reading x: Tensor) -> Int8InputQuantization? {
+        guard let linear = dense as? Linear, let int8 = linear.int8, (dropout as? Dropout)?.isIdentity == true,
+              !GradMode.records([x, linear.weight, linear.bias]) else { return nil }
+        return int8.input
+    }
 }
 
 /// Self-attention and its output projection (`BertAttention`: children `self` and `output`).
@@ -227,9 +235,13 @@ public final class BertIntermediate: Module {
         child("dense", $dense)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor { self(x, int8Output: nil) }
+
+    /// With `int8Output` (the input quantisation of BertOutput's int8 dense), an int8 `dense` writes its activated
+    /// result as integers in it; otherwise fp32 (bf16 under bf16 precision).
+    func callAsFunction(_ x: Tensor, int8Output: Int8InputQuantization?) -> Tensor {
         guard let fused = activation.kind.fused, let linear = dense as? Linear else { return activation(dense(x)) }
-        return linear(x, activation: fused, keepsPrecision: true)  // read only by BertOutput's dense
+        return linear(x, activation: fused, keepsPrecision: true, int8Output: int8Output)  // read only by BertOutput's dense
     }
 }
 
@@ -255,7 +267,8 @@ public final class BertLayer: Module {
     /// x `[batch, length, hidden]`; mask additive, `[batch, 1, 1, length]`.
     public func callAsFunction(_ x: Tensor, mask: Tensor?) -> Tensor {
         let h = attention(x, mask: mask)
-        return output(intermediate(h), residual: h)
+        // The expansion's result goes only to the output projection: in int8 it stays integers between them.
+        return output(intermediate(h, int8Output: output.int8Input(reading: h)), residual: h)
     }
 }
 

@@ -77,32 +77,40 @@ extension Int8Layer {
     }
 
     /// `activation(x · weightᵀ + bias) + residual` through oneDNN's int8 matmul (`x` quantised with this layer's
-    /// scale, per-output-feature `s8` weights, fp32 output with output scales, bias, activation and residual
-    /// fused), for inference: nothing is recorded. `weight` is PyTorch's `[out, in]`; the output is plain fp32 in
-    /// `x`'s shape with the last dim `out`.
-    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?, residual: Tensor?) -> Tensor {
+    /// scale, per-output-feature `s8` weights, `s32` accumulation, output scales, bias, activation and residual
+    /// fused), for inference: nothing is recorded. `weight` is PyTorch's `[out, in]`; the output has `x`'s shape with
+    /// the last dim `out`, in the type `output` asks for (see ``Int8LinearOutput``).
+    ///
+    /// `x` is read as it is when it is plain row-major bf16 (a bf16 attention's context, quantised by one scaled
+    /// reorder) or integers in this layer's input quantisation (the previous layer's ``Int8LinearOutput/integers(_:)``,
+    /// used without any pass); anything else is made plain fp32 rows and quantised.
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: FusedActivation?, residual: Tensor?,
+                       output: Int8LinearOutput = .fp32) -> Tensor {
         require(weight.rank == 2 && x.rank >= 1 && x.shape.last == weight.shape[1],
                 "linear (int8): input \(x.shape) does not match weight \(weight.shape) ([out, in])")
         let k = weight.shape[1], n = weight.shape[0], m = x.shape.count / Swift.max(k, 1)
         let outShape = Shape(Array(x.shape.dims.dropLast()) + [n])
-        if let residual { require(residual.shape == outShape, "linear (int8): residual \(residual.shape) does not match the output \(outShape)") }
+        if let residual {
+            require(residual.shape == outShape, "linear (int8): residual \(residual.shape) does not match the output \(outShape)")
+            require(output == .fp32, "linear (int8): a residual sum needs an fp32 output, not \(output)")
+        }
         let prep = prepared(weight: weight, bias: bias)
-        let key = "linear|\(m)|\(n)|\(k)|\(activation?.rawValue ?? "none")|\(residual != nil)"
+        let key = "linear|\(m)|\(n)|\(k)|\(activation?.rawValue ?? "none")|\(residual != nil)|\(output.key)"
         let p: DNNLPrimitive
         if let cached = cache?.primitives[key] { p = cached } else {
-            p = matmulPrimitive(m: m, n: n, k: k, activation: activation, residual: residual != nil, outputScales: prep.outputScales)
+            p = matmulPrimitive(m: m, n: n, k: k, activation: activation, residual: residual != nil,
+                                outputScales: prep.outputScales, output: output)
             cache?.primitives[key] = p
         }
-        let rows = (x.layout == nil ? x : x.plainData()).contiguous().reshaped(m, k)
-        let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md)
-        let xs = quantizedInput(rows, srcMD)
+        let srcMD = p.md(dnnl_query_src_md), weiMD = p.md(dnnl_query_weights_md), dstMD = p.md(dnnl_query_dst_md)
+        let xs = quantizedRows(x, m: m, k: k, srcMD)
         let ws = quantizedWeight(weight, from: DNNL.desc([k, n], dnnl_ba), to: weiMD, mask: 1 << 1)
         let bs = prep.bias
-        let out = Tensor(uninitialized: outShape)
+        let out = Tensor.plainOutput(outShape, type: output.dataType)
         let r = residual?.plainData().contiguous()
         var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
             (DNNL_ARG_SRC, srcMD, xs.dnnlData), (DNNL_ARG_WEIGHTS, weiMD, ws.dnnlData),
-            (DNNL_ARG_DST, p.md(dnnl_query_dst_md), out.dnnlData), (DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData),
+            (DNNL_ARG_DST, dstMD, out.dnnlData), (DNNL_ARG_BIAS, p.md(dnnl_query_weights_md, 1), bs.dnnlData),
         ]
         if let r {
             let index: Int32 = activation == nil ? 1 : 2  // DNNL_ARG_ATTR_MULTIPLE_POST_OP(post-op index)
@@ -113,18 +121,20 @@ extension Int8Layer {
     }
 
     /// The int8 matmul `[m, k] × [k, n]` (source in this layer's integer type, `s8` weights in oneDNN's layout,
-    /// fp32 bias `[1, n]` and output).
+    /// fp32 bias `[1, n]`, plain output of `output`'s type; an integer output requantised by a last `linear`
+    /// post-op).
     func matmulPrimitive(m: Int, n: Int, k: Int, activation: FusedActivation?, residual: Bool,
-                         outputScales: [Float]) -> DNNLPrimitive {
+                         outputScales: [Float], output: Int8LinearOutput) -> DNNLPrimitive {
         var src = DNNL.desc([m, k], dnnl_ab, type: input.dataType)
         var wei = DNNL.desc([k, n], dnnl_format_tag_any, type: dnnl_s8)
-        var dst = DNNL.desc([m, n], dnnl_ab)
+        var dst = DNNL.desc([m, n], dnnl_ab, type: output.dataType)
         var bia = DNNL.desc([1, n], dnnl_ab)
         var op = dnnl_matmul_desc_t()
         DNNL.check(dnnl_matmul_desc_init(&op, &src, &wei, &bia, &dst), "matmul_desc_init (int8 linear)")
         var postOps: [DNNL.PostOp] = activation.map { [.eltwise($0)] } ?? []
         if residual { postOps.append(.binaryAdd(DNNL.desc([m, n], dnnl_ab))) }
-        let attr = Int8Layer.attributes(outputScales: outputScales, mask: 1 << 1, postOps: postOps)
+        let attr = Int8Layer.attributes(outputScales: outputScales, mask: 1 << 1, postOps: postOps,
+                                        requantize: output.integerScale.map { 1 / $0 })
         defer { dnnl_primitive_attr_destroy(attr) }
         return DNNLPrimitive(pd: DNNL.makePD(&op, attr: attr, "matmul (int8 linear \(m)×\(k) · \(k)×\(n))"))
     }

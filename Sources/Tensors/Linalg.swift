@@ -163,10 +163,11 @@ extension Tensor {
         return DNNL.equal(l.desc, DNNL.desc(t.shape.dims, DNNL.plainTag(t.rank), type: dnnl_bf16))
     }
 
-    /// A new plain row-major tensor of `shape` in `type` (bf16 storage carries a ``BlockedLayout`` saying so).
+    /// A new plain row-major tensor of `shape` in `type` (bf16 or integer storage carries a ``BlockedLayout``
+    /// saying so).
     static func plainOutput(_ shape: Shape, type: dnnl_data_type_t) -> Tensor {
-        guard type == dnnl_bf16 else { return Tensor(uninitialized: shape) }
-        let layout = BlockedLayout(DNNL.desc(shape.dims, DNNL.plainTag(shape.rank), type: dnnl_bf16))
+        guard type != dnnl_f32 else { return Tensor(uninitialized: shape) }
+        let layout = BlockedLayout(DNNL.desc(shape.dims, DNNL.plainTag(shape.rank), type: type))
         return Tensor(storage: TensorStorage(count: layout.elementCount), shape: shape, layout: layout)
     }
 

@@ -48,6 +48,7 @@ struct TransferBench: ParsableCommand {
         Threads.adoptPassiveWaiting()
         do {
             _ = try Threads.environmentWaitPolicy()
+            _ = try Threads.environmentSpinCount()
             var command = try parseAsRoot()
             try command.run()
         } catch {

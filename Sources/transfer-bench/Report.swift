@@ -30,6 +30,7 @@ struct MachineInfo {
     let threads: Int
     /// `OMP_WAIT_POLICY` as the process runs with it (`default`: unset).
     let ompWait: String
+    let ompSpin: String
     let date: String
 
     /// Reads the CPU model from `/proc/cpuinfo` and the libraries' own descriptions.
@@ -43,6 +44,7 @@ struct MachineInfo {
         let formatter = ISO8601DateFormatter()
         return MachineInfo(cpu: cpu, onednn: DNNL.versionDescription, openblas: BLASInfo.configuration,
                            threads: Threads.count, ompWait: (try? Threads.environmentWaitPolicy())?.rawValue ?? "default",
+                           ompSpin: (try? Threads.environmentSpinCount()) ?? "default",
                            date: formatter.string(from: Date()))
     }
 }
@@ -52,7 +54,7 @@ enum Report {
     /// A fixed-width table: name, value, unit, reference, ratio, target; lines below target end with `!`.
     static func table(_ results: [BenchResult], machine: MachineInfo, notes: [String]) -> String {
         var lines: [String] = []
-        lines.append("TransferKit transfer-bench — \(machine.cpu), oneDNN \(machine.onednn), \(machine.threads) threads, OMP_WAIT_POLICY \(machine.ompWait), \(machine.date)")
+        lines.append("TransferKit transfer-bench — \(machine.cpu), oneDNN \(machine.onednn), \(machine.threads) threads, OMP_WAIT_POLICY \(machine.ompWait), GOMP_SPINCOUNT \(machine.ompSpin), \(machine.date)")
         lines.append("OpenBLAS: \(machine.openblas)")
         lines.append("")
         let header = [pad("name", 26), lpad("value", 10), " " + pad("unit", 8), lpad("reference", 10), lpad("ratio", 7),
@@ -87,7 +89,7 @@ enum Report {
                 + "\"peak_rss_mb\": \(r.peakRSSMB.map(jsonNumber) ?? "null")}"
         }
         let m = "{\"cpu\": \(string(machine.cpu)), \"onednn\": \(string(machine.onednn)), "
-            + "\"openblas\": \(string(machine.openblas)), \"threads\": \(machine.threads), \"omp_wait_policy\": \(string(machine.ompWait)), \"date\": \(string(machine.date))}"
+            + "\"openblas\": \(string(machine.openblas)), \"threads\": \(machine.threads), \"omp_wait_policy\": \(string(machine.ompWait)), \"gomp_spincount\": \(string(machine.ompSpin)), \"date\": \(string(machine.date))}"
         return "{\"results\": [\(items.joined(separator: ", "))], \"machine\": \(m), \"notes\": [\(notes.map(string).joined(separator: ", "))]}"
     }
 

@@ -17,7 +17,7 @@ struct Transfer: AsyncParsableCommand {
 
     /// Restarts itself with passive OpenMP waiting unless `OMP_WAIT_POLICY` is set (``Threads/adoptPassiveWaiting()``),
     /// parses the command line (every option is checked by its command's `validate()`), refuses a bad
-    /// `TRANSFERKIT_THREADS` or `OMP_WAIT_POLICY`, runs the command, and reports any failure as one `Error: …` line on
+    /// `TRANSFERKIT_THREADS`, `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT`, runs the command, and reports any failure as one `Error: …` line on
     /// stderr with a non-zero exit status (``fail(_:arguments:)``).
     static func main() async {
         Threads.adoptPassiveWaiting()
@@ -28,6 +28,7 @@ struct Transfer: AsyncParsableCommand {
         do {
             _ = try Threads.environmentCount()
             _ = try Threads.environmentWaitPolicy()
+            _ = try Threads.environmentSpinCount()
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -51,6 +52,7 @@ struct Info: ParsableCommand {
             ("version", TransferKitVersion.string),
             ("threads", String(Threads.count)),
             ("omp_wait", (try? Threads.environmentWaitPolicy())?.rawValue ?? "default"),
+            ("omp_spin", (try? Threads.environmentSpinCount()) ?? "default"),
             ("onednn", DNNL.versionDescription),
             ("openblas", BLASInfo.configuration),
         ]

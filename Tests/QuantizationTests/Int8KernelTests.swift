@@ -77,6 +77,40 @@ import Tensors
         #expect(maxDiff(plain, exact) < 0.05 * maxAbs(exact), "int8 vs exact fp32: \(maxDiff(plain, exact))")
     }
 
+    /// An int8 linear layer that writes integers in the next int8 layer's input quantisation (BERT's expansion →
+    /// output projection) gives that layer what it would have quantised from the fp32 output itself, up to a
+    /// rounding tie; one that writes bf16 gives the fp32 output rounded to bf16, which the next layer quantises as
+    /// it would the same values in fp32.
+    @Test func int8LinearWritesIntegersAndBF16ThatTheNextInt8LayerReads() {
+        var g = SeededGenerator(seed: 5)
+        let x = Tensor.randn([3, 7, 32], generator: &g)
+        let w1 = Tensor.randn([48, 32], generator: &g, std: 0.2), b1 = Tensor.randn([48], generator: &g)
+        let w2 = Tensor.randn([16, 48], generator: &g, std: 0.2), b2 = Tensor.randn([16], generator: &g)
+        let first = Int8Layer(input: .symmetric(absMax: maxAbs(x), signed: true))
+        let hidden = first.linear(x, weight: w1, bias: b1, activation: .gelu, residual: nil)
+        for signed in [true, false] {
+            let q2 = Int8InputQuantization.symmetric(absMax: maxAbs(hidden) * 0.7, signed: signed)  // some saturate
+            let second = Int8Layer(input: q2)
+            let integers = first.linear(x, weight: w1, bias: b1, activation: .gelu, residual: nil, output: .integers(q2))
+            #expect(integers.holdsIntegers && integers.shape == [3, 7, 48])
+            let viaIntegers = second.linear(integers, weight: w2, bias: b2, activation: nil, residual: nil)
+            let viaFP32 = second.linear(hidden, weight: w2, bias: b2, activation: nil, residual: nil)
+            // At most one quantisation step per input element apart (a rounding tie decided the other way).
+            let rowSum = w2.abs().sum(axis: 1).toArray().max() ?? 0
+            #expect(maxDiff(viaIntegers, viaFP32) <= q2.scale * rowSum * 1.01, "signed \(signed): \(maxDiff(viaIntegers, viaFP32))")
+            let same = zip(viaIntegers.toArray(), viaFP32.toArray()).filter { abs($0 - $1) <= 1e-5 * Swift.max(abs($1), 1) }.count
+            #expect(same * 10 >= viaFP32.count * 9, "signed \(signed): only \(same) of \(viaFP32.count) outputs agree")
+        }
+        let bf16 = first.linear(x, weight: w1, bias: b1, activation: .gelu, residual: nil, output: .bf16)
+        #expect(!bf16.holdsIntegers && bf16.layout?.isBF16 == true)
+        let asFloats = bf16.contiguous()
+        #expect(maxDiff(asFloats, hidden) <= maxAbs(hidden) / 128, "bf16 output vs fp32: \(maxDiff(asFloats, hidden))")
+        let second = Int8Layer(input: .symmetric(absMax: maxAbs(hidden), signed: true))
+        let fromBF16 = second.linear(bf16, weight: w2, bias: b2, activation: nil, residual: nil)
+        let fromFloats = second.linear(asFloats, weight: w2, bias: b2, activation: nil, residual: nil)
+        #expect(maxDiff(fromBF16, fromFloats) == 0)
+    }
+
     @Test func aChangedWeightIsQuantisedAgain() {
         var g = SeededGenerator(seed: 3)
         let x = Tensor.randn([1, 8], generator: &g), w = Tensor.randn([4, 8], generator: &g)

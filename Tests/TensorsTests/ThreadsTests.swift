@@ -35,4 +35,18 @@ import Testing
         #expect(throws: WaitPolicyError(value: "spin")) { try Threads.environmentWaitPolicy(["OMP_WAIT_POLICY": "spin"]) }
         #expect(WaitPolicyError(value: "spin").description.contains("OMP_WAIT_POLICY=\"spin\""))
     }
+
+    /// `GOMP_SPINCOUNT` is read as libgomp does (digits with an optional k/M/G/T suffix, or infinite), and a value
+    /// libgomp would ignore is refused naming it.
+    @Test func spinCountAcceptsWhatLibgompReadsAndRefusesTheRest() throws {
+        #expect(try Threads.environmentSpinCount([:]) == nil)
+        #expect(try Threads.environmentSpinCount(["GOMP_SPINCOUNT": ""]) == nil)
+        for ok in ["0", "1000", "300k", "2M", "Infinite", "infinity"] {
+            #expect(try Threads.environmentSpinCount(["GOMP_SPINCOUNT": ok]) == ok)
+        }
+        for bad in ["lots", "-5", "1.5", "10x", "k"] {
+            #expect(throws: SpinCountError(value: bad)) { try Threads.environmentSpinCount(["GOMP_SPINCOUNT": bad]) }
+        }
+        #expect(SpinCountError(value: "lots").description.contains("GOMP_SPINCOUNT=\"lots\""))
+    }
 }

@@ -42,7 +42,8 @@ func runTransfer(_ arguments: [String], environment: [String: String] = [:], rem
     /// it loads), keeps a value the user set, and refuses one libgomp would ignore, naming the variable and the value.
     @Test func openMPWaitsPassivelyUnlessTheUserChoseAPolicy() throws {
         func info(_ policy: String?) throws -> (status: Int32, stdout: String, stderr: String) {
-            try runTransfer(["info", "--json"], environment: policy.map { ["OMP_WAIT_POLICY": $0] } ?? [:], removing: policy == nil ? ["OMP_WAIT_POLICY"] : [])
+            try runTransfer(["info", "--json"], environment: policy.map { ["OMP_WAIT_POLICY": $0] } ?? [:],
+                            removing: policy == nil ? ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT"] : ["GOMP_SPINCOUNT"])
         }
         func policy(_ r: (status: Int32, stdout: String, stderr: String)) throws -> String? {
             #expect(r.status == 0, "stderr: \(r.stderr)")
@@ -54,6 +55,24 @@ func runTransfer(_ arguments: [String], environment: [String: String] = [:], rem
         let bad = try info("sometimes")
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("OMP_WAIT_POLICY") && bad.stderr.contains("sometimes") && bad.stderr.contains("ACTIVE or PASSIVE"), "stderr: \(bad.stderr)")
+    }
+
+    /// Beside PASSIVE, `transfer` sets a short spin (`GOMP_SPINCOUNT=1000`) unless the user chose a spin count, which
+    /// stands; one libgomp would ignore is refused naming it.
+    @Test func passiveWaitingSpinsBrieflyUnlessTheUserChoseASpinCount() throws {
+        func spin(_ value: String?) throws -> (status: Int32, stdout: String, stderr: String) {
+            try runTransfer(["info", "--json"], environment: value.map { ["GOMP_SPINCOUNT": $0] } ?? [:],
+                            removing: value == nil ? ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT"] : ["OMP_WAIT_POLICY"])
+        }
+        func reported(_ r: (status: Int32, stdout: String, stderr: String)) throws -> String? {
+            #expect(r.status == 0, "stderr: \(r.stderr)")
+            return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: String])?["omp_spin"]
+        }
+        #expect(try reported(spin(nil)) == "1000")
+        #expect(try reported(spin("50k")) == "50k")
+        let bad = try spin("lots")
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("GOMP_SPINCOUNT") && bad.stderr.contains("lots"), "stderr: \(bad.stderr)")
     }
 
     @Test func unknownSubcommandFailsWithUsage() throws {
