@@ -83,6 +83,7 @@ static void probe(dnnl_data_type_t qkv,dnnl_data_type_t probs,dnnl_data_type_t c
          rs.name,ts,rx.name,tx,rc.name,tc,packed?rp.name:"-",tp,ts+tx+tc+tp);
   fflush(stdout);
 }
+
 int main(int argc,char**argv){
   int R=argc>1?atoi(argv[1]):9; if(R>63)R=63;
   CK(dnnl_engine_create(&eng,dnnl_cpu,0)); CK(dnnl_stream_create(&st,eng,dnnl_stream_default_flags));
