@@ -13,8 +13,8 @@ import Glibc
 /// `main`), so an executable that wants passive waiting starts itself again with it set:
 /// ``Threads/adoptPassiveWaiting()``. With `PASSIVE` libgomp sleeps at once (`GOMP_SPINCOUNT` 0); TransferKit pairs it
 /// with a short spin of ``Threads/passiveSpinCount`` iterations (a few microseconds), which on an idle machine wins
-/// back the wake-up latency of sleeping (5–15% at batch 32, `docs/int8.md`, session 11) and under load measures the
-/// same as no spin.
+/// back part of the wake-up latency of sleeping (0–5% at batch 32 in alternated runs, `docs/int8.md`, session 11) and
+/// under load measures the same as no spin.
 public enum OpenMPWaitPolicy: String, Sendable, CaseIterable {
     case active = "ACTIVE"
     case passive = "PASSIVE"
