@@ -61,24 +61,8 @@ extension Int8Layer {
             }
             return quantized(x, from: rows, to: dst)
         }
-        require(!x.holdsIntegers, "linear (int8): integer input in another quantisation than this layer's \(input)")
+        require(!x.holdsIntegers, "linear (int8): integer input \(x.shape) that is not plain \(input.signed ? "s8" : "u8") rows (this layer's input type)")
         let plain = (x.layout == nil ? x : x.plainData()).contiguous().reshaped(m, k)
         return quantized(plain, from: DNNL.desc([m, k], dnnl_ab), to: dst)
-    }
-
-    /// `x`'s storage (described by `from`) quantised with this layer's scale into `dst`, by a cached scaled reorder.
-    private func quantized(_ x: Tensor, from: dnnl_memory_desc_t, to dst: dnnl_memory_desc_t) -> Tensor {
-        let key = "\(DNNL.key(from))|\(DNNL.key(dst))"
-        let p: DNNLPrimitive
-        if let cached = cache?.reorders[key] { p = cached } else {
-            p = Int8Layer.scaledReorder(from: from, to: dst, scales: [1 / input.scale], mask: 0)!
-            cache?.reorders[key] = p
-        }
-        let bl = BlockedLayout(dst)
-        let out = Tensor(storage: TensorStorage(count: bl.elementCount), shape: x.shape, layout: bl)
-        withExtendedLifetime(x) {
-            p.execute([(DNNL_ARG_FROM, from, x.dnnlData), (DNNL_ARG_TO, dst, out.dnnlData)])
-        }
-        return out
     }
 }

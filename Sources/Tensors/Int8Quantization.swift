@@ -117,17 +117,21 @@ extension Int8Layer {
     func quantizedInput(_ x: Tensor, _ dst: dnnl_memory_desc_t) -> Tensor {
         if let l = x.layout, l.desc.data_type == input.dataType { return DNNL.asLayout(x, dst) }
         let src = x.layout == nil ? x.plainData() : x
-        let srcDesc = DNNL.descOf(src)
-        let key = "\(DNNL.key(srcDesc))|\(DNNL.key(dst))"
+        return quantized(src, from: DNNL.descOf(src), to: dst)
+    }
+
+    /// `x`'s storage (described by `from`) quantised with this layer's scale into `dst`, by a cached scaled reorder.
+    func quantized(_ x: Tensor, from: dnnl_memory_desc_t, to dst: dnnl_memory_desc_t) -> Tensor {
+        let key = "\(DNNL.key(from))|\(DNNL.key(dst))"
         let p: DNNLPrimitive
         if let cached = cache?.reorders[key] { p = cached } else {
-            p = Int8Layer.scaledReorder(from: srcDesc, to: dst, scales: [1 / input.scale], mask: 0)!
+            p = Int8Layer.scaledReorder(from: from, to: dst, scales: [1 / input.scale], mask: 0)!
             cache?.reorders[key] = p
         }
         let bl = BlockedLayout(dst)
         let out = Tensor(storage: TensorStorage(count: bl.elementCount), shape: x.shape, layout: bl)
-        withExtendedLifetime(src) {
-            p.execute([(DNNL_ARG_FROM, srcDesc, src.dnnlData), (DNNL_ARG_TO, dst, out.dnnlData)])
+        withExtendedLifetime(x) {
+            p.execute([(DNNL_ARG_FROM, from, x.dnnlData), (DNNL_ARG_TO, dst, out.dnnlData)])
         }
         return out
     }
