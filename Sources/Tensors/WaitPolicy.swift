@@ -58,7 +58,7 @@ extension Threads {
         if ["infinite", "infinity"].contains(value.lowercased()) { return raw }
         var digits = Substring(value)
         if let last = digits.last, "kMGT".contains(last) { digits = digits.dropLast() }
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), digits.count <= 15 else {
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.count <= 15 else {
             throw SpinCountError(value: raw)
         }
         return raw
@@ -71,6 +71,19 @@ extension Threads {
         guard let raw = environment[waitPolicyVariable], !raw.isEmpty else { return nil }
         guard let policy = OpenMPWaitPolicy(rawValue: raw.uppercased()) else { throw WaitPolicyError(value: raw) }
         return policy
+    }
+
+    /// Checks `OMP_WAIT_POLICY` and `GOMP_SPINCOUNT` in the environment, throwing ``WaitPolicyError`` or
+    /// ``SpinCountError`` for a value libgomp would not read (what `transfer` and `transfer-bench` refuse at startup).
+    public static func validateOpenMPEnvironment() throws {
+        _ = try environmentWaitPolicy()
+        _ = try environmentSpinCount()
+    }
+
+    /// The wait policy and spin count in effect as the tools report them (`transfer info`, the bench's machine
+    /// line): each variable's value, or `default` when unset (or invalid, which startup refuses).
+    public static var openMPWaiting: (policy: String, spinCount: String) {
+        ((try? environmentWaitPolicy())?.rawValue ?? "default", (try? environmentSpinCount()) ?? "default")
     }
 
     /// On Linux, when `OMP_WAIT_POLICY` is unset: sets it to `PASSIVE` (and `GOMP_SPINCOUNT` to

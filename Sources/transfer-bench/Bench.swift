@@ -47,8 +47,7 @@ struct TransferBench: ParsableCommand {
     static func main() {
         Threads.adoptPassiveWaiting()
         do {
-            _ = try Threads.environmentWaitPolicy()
-            _ = try Threads.environmentSpinCount()
+            try Threads.validateOpenMPEnvironment()
             var command = try parseAsRoot()
             try command.run()
         } catch {

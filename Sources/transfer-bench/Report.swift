@@ -28,7 +28,7 @@ struct MachineInfo {
     let onednn: String
     let openblas: String
     let threads: Int
-    /// `OMP_WAIT_POLICY` as the process runs with it (`default`: unset).
+    /// `OMP_WAIT_POLICY` and `GOMP_SPINCOUNT` as the process runs with them (`default`: unset).
     let ompWait: String
     let ompSpin: String
     let date: String
@@ -43,8 +43,8 @@ struct MachineInfo {
         }
         let formatter = ISO8601DateFormatter()
         return MachineInfo(cpu: cpu, onednn: DNNL.versionDescription, openblas: BLASInfo.configuration,
-                           threads: Threads.count, ompWait: (try? Threads.environmentWaitPolicy())?.rawValue ?? "default",
-                           ompSpin: (try? Threads.environmentSpinCount()) ?? "default",
+                           threads: Threads.count, ompWait: Threads.openMPWaiting.policy,
+                           ompSpin: Threads.openMPWaiting.spinCount,
                            date: formatter.string(from: Date()))
     }
 }

@@ -27,8 +27,7 @@ struct Transfer: AsyncParsableCommand {
         do { command = try parseAsRoot(arguments) } catch { fail(error, arguments: arguments) }
         do {
             _ = try Threads.environmentCount()
-            _ = try Threads.environmentWaitPolicy()
-            _ = try Threads.environmentSpinCount()
+            try Threads.validateOpenMPEnvironment()
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -51,8 +50,8 @@ struct Info: ParsableCommand {
         let facts: [(String, String)] = [
             ("version", TransferKitVersion.string),
             ("threads", String(Threads.count)),
-            ("omp_wait", (try? Threads.environmentWaitPolicy())?.rawValue ?? "default"),
-            ("omp_spin", (try? Threads.environmentSpinCount()) ?? "default"),
+            ("omp_wait", Threads.openMPWaiting.policy),
+            ("omp_spin", Threads.openMPWaiting.spinCount),
             ("onednn", DNNL.versionDescription),
             ("openblas", BLASInfo.configuration),
         ]

@@ -38,20 +38,28 @@ func runTransfer(_ arguments: [String], environment: [String: String] = [:], rem
         #expect(obj?["openblas"]?.contains("OpenBLAS") == true)
     }
 
+    /// `transfer info --json` with `variable` set to `value` (removed when nil) and `other`, the second OpenMP
+    /// waiting variable, removed (both removed when `value` is nil, as for a user who set neither).
+    func info(_ variable: String, _ value: String?, other: String) throws -> (status: Int32, stdout: String, stderr: String) {
+        try runTransfer(["info", "--json"], environment: value.map { [variable: $0] } ?? [:],
+                        removing: value == nil ? [variable, other] : [other])
+    }
+
+    /// The `key` field of a successful `transfer info --json`.
+    func field(_ key: String, _ r: (status: Int32, stdout: String, stderr: String)) throws -> String? {
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: String])?[key]
+    }
+
     /// `transfer` restarts itself with `OMP_WAIT_POLICY=PASSIVE` when the variable is unset (libgomp reads it only when
     /// it loads), keeps a value the user set, and refuses one libgomp would ignore, naming the variable and the value.
     @Test func openMPWaitsPassivelyUnlessTheUserChoseAPolicy() throws {
         func info(_ policy: String?) throws -> (status: Int32, stdout: String, stderr: String) {
-            try runTransfer(["info", "--json"], environment: policy.map { ["OMP_WAIT_POLICY": $0] } ?? [:],
-                            removing: policy == nil ? ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT"] : ["GOMP_SPINCOUNT"])
+            try self.info("OMP_WAIT_POLICY", policy, other: "GOMP_SPINCOUNT")
         }
-        func policy(_ r: (status: Int32, stdout: String, stderr: String)) throws -> String? {
-            #expect(r.status == 0, "stderr: \(r.stderr)")
-            return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: String])?["omp_wait"]
-        }
-        #expect(try policy(info(nil)) == "PASSIVE")
-        #expect(try policy(info("active")) == "ACTIVE")
-        #expect(try policy(info("PASSIVE")) == "PASSIVE")
+        #expect(try field("omp_wait", info(nil)) == "PASSIVE")
+        #expect(try field("omp_wait", info("active")) == "ACTIVE")
+        #expect(try field("omp_wait", info("PASSIVE")) == "PASSIVE")
         let bad = try info("sometimes")
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("OMP_WAIT_POLICY") && bad.stderr.contains("sometimes") && bad.stderr.contains("ACTIVE or PASSIVE"), "stderr: \(bad.stderr)")
@@ -61,15 +69,10 @@ func runTransfer(_ arguments: [String], environment: [String: String] = [:], rem
     /// stands; one libgomp would ignore is refused naming it.
     @Test func passiveWaitingSpinsBrieflyUnlessTheUserChoseASpinCount() throws {
         func spin(_ value: String?) throws -> (status: Int32, stdout: String, stderr: String) {
-            try runTransfer(["info", "--json"], environment: value.map { ["GOMP_SPINCOUNT": $0] } ?? [:],
-                            removing: value == nil ? ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT"] : ["OMP_WAIT_POLICY"])
+            try info("GOMP_SPINCOUNT", value, other: "OMP_WAIT_POLICY")
         }
-        func reported(_ r: (status: Int32, stdout: String, stderr: String)) throws -> String? {
-            #expect(r.status == 0, "stderr: \(r.stderr)")
-            return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: String])?["omp_spin"]
-        }
-        #expect(try reported(spin(nil)) == "1000")
-        #expect(try reported(spin("50k")) == "50k")
+        #expect(try field("omp_spin", spin(nil)) == "1000")
+        #expect(try field("omp_spin", spin("50k")) == "50k")
         let bad = try spin("lots")
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("GOMP_SPINCOUNT") && bad.stderr.contains("lots"), "stderr: \(bad.stderr)")
